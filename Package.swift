@@ -1,0 +1,68 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "flotilla",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "flotilla", targets: ["flotilla"]),
+        .library(name: "FlotillaModel", targets: ["FlotillaModel"]),
+        .library(name: "FlotillaLint", targets: ["FlotillaLint"]),
+        .library(name: "FlotillaPlan", targets: ["FlotillaPlan"]),
+        .library(name: "FlotillaEngine", targets: ["FlotillaEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+    ],
+    targets: [
+        .target(
+            name: "FlotillaModel",
+            dependencies: [.product(name: "Yams", package: "Yams")]
+        ),
+        .target(name: "FlotillaLint"),
+        .target(name: "FlotillaPlan", dependencies: ["FlotillaModel", "FlotillaLint"]),
+        .target(
+            name: "FlotillaPostgres",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "FlotillaEngine",
+            dependencies: [
+                "FlotillaModel", "FlotillaPlan", "FlotillaLint", "FlotillaPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "flotilla",
+            dependencies: [
+                "FlotillaModel", "FlotillaLint", "FlotillaPlan", "FlotillaPostgres", "FlotillaEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "FlotillaTestSupport",
+            dependencies: ["FlotillaPostgres", .product(name: "PostgresNIO", package: "postgres-nio")],
+            path: "Tests/Support"
+        ),
+        .testTarget(name: "FlotillaModelTests", dependencies: ["FlotillaModel"]),
+        .testTarget(name: "FlotillaLintTests", dependencies: ["FlotillaLint"]),
+        .testTarget(name: "FlotillaPlanTests", dependencies: ["FlotillaPlan", "FlotillaModel"]),
+        .testTarget(
+            name: "FlotillaPostgresTests",
+            dependencies: ["FlotillaPostgres", "FlotillaTestSupport"]
+        ),
+        .testTarget(
+            name: "FlotillaEngineTests",
+            dependencies: ["FlotillaEngine", "FlotillaModel", "FlotillaPlan", "FlotillaPostgres", "FlotillaTestSupport"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

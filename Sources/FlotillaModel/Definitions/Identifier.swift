@@ -1,0 +1,26 @@
+/// PostgreSQL's rules for a name Flotilla creates or addresses: letters, digits, `_` and `$`, not starting
+/// with a digit or `$`, at most 63 bytes. Names are always quoted when sent; this keeps them predictable.
+public func identifierProblem(_ name: String, reserved: Bool = true) -> String? {
+    if name.isEmpty { return "is empty" }
+    if name.utf8.count > 63 { return "is longer than PostgreSQL's 63-byte limit" }
+    guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic)
+    else { return "must start with a letter or _" }
+    for scalar in name.unicodeScalars {
+        let ok = scalar == "_" || scalar == "$" || (scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)))
+        if !ok { return "contains '\(scalar)' (only letters, digits, _ and $ are allowed)" }
+    }
+    if !reserved { return nil }
+    if name.lowercased().hasPrefix("pg_") { return "starts with pg_, which PostgreSQL reserves" }
+    if name.lowercased() == "flotilla" { return "is reserved for Flotilla's control store" }
+    return nil
+}
+
+/// A name for fleets, shards, tenants, phases, waves, checks: letters, digits, `-`, `_`, `.`.
+public func nameProblem(_ name: String) -> String? {
+    if name.isEmpty { return "is empty" }
+    if name.count > 100 { return "is longer than 100 characters" }
+    for character in name where !(character.isASCII && (character.isLetter || character.isNumber || "-_.".contains(character))) {
+        return "contains '\(character)' (only letters, digits, '-', '_' and '.' are allowed)"
+    }
+    return nil
+}

@@ -1,0 +1,199 @@
+/// A JSON value with a stable rendering (keys sorted), for the JSON Schema and other machine output.
+public indirect enum JSONValue: Sendable, Hashable {
+    case string(String)
+    case number(Double)
+    case bool(Bool)
+    case null
+    case array([JSONValue])
+    case object([String: JSONValue])
+
+    public func rendered(indent: Int = 0) -> String {
+        let pad = String(repeating: "  ", count: indent + 1)
+        let end = String(repeating: "  ", count: indent)
+        switch self {
+        case .string(let text): return Self.quote(text)
+        case .number(let value):
+            return value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        case .bool(let value): return value ? "true" : "false"
+        case .null: return "null"
+        case .array(let items):
+            if items.isEmpty { return "[]" }
+            return "[\n" + items.map { pad + $0.rendered(indent: indent + 1) }.joined(separator: ",\n") + "\n\(end)]"
+        case .object(let members):
+            if members.isEmpty { return "{}" }
+            return "{\n"
+                + members.sorted { $0.key < $1.key }.map { pad + Self.quote($0.key) + ": " + $0.value.rendered(indent: indent + 1) }
+                .joined(separator: ",\n") + "\n\(end)}"
+        }
+    }
+
+    public static func quote(_ text: String) -> String {
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out + "\""
+    }
+}
+
+/// JSON Schema (draft 2020-12) of fleet, change and policy files, for editors (yaml-language-server).
+public enum DefinitionSchema {
+    static func str(_ description: String, pattern: String? = nil) -> JSONValue {
+        var members: [String: JSONValue] = ["type": .string("string"), "description": .string(description)]
+        if let pattern { members["pattern"] = .string(pattern) }
+        return .object(members)
+    }
+    static func int(_ description: String, minimum: Int = 0) -> JSONValue {
+        .object(["type": .string("integer"), "minimum": .number(Double(minimum)), "description": .string(description)])
+    }
+    static func bool(_ description: String) -> JSONValue {
+        .object(["type": .string("boolean"), "description": .string(description)])
+    }
+    static func enumeration(_ values: [String], _ description: String) -> JSONValue {
+        .object(["enum": .array(values.map(JSONValue.string)), "description": .string(description)])
+    }
+    static let durationPattern = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$"
+    static func duration(_ description: String) -> JSONValue { str(description + " (500ms, 30s, 5m, 1h)", pattern: durationPattern) }
+    static func object(_ properties: [String: JSONValue], required: [String] = [], description: String? = nil) -> JSONValue {
+        var members: [String: JSONValue] = [
+            "type": .string("object"), "properties": .object(properties), "additionalProperties": .bool(false),
+        ]
+        if !required.isEmpty { members["required"] = .array(required.map(JSONValue.string)) }
+        if let description { members["description"] = .string(description) }
+        return .object(members)
+    }
+    static func array(_ items: JSONValue, _ description: String) -> JSONValue {
+        .object(["type": .string("array"), "items": items, "description": .string(description)])
+    }
+    static let labels: JSONValue = .object([
+        "type": .string("object"), "additionalProperties": .object(["type": .array([.string("string"), .string("number"), .string("boolean")])]),
+        "description": .string("labels that waves select on"),
+    ])
+    static let stringOrList: JSONValue = .object([
+        "oneOf": .array([.object(["type": .string("string")]), .object(["type": .string("array"), "items": .object(["type": .string("string")])])])
+    ])
+
+    static var fleet: JSONValue {
+        let shard = object(
+            [
+                "name": str("shard name"), "url": str("postgres://user@host:port/db (secrets via ${ENV}, PGPASSWORD or ~/.pgpass) or embedded:DATABASE"),
+                "max_parallel": int("at most this many tenant steps at once on this shard", minimum: 1),
+            ], required: ["name", "url"])
+        let tenant = object(
+            [
+                "id": str("tenant id"), "shard": str("the shard hosting it"), "schema": str("schema-per-tenant: its schema"),
+                "database": str("database-per-tenant: its database"), "labels": labels,
+            ], required: ["id", "shard"])
+        let generator = object(
+            [
+                "generate": object(
+                    [
+                        "count": int("how many tenants", minimum: 1), "id": str("id pattern, e.g. t{n:04}"),
+                        "shard": stringOrList, "schema": str("schema pattern, e.g. tenant_{id}"),
+                        "database": str("database pattern"), "labels": labels, "start": int("first n (default 1)"),
+                    ], required: ["count", "id", "shard"])
+            ], required: ["generate"])
+        return object(
+            [
+                "fleet": str("fleet name"), "control": str("control store URL; empty → embedded local PostgreSQL"),
+                "shards": array(shard, "PostgreSQL servers hosting tenants"),
+                "tenants": array(.object(["anyOf": .array([tenant, generator])]), "tenants, or generators of tenants"),
+            ], required: ["fleet", "shards", "tenants"], description: "A Flotilla fleet (fleets/<fleet>/fleet.yaml)")
+    }
+
+    static var change: JSONValue {
+        let backfill = object(
+            [
+                "table": str("table to update"), "set": str("SET clause, e.g. email_verified = true"),
+                "where": str("extra condition"), "key": str("integer key column batches range on (default id)"),
+                "batch_size": int("rows per batch (default 1000)", minimum: 1), "pause": duration("pause between batches"),
+                "revert": str("SET clause that undoes the backfill on revert"),
+            ], required: ["table", "set"])
+        let phase = object(
+            [
+                "name": str("phase name"), "up": str("SQL that applies the phase"), "down": str("SQL that reverts it"),
+                "verify": str("SQL whose first column must be true afterwards"), "backfill": backfill,
+                "gate": enumeration(["approval"], "wait for flotilla approve before this phase"),
+                "reversible": bool("false: never reverted automatically"),
+                "transaction": enumeration(["auto", "none"], "auto: one transaction unless a statement forbids it"),
+                "ignore": array(object(["rule": str("lint rule id"), "reason": str("why it is safe here")], required: ["rule", "reason"]), "acknowledged lint rules"),
+            ], required: ["name"])
+        return object(
+            [
+                "change": str("change id, as its file name: NNNN_name"), "description": str("what and why"),
+                "requires": array(.object(["type": .string("string")]), "changes that must come first"),
+                "phases": array(phase, "phases, in order"),
+            ], required: ["change", "phases"], description: "A Flotilla change (fleets/<fleet>/changes/NNNN_name.yaml)")
+    }
+
+    static var policy: JSONValue {
+        let selector = object([
+            "tenants": array(.object(["type": .string("string")]), "explicit tenant ids"), "labels": labels,
+            "shards": stringOrList, "shard": stringOrList,
+            "percent": .object(["type": .array([.string("number"), .string("string")]), "description": .string("percent of the whole fleet, rounded up")]),
+            "count": int("at most this many tenants", minimum: 1), "remaining": bool("every tenant not taken yet"),
+        ])
+        let wave = object(
+            [
+                "name": str("wave name"), "select": selector, "by": enumeration(["shard"], "one shard after another"),
+                "bake": duration("watch period after the wave"),
+            ], required: ["name", "select"])
+        let budget: JSONValue = .object(["type": .array([.string("integer"), .string("string")]), "description": .string("a count or a percent like \"2%\"")])
+        let check = object(
+            [
+                "name": str("check name"), "sql": str("SQL run in each tenant, read-only"),
+                "http": object(
+                    [
+                        "url": str("URL; {tenant} {shard} {wave} {phase} {rollout} are filled in"),
+                        "status": int("expected status", minimum: 100), "max_latency": duration("slowest acceptable answer"),
+                        "body_contains": str("text the body must contain"), "json_field": str("dotted path into a JSON body"),
+                        "equals": str("the value json_field must have"),
+                    ], required: ["url"]),
+                "command": .object(["type": .string("array"), "items": .object(["type": .string("string")]), "description": .string("program and arguments; exit 0 passes")]),
+                "scope": enumeration(["tenant", "wave", "preflight"], "when it runs"), "interval": duration("how often during bake"),
+                "timeout": duration("a measurement past this is an error"), "failure_limit": int("failures allowed"),
+                "consecutive_error_limit": int("consecutive errors allowed"),
+                "min": .object(["type": .string("number")]), "max": .object(["type": .string("number")]),
+            ], required: ["name"])
+        return object(
+            [
+                "policy": str("policy name"), "description": str("what it is for"), "waves": array(wave, "waves, in order"),
+                "parallel": int("tenant steps at once in all", minimum: 1),
+                "per_shard_parallel": int("tenant steps at once per shard", minimum: 1),
+                "lock_timeout": duration("lock_timeout of each tenant step"),
+                "statement_timeout": duration("statement_timeout of each tenant step"),
+                "retries": object(["attempts": int("tries in all", minimum: 1), "backoff": duration("wait between tries")]),
+                "failure_budget": object(["per_wave": budget, "total": budget]), "checks": array(check, "health checks"),
+                "on_failure": enumeration(["revert", "halt", "quarantine"], "what a failed wave does"),
+                "on_inconclusive": enumeration(["pause", "halt", "continue"], "what an inconclusive check does"),
+                "seed": int("shuffles the fleet's order deterministically"),
+            ], required: ["policy", "waves"], description: "A Flotilla rollout policy (policies/<name>.yaml)")
+    }
+
+    /// The whole schema: a file is a fleet, a change or a policy.
+    public static var document: JSONValue {
+        .object([
+            "$schema": .string("https://json-schema.org/draft/2020-12/schema"),
+            "$id": .string("https://flotilla.dev/schema/flotilla.json"),
+            "title": .string("Flotilla definitions"),
+            "$defs": .object(["fleet": fleet, "change": change, "policy": policy]),
+            "oneOf": .array([
+                .object(["$ref": .string("#/$defs/fleet")]), .object(["$ref": .string("#/$defs/change")]),
+                .object(["$ref": .string("#/$defs/policy")]),
+            ]),
+        ])
+    }
+}

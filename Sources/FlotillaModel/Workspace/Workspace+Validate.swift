@@ -1,0 +1,96 @@
+/// What `flotilla validate` found.
+public struct ValidationReport: Sendable {
+    public var files: [String] = []
+    public var fleets: [String] = []
+    public var changes: [String] = []
+    public var policies: [String] = []
+    public var diagnostics: [Diagnostic] = []
+
+    public var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+}
+
+extension Workspace {
+    /// Checks every definition under the given paths (default: `fleets/` and `policies/`), reporting all problems.
+    public func validate(_ paths: [String]) -> ValidationReport {
+        var report = ValidationReport()
+        var queue = paths.isEmpty ? [joinPath(root, "fleets"), joinPath(root, "policies")] : paths
+        var files: [String] = []
+        while !queue.isEmpty {
+            let path = queue.removeFirst()
+            if source.isDirectory(path) {
+                for name in source.list(path) where !name.hasPrefix(".") {
+                    let child = joinPath(path, name)
+                    if source.isDirectory(child) || name.hasSuffix(".yaml") || name.hasSuffix(".yml") { queue.append(child) }
+                }
+            } else if source.isFile(path) {
+                files.append(path)
+            } else if paths.contains(path) {
+                report.diagnostics.append(Diagnostic(at: SourceLocation(file: path, line: 0, column: 0), "no such file or folder"))
+            }
+        }
+        report.files = files
+        var fleetsByFolder: [String: Fleet] = [:]
+        var changes: [(String, Change)] = []
+        for file in files {
+            let text: String
+            do { text = try read(file) } catch { report.diagnostics += error.diagnostics; continue }
+            do {
+                switch kind(of: text, file: file) {
+                case "fleet":
+                    let fleet = try Fleet.parse(text, file: file, environment: environment)
+                    report.fleets.append(fleet.name)
+                    fleetsByFolder[folder(of: file)] = fleet
+                case "change":
+                    let change = try Change.parse(text, file: file)
+                    report.changes.append(change.id)
+                    changes.append((file, change))
+                case "policy":
+                    report.policies.append(try Policy.parse(text, file: file).name)
+                default:
+                    // Parse it as what its place suggests, so the errors are useful.
+                    if file.contains("/changes/") {
+                        _ = try Change.parse(text, file: file)
+                    } else if file.hasSuffix("fleet.yaml") {
+                        _ = try Fleet.parse(text, file: file, environment: environment)
+                    } else {
+                        _ = try Policy.parse(text, file: file)
+                    }
+                }
+            } catch {
+                report.diagnostics += error.diagnostics
+            }
+        }
+        var diagnostics = Diagnostics()
+        for (file, change) in changes {
+            let changesFolder = folder(of: file)
+            if let fleet = fleetsByFolder[folder(of: changesFolder)] {
+                checkRequires(change, known: changeIDs(of: fleet), into: &diagnostics)
+            }
+            let expected = file.split(separator: "/").last.map { String($0.prefix(upTo: $0.lastIndex(of: ".") ?? $0.endIndex)) }
+            if let expected, expected != change.id {
+                diagnostics.warning(
+                    change.location, "change",
+                    "change id '\(change.id)' differs from its file name '\(expected)'; --change looks changes up by file name")
+            }
+        }
+        report.diagnostics += diagnostics.all
+        var seen = Set<Diagnostic>()
+        report.diagnostics = report.diagnostics.filter { seen.insert($0).inserted }.sorted { $0.location < $1.location }
+        return report
+    }
+
+    func folder(of path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    }
+
+    /// `fleet`, `change` or `policy`, from the file's first key.
+    func kind(of text: String, file: String) -> String? {
+        for line in text.split(separator: "\n") {
+            let trimmed = line.trimmingWhitespace()
+            if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed == "---" { continue }
+            for kind in ["fleet", "change", "policy"] where trimmed.hasPrefix(kind + ":") { return kind }
+            if !line.hasPrefix(" ") { continue }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct Flotilla: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flotilla",
+        abstract: "Roll zero-downtime schema changes across a fleet of tenant databases in canary waves.",
+        version: "0.1.0",
+        subcommands: [
+            Validate.self, Plan.self, Schema.self,
+        ]
+    )
+}
