@@ -124,9 +124,9 @@ struct TokenCursor {
     }
 }
 
-extension Collection<SQLToken> {
+extension ArraySlice<SQLToken> {
     /// Splits at commas that are not inside parentheses or brackets.
-    func splitAtTopLevelCommas() -> [ArraySlice<SQLToken>] where Self == ArraySlice<SQLToken> {
+    func splitAtTopLevelCommas() -> [ArraySlice<SQLToken>] {
         var parts: [ArraySlice<SQLToken>] = []
         var depth = 0
         var start = startIndex
@@ -158,5 +158,19 @@ extension Collection<SQLToken> {
             }
         }
         return false
+    }
+}
+
+extension Sequence<SQLToken> {
+    /// The tokens as written, with one space where the source had whitespace or a comment between them.
+    var sourceText: String {
+        var text = ""
+        var end: Int?
+        for token in self {
+            if let end, token.offset > end { text += " " }
+            text += token.text
+            end = token.offset + token.length
+        }
+        return text
     }
 }

@@ -175,3 +175,20 @@ struct SQLLexerTokenTests {
         #expect(withComments[2].text == "-- comment")
     }
 }
+
+@Suite("SQLStatement")
+struct SQLStatementTests {
+    @Test(arguments: [
+        ("CREATE INDEX CONCURRENTLY i ON t (a)", true), ("create unique index concurrently i on t (a)", true),
+        ("CREATE INDEX i ON t (a)", false), ("DROP INDEX CONCURRENTLY IF EXISTS i", true), ("DROP INDEX i", false),
+        ("REINDEX TABLE CONCURRENTLY t", true), ("REINDEX (CONCURRENTLY) INDEX i", true), ("REINDEX TABLE t", false),
+        ("REINDEX DATABASE app", true), ("VACUUM ANALYZE t", true), ("CREATE DATABASE x", true),
+        ("ALTER SYSTEM SET work_mem = '64MB'", true), ("ALTER TABLE p DETACH PARTITION p1 CONCURRENTLY", true),
+        ("ALTER TABLE p DETACH PARTITION p1", false), ("SELECT 'CREATE INDEX CONCURRENTLY'", false),
+        ("CREATE TABLE concurrently (a int)", false),
+    ])
+    func mustRunOutsideTransaction(_ sql: String, _ expected: Bool) throws {
+        let statement = try #require(SQLLexer.statements(in: sql).first)
+        #expect(statement.mustRunOutsideTransaction == expected)
+    }
+}

@@ -18,7 +18,8 @@ extension RuleDescription {
     static let addColumnUnknownDefault = RuleDescription(
         id: "add-column-unknown-default", risk: .medium, strategy: "\(Strategy.multiPhase); \(Strategy.backfill)",
         lock: Lock.accessExclusive,
-        summary: "ADD COLUMN with a default calling a function of unknown volatility; a volatile one rewrites the table."
+        summary:
+            "ADD COLUMN with a default calling a function of unknown volatility; a volatile one rewrites the table."
     )
     static let addColumnSerial = RuleDescription(
         id: "add-column-serial", risk: .high, strategy: "\(Strategy.multiPhase); \(Strategy.backfill)",

@@ -1,0 +1,173 @@
+import FlotillaModel
+import FlotillaPlan
+import FlotillaPostgres
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The state machine of one rollout run: phases → waves → tenants, then bake, checks, and what to do on failure.
+struct Driver: Sendable {
+    let engine: RolloutEngine
+    let rolloutID: String
+    let change: Change
+    let policy: Policy
+    let plan: RolloutPlan
+    let options: RolloutEngine.Options
+
+    var store: ControlStore { engine.store }
+    var fleet: Fleet { engine.connections.fleet }
+    var observe: @Sendable (RolloutEvent) -> Void { engine.observe }
+    var logger: Logger { engine.logger }
+
+    func tenant(_ id: String) -> Tenant? { fleet.tenants.first { $0.id == id } }
+
+    func drive() async throws -> RolloutOutcome {
+        let tenants = Dictionary(uniqueKeysWithValues: fleet.tenants.map { ($0.id, $0) })
+        var quarantined = Set(try await store.steps(rolloutID).filter { $0.state == "quarantined" }.map(\.tenant))
+        for (phaseIndex, phase) in change.phases.enumerated() {
+            try Task.checkCancellation()
+            let waves = plan.waves.map { wave in
+                (name: wave.name, index: wave.number, tenants: wave.tenants.map { ($0, tenants[$0]?.shard ?? "") })
+            }
+            try await store.seedSteps(rolloutID, phase: phase.name, phaseIndex: phaseIndex, waves: waves)
+            var steps = try await store.steps(rolloutID, phase: phase.name)
+            let open = steps.filter { !["applied", "quarantined"].contains($0.state) && !quarantined.contains($0.tenant) }
+            if open.isEmpty {
+                observe(.phaseSkipped(phase: phase.name, reason: "already applied on every tenant"))
+                continue
+            }
+            if phase.gate == .approval {
+                if let outcome = try await awaitApproval(phase) { return outcome }
+            }
+            observe(.phaseStarted(phase: phase.name, number: phaseIndex + 1, of: change.phases.count))
+            try await store.setState(rolloutID, "running", phase: phase.name)
+            try await store.event(rolloutID, "phase-started", phase: phase.name, "phase \(phase.name) started")
+            for wave in plan.waves {
+                try Task.checkCancellation()
+                steps = try await store.steps(rolloutID, phase: phase.name)
+                let checkpoints = Dictionary(uniqueKeysWithValues: steps.map { ($0.tenant, $0.checkpoint) })
+                let pending = Set(
+                    steps.filter { $0.wave == wave.name && !["applied", "quarantined"].contains($0.state) }.map(\.tenant)
+                ).subtracting(quarantined)
+                if pending.isEmpty { continue }
+                try await store.setState(rolloutID, "running", phase: phase.name, wave: wave.name)
+                try await store.event(rolloutID, "wave-started", phase: phase.name, wave: wave.name, "\(pending.count) tenants")
+                let clock = ContinuousClock()
+                let started = clock.now
+                var failures: [StepError] = []
+                var applied = 0
+                for slice in wave.slices {
+                    let members = slice.tenants.filter(pending.contains).compactMap { tenants[$0] }
+                    if members.isEmpty { continue }
+                    observe(.waveStarted(phase: phase.name, wave: wave.name, tenants: members.count, shard: slice.shard))
+                    let result = try await WaveRunner(driver: self, phase: phase).apply(members, checkpoints: checkpoints)
+                    failures += result.failures
+                    applied += result.applied
+                }
+                let milliseconds = Int((clock.now - started).milliseconds)
+                observe(.waveFinished(phase: phase.name, wave: wave.name, applied: applied, failed: failures.count, milliseconds: milliseconds))
+                try await store.event(
+                    rolloutID, "wave-finished", phase: phase.name, wave: wave.name,
+                    "\(applied) applied, \(failures.count) failed in \(milliseconds) ms")
+                if !failures.isEmpty {
+                    let allowedWave = policy.failureBudget.perWave.allowed(of: wave.tenants.count)
+                    let allowedTotal = policy.failureBudget.total.allowed(of: fleet.tenants.count)
+                    if failures.count <= allowedWave, quarantined.count + failures.count <= allowedTotal {
+                        let ids = failures.map(\.tenant)
+                        for id in ids {
+                            try await store.stepFinished(rolloutID, phase: phase.name, tenant: id, state: "quarantined", durationMilliseconds: nil, sqlState: failures.first { $0.tenant == id }?.sqlState, error: failures.first { $0.tenant == id }?.message)
+                        }
+                        quarantined.formUnion(ids)
+                        observe(.quarantined(phase: phase.name, tenants: ids))
+                        try await store.event(rolloutID, "quarantined", phase: phase.name, wave: wave.name, "within the failure budget: \(ids.joined(separator: ", "))")
+                    } else {
+                        let reason =
+                            "\(failures.count) tenant(s) failed in wave \(wave.name) of phase \(phase.name) (budget: per wave \(policy.failureBudget.perWave), total \(policy.failureBudget.total)); first: \(failures[0])"
+                        return try await fail(phase: phase, reason: reason)
+                    }
+                }
+                if let reason = try await bake(phase: phase, wave: wave, quarantined: quarantined) {
+                    return try await fail(phase: phase, reason: reason)
+                }
+            }
+            try await store.event(rolloutID, "phase-finished", phase: phase.name, "phase \(phase.name) applied fleet-wide")
+        }
+        try await store.setState(rolloutID, "done")
+        try await store.event(rolloutID, "done", "rollout done")
+        observe(.finished(rollout: rolloutID, state: "done", reason: nil))
+        return .done(rollout: rolloutID)
+    }
+
+    /// Waits for `flotilla approve` (or returns `.awaitingApproval` when not waiting).
+    func awaitApproval(_ phase: Phase) async throws -> RolloutOutcome? {
+        if try await store.rollout(id: rolloutID)?.approvedPhases.contains(phase.name) == true { return nil }
+        try await store.setState(rolloutID, "awaiting-approval", phase: phase.name)
+        try await store.event(rolloutID, "awaiting-approval", phase: phase.name, "phase \(phase.name) waits for flotilla approve \(rolloutID)")
+        observe(.awaitingApproval(rollout: rolloutID, phase: phase.name))
+        if options.approveGates {
+            _ = try await store.approve(rolloutID, phase: phase.name)
+            try await store.event(rolloutID, "approved", phase: phase.name, "phase \(phase.name) approved by the coordinator itself")
+            observe(.approved(phase: phase.name))
+            return nil
+        }
+        guard options.waitForApproval else { return .awaitingApproval(rollout: rolloutID, phase: phase.name) }
+        while true {
+            try await Task.sleep(for: options.approvalPoll)
+            if try await store.rollout(id: rolloutID)?.approvedPhases.contains(phase.name) == true {
+                observe(.approved(phase: phase.name))
+                try await store.event(rolloutID, "approved", phase: phase.name, "phase \(phase.name) approved")
+                return nil
+            }
+        }
+    }
+
+    /// Watches a wave for its bake time: tenant-scope SQL checks right after the wave and at the end of the bake.
+    /// Returns why the wave failed, or nil.
+    func bake(phase: Phase, wave: PlannedWave, quarantined: Set<String>) async throws -> String? {
+        let members = wave.tenants.filter { !quarantined.contains($0) }.compactMap(tenant)
+        let checker = HealthChecker(driver: self, phase: phase, wave: wave.name)
+        if let failure = try await checker.run(on: members) { return failure }
+        let bake = Duration.milliseconds(wave.bakeMilliseconds)
+        if bake > .zero {
+            observe(.baking(phase: phase.name, wave: wave.name, duration: bake))
+            try await Task.sleep(for: bake)
+            if let failure = try await checker.run(on: members) { return failure }
+        }
+        return nil
+    }
+
+    /// A wave failed: revert the phase where it was applied in this rollout (newest wave first), or halt.
+    func fail(phase: Phase, reason: String) async throws -> RolloutOutcome {
+        try await store.event(rolloutID, "wave-failed", phase: phase.name, reason)
+        let canRevert = phase.reversible && (phase.down != nil || phase.backfill != nil)
+        if policy.onFailure == .revert, canRevert {
+            try await revert(phase: phase, reason: reason)
+            try await store.setState(rolloutID, "reverted", phase: phase.name, reason: reason)
+            try await store.event(rolloutID, "reverted", phase: phase.name, "phase \(phase.name) reverted: \(reason)")
+            observe(.finished(rollout: rolloutID, state: "reverted", reason: reason))
+            return .reverted(rollout: rolloutID, reason: reason)
+        }
+        var why = reason
+        if policy.onFailure == .revert, !canRevert {
+            why += "; phase \(phase.name) is not reversible, so nothing was reverted"
+        }
+        try await store.setState(rolloutID, "halted", phase: phase.name, reason: why)
+        try await store.event(rolloutID, "halted", phase: phase.name, why)
+        observe(.finished(rollout: rolloutID, state: "halted", reason: why))
+        return .halted(rollout: rolloutID, reason: why)
+    }
+
+    /// Reverts `phase` on every tenant whose step applied it in this rollout, newest wave first.
+    func revert(phase: Phase, reason: String) async throws {
+        let steps = try await store.steps(rolloutID, phase: phase.name).filter { $0.state == "applied" }
+        observe(.reverting(phase: phase.name, tenants: steps.count, reason: reason))
+        for wave in plan.waves.reversed() {
+            let members = steps.filter { $0.wave == wave.name }.compactMap { tenant($0.tenant) }
+            if members.isEmpty { continue }
+            let failures = try await WaveRunner(driver: self, phase: phase).revert(members)
+            if let first = failures.first {
+                throw RolloutError.message("revert of phase \(phase.name) failed on \(failures.count) tenant(s); first: \(first)")
+            }
+        }
+    }
+}

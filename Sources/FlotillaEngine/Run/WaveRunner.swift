@@ -1,0 +1,128 @@
+import FlotillaModel
+import Foundation
+import PostgresNIO
+
+/// Runs one phase on a set of tenants in parallel: never more than `parallel` at once, never more than the shard's
+/// cap (`per_shard_parallel`, and the shard's `max_parallel`) on one shard. One tenant's failure never disturbs another.
+struct WaveRunner: Sendable {
+    let driver: Driver
+    let phase: Phase
+
+    struct Result: Sendable {
+        var applied = 0
+        var failures: [StepError] = []
+    }
+
+    func cap(_ shard: String) -> Int {
+        min(driver.policy.perShardParallel, driver.fleet.shard(named: shard)?.maxParallel ?? Int.max)
+    }
+
+    func step(_ tenant: Tenant) -> TenantStep {
+        TenantStep(
+            fleet: driver.fleet.name, change: driver.change.id, phase: phase, tenant: tenant, policy: driver.policy,
+            rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger)
+    }
+
+    /// Dispatches `work` over `tenants` in order, as many at once as the caps allow.
+    func dispatch(_ tenants: [Tenant], _ work: @escaping @Sendable (Tenant) async -> StepError?) async throws -> [StepError] {
+        var pending = tenants[...]
+        var running: [String: Int] = [:]
+        var inFlight = 0
+        var failures: [StepError] = []
+        try await withThrowingTaskGroup(of: (String, StepError?).self) { group in
+            while !pending.isEmpty || inFlight > 0 {
+                while inFlight < driver.policy.parallel, !Task.isCancelled,
+                    let index = pending.firstIndex(where: { running[$0.shard, default: 0] < cap($0.shard) })
+                {
+                    let tenant = pending.remove(at: index)
+                    running[tenant.shard, default: 0] += 1
+                    inFlight += 1
+                    group.addTask { (tenant.shard, await work(tenant)) }
+                }
+                guard let (shard, failure) = try await group.next() else { break }
+                running[shard, default: 0] -= 1
+                inFlight -= 1
+                if let failure { failures.append(failure) }
+            }
+        }
+        try Task.checkCancellation()
+        return failures
+    }
+
+    func apply(_ tenants: [Tenant], checkpoints: [String: Int64?]) async throws -> Result {
+        let failures = try await dispatch(tenants) { tenant in
+            await applyOne(tenant, checkpoint: checkpoints[tenant.id] ?? nil)
+        }
+        return Result(applied: tenants.count - failures.count, failures: failures)
+    }
+
+    /// Applies the phase to one tenant, retrying lock timeouts with backoff; journals the outcome.
+    func applyOne(_ tenant: Tenant, checkpoint: Int64?) async -> StepError? {
+        let store = driver.store
+        let step = step(tenant)
+        let attempts = driver.policy.retries.attempts
+        var lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, message: "not run")
+        for attempt in 1...attempts {
+            do {
+                try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
+                let latest = attempt == 1 ? checkpoint : try await store.steps(driver.rolloutID, phase: phase.name).first { $0.tenant == tenant.id }?.checkpoint
+                let outcome = try await driver.engine.connections.withTenant(tenant) { connection in
+                    try await step.apply(connection, checkpoint: latest)
+                }
+                var milliseconds: Int?
+                if case .applied(let ms) = outcome { milliseconds = ms }
+                try await store.stepFinished(driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "applied", durationMilliseconds: milliseconds)
+                driver.observe(
+                    .stepApplied(phase: phase.name, tenant: tenant.id, milliseconds: milliseconds ?? 0, alreadyApplied: outcome == .alreadyApplied))
+                return nil
+            } catch {
+                let failure = DatabaseFailure(error)
+                lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState, message: failure.message)
+                if error is CancellationError || Task.isCancelled { break }
+                if failure.isRetryable, attempt < attempts {
+                    driver.observe(.stepRetry(phase: phase.name, tenant: tenant.id, attempt: attempt, error: lastError.description))
+                    try? await store.event(driver.rolloutID, "retry", phase: phase.name, tenant: tenant.id, "attempt \(attempt) of \(attempts): \(lastError)")
+                    try? await Task.sleep(for: driver.policy.retries.backoff * attempt)
+                    continue
+                }
+                break
+            }
+        }
+        try? await store.stepFinished(
+            driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "failed", durationMilliseconds: nil,
+            sqlState: lastError.sqlState, error: lastError.message)
+        try? await store.event(driver.rolloutID, "step-failed", phase: phase.name, tenant: tenant.id, lastError.description)
+        driver.observe(.stepFailed(error: lastError))
+        return lastError
+    }
+
+    /// Reverts the phase on these tenants; returns the failures.
+    func revert(_ tenants: [Tenant]) async throws -> [StepError] {
+        try await dispatch(tenants) { tenant in
+            let store = driver.store
+            let step = step(tenant)
+            var lastError: StepError?
+            for attempt in 1...driver.policy.retries.attempts {
+                do {
+                    _ = try await driver.engine.connections.withTenant(tenant) { try await step.revert($0) }
+                    try await store.stepFinished(driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "reverted", durationMilliseconds: nil)
+                    try? await store.event(driver.rolloutID, "step-reverted", phase: phase.name, tenant: tenant.id, "reverted")
+                    driver.observe(.stepReverted(phase: phase.name, tenant: tenant.id))
+                    return nil
+                } catch {
+                    let failure = DatabaseFailure(error)
+                    lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState, message: "revert: " + failure.message)
+                    if failure.isRetryable, attempt < driver.policy.retries.attempts {
+                        try? await Task.sleep(for: driver.policy.retries.backoff * attempt)
+                        continue
+                    }
+                    break
+                }
+            }
+            if let lastError {
+                try? await store.event(driver.rolloutID, "revert-failed", phase: phase.name, tenant: tenant.id, lastError.description)
+            }
+            return lastError
+        }
+    }
+}

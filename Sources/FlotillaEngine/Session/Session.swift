@@ -1,0 +1,93 @@
+import FlotillaModel
+import FlotillaPostgres
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Where a command's databases are: the control store, and the embedded local PostgreSQL when a fleet (or the
+/// control store) uses it. Started on demand, reused across runs, stopped by `flotilla down`.
+public struct Session: Sendable {
+    public let controlURL: ConnectionURL
+    public let embeddedURL: ConnectionURL?
+    public let environment: [String: String]
+    public let logger: Logger
+
+    /// The embedded server's folder: `$FLOTILLA_HOME/postgres`, default `.flotilla/postgres` in the current folder.
+    public static func embeddedDirectory(environment: [String: String]) -> URL {
+        let home = environment["FLOTILLA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ".flotilla"
+        return URL(fileURLWithPath: home).appendingPathComponent("postgres").standardizedFileURL
+    }
+
+    /// Resolves the control store: `fleet.control`, then `control`, then `FLOTILLA_CONTROL_URL`, else the embedded
+    /// PostgreSQL's `flotilla` database. Starts the embedded server when the fleet or the control store needs it.
+    public static func open(
+        fleet: Fleet?, control: String?, environment: [String: String], logger: Logger
+    ) async throws -> Session {
+        let pgpass = PgPass.load(environment: environment)
+        let controlText = fleet?.control ?? control ?? environment["FLOTILLA_CONTROL_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let needsEmbedded = controlText == nil || (fleet?.shards.contains { $0.url.hasPrefix("embedded:") } ?? false)
+        var embedded: ConnectionURL?
+        if needsEmbedded {
+            let directory = embeddedDirectory(environment: environment)
+            // Flotilla's own folder: traversable, so that the unprivileged server user can reach the cluster.
+            let home = directory.deletingLastPathComponent()
+            if !FileManager.default.fileExists(atPath: home.path) {
+                try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+            } else if geteuid() == 0, let attributes = try? FileManager.default.attributesOfItem(atPath: home.path),
+                let mode = attributes[.posixPermissions] as? Int, mode & 0o001 == 0
+            {
+                try? FileManager.default.setAttributes([.posixPermissions: mode | 0o011], ofItemAtPath: home.path)
+            }
+            let server = EmbeddedPostgres(directory: directory, logger: logger)
+            let url = try await server.start()
+            embedded = url
+            var databases = Set(fleet?.shards.compactMap { $0.url.hasPrefix("embedded:") ? String($0.url.dropFirst(9)) : nil } ?? [])
+            if controlText == nil { databases.insert("flotilla") }
+            for database in databases.sorted() { try await server.createDatabase(database) }
+        }
+        let controlURL: ConnectionURL
+        if let controlText {
+            do {
+                controlURL = try ConnectionURL(parsing: controlText, environment: environment, pgpass: pgpass)
+            } catch {
+                throw RolloutError.message("control store: bad URL \(redactedURL(controlText)): \(error)")
+            }
+        } else {
+            controlURL = embedded!.with(database: "flotilla")
+        }
+        return Session(controlURL: controlURL, embeddedURL: embedded, environment: environment, logger: logger)
+    }
+
+    /// Runs `body` with a migrated control store.
+    public func withControlStore<T: Sendable>(_ body: @escaping @Sendable (ControlStore) async throws -> T) async throws -> T {
+        let client = PostgresClient(configuration: controlURL.clientConfiguration(), backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await client.run()
+                return nil
+            }
+            group.addTask {
+                let store = ControlStore(client: client, logger: logger)
+                do {
+                    try await store.migrate()
+                } catch {
+                    throw RolloutError.message("control store \(controlURL.redacted): \(DatabaseFailure(error).message)")
+                }
+                return try await body(store)
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// The fleet's shard connections, running for as long as `body` runs.
+    public func withFleet<T: Sendable>(_ fleet: Fleet, _ body: @escaping @Sendable (FleetConnections) async throws -> T)
+        async throws -> T
+    {
+        let connections = try FleetConnections(fleet: fleet, embedded: embeddedURL, environment: environment, logger: logger)
+        return try await connections.run { try await body(connections) }
+    }
+}

@@ -1,0 +1,71 @@
+import FlotillaLint
+import FlotillaPostgres
+import Logging
+import PostgresNIO
+
+/// Runs SQL text from definitions on one connection, statement by statement.
+enum SQLRunner {
+    /// Runs every statement of `sql` (split by the lexer, so dollar quotes and comments are respected).
+    static func run(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws {
+        for statement in SQLLexer.statements(in: sql) {
+            try await execute(statement.text, on: connection, logger: logger)
+        }
+    }
+
+    static func execute(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        for try await _ in rows {}
+    }
+
+    static func execute(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(query, logger: logger)
+        for try await _ in rows {}
+    }
+
+    /// The first column of the first row, as text (`t`/`f` for booleans), or nil when there is no row.
+    static func firstValue(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws -> String? {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: "SELECT (\(sql))::text"), logger: logger)
+        for try await row in rows {
+            return try row.decode(String?.self)
+        }
+        return nil
+    }
+
+    /// Statements that PostgreSQL refuses inside a transaction block.
+    static func needsNoTransaction(_ sql: String) -> Bool {
+        SQLLexer.statements(in: sql).contains { statement in
+            let words = SQLLexer.tokens(in: statement.text).prefix(6).map { $0.text.uppercased() }
+            let head = words.joined(separator: " ")
+            return words.contains("CONCURRENTLY") || head.hasPrefix("VACUUM") || head.hasPrefix("CREATE DATABASE")
+                || head.hasPrefix("DROP DATABASE") || head.hasPrefix("ALTER TYPE") && head.contains("ADD VALUE")
+                || head.hasPrefix("REINDEX") && words.contains("CONCURRENTLY")
+        }
+    }
+
+    /// Makes `CREATE INDEX CONCURRENTLY name` and `DROP INDEX CONCURRENTLY name` safe to run again after a crash.
+    static func idempotent(_ statement: String) -> (sql: String, invalidIndex: String?) {
+        let tokens = SQLLexer.tokens(in: statement)
+        let words = tokens.map { $0.text.uppercased() }
+        guard words.count >= 4 else { return (statement, nil) }
+        var index = 0
+        if words[0] == "CREATE" {
+            index = 1
+            if words[index] == "UNIQUE" { index += 1 }
+            guard words[index] == "INDEX", words[index + 1] == "CONCURRENTLY" else { return (statement, nil) }
+            index += 2
+            if words.count > index + 2, words[index] == "IF", words[index + 1] == "NOT", words[index + 2] == "EXISTS" {
+                return (statement, tokens.count > index + 3 ? tokens[index + 3].text : nil)
+            }
+            guard words.count > index, words[index] != "ON" else { return (statement, nil) }
+            let name = tokens[index]
+            let position = statement.index(statement.startIndex, offsetBy: name.offset)
+            return (String(statement[..<position]) + "IF NOT EXISTS " + String(statement[position...]), name.text)
+        }
+        if words[0] == "DROP", words[1] == "INDEX", words[2] == "CONCURRENTLY", words[3] != "IF" {
+            let name = tokens[3]
+            let position = statement.index(statement.startIndex, offsetBy: name.offset)
+            return (String(statement[..<position]) + "IF EXISTS " + String(statement[position...]), nil)
+        }
+        return (statement, nil)
+    }
+}

@@ -1,0 +1,263 @@
+import FlotillaLint
+import FlotillaModel
+import FlotillaPostgres
+import Foundation
+import Logging
+import PostgresNIO
+
+/// One phase on one tenant: its own session, its own search_path or database, the policy's timeouts, a
+/// transaction-scoped advisory lock per (fleet, tenant), and the phase's SQL with its ledger row in one transaction
+/// where PostgreSQL allows.
+struct TenantStep: Sendable {
+    enum Outcome: Sendable, Equatable {
+        case applied(milliseconds: Int)
+        /// The ledger already holds this phase with the same checksum.
+        case alreadyApplied
+        case reverted(milliseconds: Int)
+        /// There was nothing to revert.
+        case notApplied
+    }
+
+    let fleet: String
+    let change: String
+    let phase: Phase
+    let tenant: Tenant
+    let policy: Policy
+    let rolloutID: String
+    let store: ControlStore
+    let logger: Logger
+
+    var ledger: TenantLedger { TenantLedger(placement: tenant.placement) }
+
+    func failure(_ message: String, sqlState: String? = nil) -> StepError {
+        StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: sqlState, message: message)
+    }
+
+    /// `SET LOCAL` timeouts and search_path; inside a transaction.
+    var sessionSettings: [String] {
+        var settings = [
+            "SET LOCAL lock_timeout = '\(policy.lockTimeout.milliseconds)ms'",
+            "SET LOCAL statement_timeout = '\(policy.statementTimeout.milliseconds)ms'",
+            "SET LOCAL application_name = 'flotilla'",
+        ]
+        if case .schema(let schema) = tenant.placement { settings.append("SET LOCAL search_path = \(quoteIdentifier(schema))") }
+        return settings
+    }
+
+    var advisoryLock: PostgresQuery {
+        "SELECT pg_advisory_xact_lock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
+    }
+
+    /// Opens a transaction with the session settings and the tenant's advisory lock, runs `body`, commits.
+    /// Any error rolls the transaction back.
+    func inTransaction<T: Sendable>(_ connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
+        try await SQLRunner.execute("BEGIN", on: connection, logger: logger)
+        do {
+            for setting in sessionSettings { try await SQLRunner.execute(setting, on: connection, logger: logger) }
+            try await SQLRunner.execute(advisoryLock, on: connection, logger: logger)
+            let result = try await body()
+            try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
+            return result
+        } catch {
+            try? await SQLRunner.execute("ROLLBACK", on: connection, logger: logger)
+            throw error
+        }
+    }
+
+    func checkTenantExists(_ connection: PostgresConnection) async throws {
+        guard case .schema(let schema) = tenant.placement else { return }
+        let rows = try await connection.query(
+            "SELECT 1 FROM pg_namespace WHERE nspname = \(schema)", logger: logger)
+        for try await _ in rows { return }
+        throw failure("schema \(schema) does not exist on shard \(tenant.shard)")
+    }
+
+    /// Checks the ledger: nil when the phase still has to run; `.alreadyApplied` when it ran; drift is an error.
+    func ledgerState(_ connection: PostgresConnection) async throws -> Outcome? {
+        try await ledger.ensure(on: connection, logger: logger)
+        guard let entry = try await ledger.liveEntry(change: change, phase: phase.name, on: connection, logger: logger)
+        else { return nil }
+        if entry.checksum != phase.checksum {
+            throw failure(
+                "drift: the ledger holds \(change)/\(phase.name) with checksum \(entry.checksum.prefix(12)) but the definition's is \(phase.checksum.prefix(12)); the phase was changed after it was applied here. Restore the definition, or revert the phase on this tenant first"
+            )
+        }
+        return .alreadyApplied
+    }
+
+    // MARK: apply
+
+    func apply(_ connection: PostgresConnection, checkpoint: Int64?) async throws -> Outcome {
+        try await checkTenantExists(connection)
+        let clock = ContinuousClock()
+        let started = clock.now
+        if phase.backfill != nil {
+            return try await applyBackfill(connection, checkpoint: checkpoint, started: started)
+        }
+        let upSQL = phase.up?.sql ?? ""
+        if phase.transaction == .none || SQLRunner.needsNoTransaction(upSQL) {
+            return try await applyWithoutTransaction(connection, started: started)
+        }
+        return try await inTransaction(connection) {
+            if let state = try await ledgerState(connection) { return state }
+            try await SQLRunner.run(upSQL, on: connection, logger: logger)
+            try await verify(connection)
+            let milliseconds = Int((clock.now - started).milliseconds)
+            try await ledger.record(
+                change: change, phase: phase.name, checksum: phase.checksum, durationMilliseconds: milliseconds,
+                rolloutID: rolloutID, on: connection, logger: logger)
+            return .applied(milliseconds: milliseconds)
+        }
+    }
+
+    func verify(_ connection: PostgresConnection) async throws {
+        guard let verify = phase.verify else { return }
+        let value = try await SQLRunner.firstValue(verify.sql.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))), on: connection, logger: logger)
+        guard value == "true" else {
+            throw failure("verify failed: \(verify.sql.trimmingCharacters(in: .whitespacesAndNewlines)) returned \(value ?? "no row")")
+        }
+    }
+
+    /// `CREATE INDEX CONCURRENTLY` and friends: each statement on its own, made idempotent, an INVALID index left
+    /// by a failed try dropped first; then the ledger row. A session-level advisory lock guards the tenant.
+    func applyWithoutTransaction(_ connection: PostgresConnection, started: ContinuousClock.Instant) async throws -> Outcome {
+        let lockKey: PostgresQuery = "SELECT pg_advisory_lock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
+        let unlockKey: PostgresQuery = "SELECT pg_advisory_unlock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
+        try await SQLRunner.execute("SET lock_timeout = '\(policy.lockTimeout.milliseconds)ms'", on: connection, logger: logger)
+        try await SQLRunner.execute("SET statement_timeout = '\(policy.statementTimeout.milliseconds)ms'", on: connection, logger: logger)
+        if case .schema(let schema) = tenant.placement {
+            try await SQLRunner.execute("SET search_path = \(quoteIdentifier(schema))", on: connection, logger: logger)
+        }
+        try await SQLRunner.execute(lockKey, on: connection, logger: logger)
+        do {
+            let outcome = try await applyStatementsWithoutTransaction(connection, started: started)
+            try await SQLRunner.execute(unlockKey, on: connection, logger: logger)
+            try await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
+            return outcome
+        } catch {
+            try? await SQLRunner.execute(unlockKey, on: connection, logger: logger)
+            try? await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
+            throw error
+        }
+    }
+
+    private func applyStatementsWithoutTransaction(_ connection: PostgresConnection, started: ContinuousClock.Instant)
+        async throws -> Outcome
+    {
+        if let state = try await ledgerState(connection) { return state }
+        for statement in SQLLexer.statements(in: phase.up?.sql ?? "").map(\.text) {
+            try Task.checkCancellation()
+            let (sql, index) = SQLRunner.idempotent(statement)
+            if let index {
+                // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it before trying again.
+                let invalid = try await SQLRunner.firstValue(
+                    "SELECT c.oid IS NOT NULL FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = '\(index.replacingOccurrences(of: "'", with: "''").replacingOccurrences(of: "\"", with: ""))' AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid",
+                    on: connection, logger: logger)
+                if invalid == "true" {
+                    try await SQLRunner.execute("DROP INDEX CONCURRENTLY IF EXISTS \(index)", on: connection, logger: logger)
+                }
+            }
+            try await SQLRunner.execute(sql, on: connection, logger: logger)
+        }
+        try await SQLRunner.execute("BEGIN", on: connection, logger: logger)
+        do {
+            try await verify(connection)
+            let milliseconds = Int((ContinuousClock.now - started).milliseconds)
+            try await ledger.record(
+                change: change, phase: phase.name, checksum: phase.checksum, durationMilliseconds: milliseconds,
+                rolloutID: rolloutID, on: connection, logger: logger)
+            try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
+            return .applied(milliseconds: milliseconds)
+        } catch {
+            try? await SQLRunner.execute("ROLLBACK", on: connection, logger: logger)
+            throw error
+        }
+    }
+
+    // MARK: backfill
+
+    /// Batches by key, each its own short transaction; the last key done is saved as a checkpoint in the journal,
+    /// so a resume continues after it. The ledger row is written when the last batch is done.
+    func applyBackfill(_ connection: PostgresConnection, checkpoint: Int64?, started: ContinuousClock.Instant) async throws
+        -> Outcome
+    {
+        guard let backfill = phase.backfill else { return .notApplied }
+        let state = try await inTransaction(connection) { try await ledgerState(connection) }
+        if let state { return state }
+        try await runBatches(connection, backfill: backfill, set: backfill.set, condition: backfill.whereClause, from: checkpoint)
+        return try await inTransaction(connection) {
+            if let state = try await ledgerState(connection) { return state }
+            if let up = phase.up { try await SQLRunner.run(up.sql, on: connection, logger: logger) }
+            try await verify(connection)
+            let milliseconds = Int((ContinuousClock.now - started).milliseconds)
+            try await ledger.record(
+                change: change, phase: phase.name, checksum: phase.checksum, durationMilliseconds: milliseconds,
+                rolloutID: rolloutID, on: connection, logger: logger)
+            return .applied(milliseconds: milliseconds)
+        }
+    }
+
+    func runBatches(_ connection: PostgresConnection, backfill: Backfill, set: String, condition: String?, from start: Int64?)
+        async throws
+    {
+        let table = quoteIdentifier(backfill.table)
+        let key = quoteIdentifier(backfill.key)
+        let filter = condition.map { " AND (\($0))" } ?? ""
+        let sql = """
+            WITH batch AS (
+                UPDATE \(table) SET \(set)
+                WHERE \(key) IN (SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT \(backfill.batchSize) FOR UPDATE)
+                RETURNING \(key)
+            )
+            SELECT max(\(key))::bigint, count(*)::bigint FROM batch
+            """
+        var last = start ?? Int64.min
+        while true {
+            try Task.checkCancellation()
+            let (maxKey, count) = try await inTransaction(connection) { () -> (Int64?, Int64) in
+                var binds = PostgresBindings()
+                binds.append(last)
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+                for try await (maxKey, count) in rows.decode((Int64?, Int64).self) { return (maxKey, count) }
+                return (nil, 0)
+            }
+            guard count > 0, let maxKey else { break }
+            last = maxKey
+            try await store.saveCheckpoint(rolloutID, phase: phase.name, tenant: tenant.id, key: last)
+            if backfill.pause > .zero { try await Task.sleep(for: backfill.pause) }
+        }
+    }
+
+    // MARK: revert
+
+    /// Runs the phase's `down` (or the backfill's `revert`) and marks the ledger row reverted, in one transaction.
+    func revert(_ connection: PostgresConnection) async throws -> Outcome {
+        try await checkTenantExists(connection)
+        let started = ContinuousClock.now
+        let applied = try await inTransaction(connection) {
+            try await ledger.ensure(on: connection, logger: logger)
+            return try await ledger.liveEntry(change: change, phase: phase.name, on: connection, logger: logger) != nil
+        }
+        guard applied else { return .notApplied }
+        if let backfill = phase.backfill, let revertSet = backfill.revert {
+            try await runBatches(connection, backfill: backfill, set: revertSet, condition: nil, from: nil)
+        }
+        let downSQL = phase.down?.sql ?? ""
+        if !downSQL.isEmpty, phase.transaction == .none || SQLRunner.needsNoTransaction(downSQL) {
+            for statement in SQLLexer.statements(in: downSQL).map(\.text) {
+                try await SQLRunner.execute(SQLRunner.idempotent(statement).sql, on: connection, logger: logger)
+            }
+            return try await inTransaction(connection) {
+                try await ledger.markReverted(change: change, phase: phase.name, on: connection, logger: logger)
+                return .reverted(milliseconds: Int((ContinuousClock.now - started).milliseconds))
+            }
+        }
+        return try await inTransaction(connection) {
+            guard try await ledger.liveEntry(change: change, phase: phase.name, on: connection, logger: logger) != nil
+            else { return .notApplied }
+            if !downSQL.isEmpty { try await SQLRunner.run(downSQL, on: connection, logger: logger) }
+            try await ledger.markReverted(change: change, phase: phase.name, on: connection, logger: logger)
+            return .reverted(milliseconds: Int((ContinuousClock.now - started).milliseconds))
+        }
+    }
+}

@@ -1,0 +1,294 @@
+import FlotillaModel
+import FlotillaPostgres
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The journal: schema `flotilla` in the control database — rollouts, steps (one row per phase × tenant), events.
+public struct ControlStore: Sendable {
+    public static let schemaVersion = 1
+    let client: PostgresClient
+    let logger: Logger
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    static let migrations: [String] = [
+        "CREATE SCHEMA IF NOT EXISTS flotilla",
+        "CREATE TABLE IF NOT EXISTS flotilla.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+        """
+        CREATE TABLE IF NOT EXISTS flotilla.rollouts (
+            id text PRIMARY KEY,
+            fleet text NOT NULL,
+            change text NOT NULL,
+            policy text NOT NULL,
+            state text NOT NULL,
+            current_phase text,
+            current_wave text,
+            reason text,
+            approved_phases text[] NOT NULL DEFAULT '{}',
+            plan jsonb,
+            created_at timestamptz NOT NULL DEFAULT now(),
+            updated_at timestamptz NOT NULL DEFAULT now(),
+            finished_at timestamptz
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flotilla.steps (
+            rollout_id text NOT NULL REFERENCES flotilla.rollouts(id) ON DELETE CASCADE,
+            phase text NOT NULL,
+            phase_index integer NOT NULL,
+            wave text NOT NULL,
+            wave_index integer NOT NULL,
+            tenant text NOT NULL,
+            shard text NOT NULL,
+            state text NOT NULL DEFAULT 'pending',
+            attempts integer NOT NULL DEFAULT 0,
+            sqlstate text,
+            error text,
+            checkpoint bigint,
+            started_at timestamptz,
+            finished_at timestamptz,
+            duration_ms integer,
+            PRIMARY KEY (rollout_id, phase, tenant)
+        )
+        """,
+        """
+        CREATE TABLE IF NOT EXISTS flotilla.events (
+            id bigserial PRIMARY KEY,
+            rollout_id text NOT NULL,
+            at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            kind text NOT NULL,
+            phase text,
+            wave text,
+            tenant text,
+            message text NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS events_rollout ON flotilla.events (rollout_id, id)",
+        "INSERT INTO flotilla.schema_version (version) VALUES (1) ON CONFLICT DO NOTHING",
+    ]
+
+    /// Creates or upgrades the control schema. Idempotent; serialized by an advisory lock.
+    public func migrate() async throws {
+        try await client.withConnection { connection in
+            try await SQLRunner.execute("SELECT pg_advisory_lock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+            do {
+                for statement in Self.migrations {
+                    try await SQLRunner.execute(statement, on: connection, logger: logger)
+                }
+            } catch {
+                try? await SQLRunner.execute("SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+                throw error
+            }
+            try await SQLRunner.execute("SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+        }
+    }
+
+    // MARK: rollouts
+
+    public struct RolloutRecord: Sendable, Hashable, Codable {
+        public var id: String
+        public var fleet: String
+        public var change: String
+        public var policy: String
+        public var state: String
+        public var currentPhase: String?
+        public var currentWave: String?
+        public var reason: String?
+        public var approvedPhases: [String]
+        public var createdAt: Date
+        public var updatedAt: Date
+    }
+
+    static let rolloutColumns =
+        "id, fleet, change, policy, state, current_phase, current_wave, reason, approved_phases, created_at, updated_at"
+
+    func decodeRollouts(_ rows: PostgresRowSequence) async throws -> [RolloutRecord] {
+        var result: [RolloutRecord] = []
+        for try await row in rows {
+            let (id, fleet, change, policy, state, phase, wave, reason, approved, created, updated) = try row.decode(
+                (String, String, String, String, String, String?, String?, String?, [String], Date, Date).self)
+            result.append(
+                RolloutRecord(
+                    id: id, fleet: fleet, change: change, policy: policy, state: state, currentPhase: phase,
+                    currentWave: wave, reason: reason, approvedPhases: approved, createdAt: created, updatedAt: updated))
+        }
+        return result
+    }
+
+    /// The newest rollout of this change on this fleet that has not finished.
+    public func unfinishedRollout(fleet: String, change: String) async throws -> RolloutRecord? {
+        let rows = try await client.query(
+            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts WHERE fleet = \(fleet) AND change = \(change) AND state NOT IN ('done', 'reverted') ORDER BY created_at DESC LIMIT 1",
+            logger: logger)
+        return try await decodeRollouts(rows).first
+    }
+
+    public func latestRollout(fleet: String, change: String) async throws -> RolloutRecord? {
+        let rows = try await client.query(
+            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts WHERE fleet = \(fleet) AND change = \(change) ORDER BY created_at DESC LIMIT 1",
+            logger: logger)
+        return try await decodeRollouts(rows).first
+    }
+
+    public func rollout(id: String) async throws -> RolloutRecord? {
+        let rows = try await client.query(
+            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts WHERE id = \(id)", logger: logger)
+        return try await decodeRollouts(rows).first
+    }
+
+    public func rollouts(limit: Int = 20) async throws -> [RolloutRecord] {
+        let rows = try await client.query(
+            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts ORDER BY created_at DESC LIMIT \(limit)",
+            logger: logger)
+        return try await decodeRollouts(rows)
+    }
+
+    func createRollout(id: String, fleet: String, change: String, policy: String, planJSON: String) async throws {
+        try await client.query(
+            "INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, plan) VALUES (\(id), \(fleet), \(change), \(policy), 'running', \(planJSON)::jsonb)",
+            logger: logger)
+    }
+
+    func setState(_ rollout: String, _ state: String, phase: String? = nil, wave: String? = nil, reason: String? = nil)
+        async throws
+    {
+        let finished = ["done", "failed", "reverted", "halted"].contains(state)
+        try await client.query(
+            """
+            UPDATE flotilla.rollouts SET state = \(state), current_phase = COALESCE(\(phase), current_phase),
+                current_wave = \(wave), reason = \(reason), updated_at = now(),
+                finished_at = CASE WHEN \(finished) THEN now() ELSE NULL END
+            WHERE id = \(rollout)
+            """, logger: logger)
+    }
+
+    /// Records an approval of a gated phase. Returns false when there is no such rollout.
+    public func approve(_ rollout: String, phase: String) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            UPDATE flotilla.rollouts SET approved_phases = array_append(approved_phases, \(phase)), updated_at = now()
+            WHERE id = \(rollout) AND NOT (\(phase) = ANY(approved_phases)) RETURNING id
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return try await self.rollout(id: rollout) != nil
+    }
+
+    // MARK: steps
+
+    public struct StepRecord: Sendable, Hashable, Codable {
+        public var phase: String
+        public var wave: String
+        public var tenant: String
+        public var shard: String
+        public var state: String
+        public var attempts: Int
+        public var sqlState: String?
+        public var error: String?
+        public var checkpoint: Int64?
+        public var durationMilliseconds: Int?
+    }
+
+    /// Creates the pending step rows of a phase (idempotent).
+    func seedSteps(_ rollout: String, phase: String, phaseIndex: Int, waves: [(name: String, index: Int, tenants: [(String, String)])])
+        async throws
+    {
+        var tenants: [String] = []
+        var shards: [String] = []
+        var waveNames: [String] = []
+        var waveIndexes: [Int] = []
+        for wave in waves {
+            for (tenant, shard) in wave.tenants {
+                tenants.append(tenant)
+                shards.append(shard)
+                waveNames.append(wave.name)
+                waveIndexes.append(wave.index)
+            }
+        }
+        try await client.query(
+            """
+            INSERT INTO flotilla.steps (rollout_id, phase, phase_index, wave, wave_index, tenant, shard)
+            SELECT \(rollout), \(phase), \(phaseIndex), w, wi, t, s
+            FROM unnest(\(waveNames)::text[], \(waveIndexes)::int[], \(tenants)::text[], \(shards)::text[]) AS u(w, wi, t, s)
+            ON CONFLICT (rollout_id, phase, tenant) DO NOTHING
+            """, logger: logger)
+    }
+
+    public func steps(_ rollout: String, phase: String? = nil) async throws -> [StepRecord] {
+        let rows = try await client.query(
+            """
+            SELECT phase, wave, tenant, shard, state, attempts, sqlstate, error, checkpoint, duration_ms
+            FROM flotilla.steps WHERE rollout_id = \(rollout) AND (\(phase)::text IS NULL OR phase = \(phase))
+            ORDER BY phase_index, wave_index, tenant
+            """, logger: logger)
+        var result: [StepRecord] = []
+        for try await row in rows {
+            let (phase, wave, tenant, shard, state, attempts, sqlState, error, checkpoint, duration) = try row.decode(
+                (String, String, String, String, String, Int, String?, String?, Int64?, Int?).self)
+            result.append(
+                StepRecord(
+                    phase: phase, wave: wave, tenant: tenant, shard: shard, state: state, attempts: attempts,
+                    sqlState: sqlState, error: error, checkpoint: checkpoint, durationMilliseconds: duration))
+        }
+        return result
+    }
+
+    func stepStarted(_ rollout: String, phase: String, tenant: String) async throws {
+        try await client.query(
+            """
+            UPDATE flotilla.steps SET state = 'running', attempts = attempts + 1, started_at = now(), error = NULL, sqlstate = NULL
+            WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)
+            """, logger: logger)
+    }
+
+    func stepFinished(
+        _ rollout: String, phase: String, tenant: String, state: String, durationMilliseconds: Int?,
+        sqlState: String? = nil, error: String? = nil
+    ) async throws {
+        try await client.query(
+            """
+            UPDATE flotilla.steps SET state = \(state), finished_at = now(), duration_ms = \(durationMilliseconds),
+                sqlstate = \(sqlState), error = \(error)
+            WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)
+            """, logger: logger)
+    }
+
+    func saveCheckpoint(_ rollout: String, phase: String, tenant: String, key: Int64) async throws {
+        try await client.query(
+            "UPDATE flotilla.steps SET checkpoint = \(key) WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)",
+            logger: logger)
+    }
+
+    // MARK: events
+
+    public struct EventRecord: Sendable, Hashable, Codable {
+        public var at: Date
+        public var kind: String
+        public var phase: String?
+        public var wave: String?
+        public var tenant: String?
+        public var message: String
+    }
+
+    func event(_ rollout: String, _ kind: String, phase: String? = nil, wave: String? = nil, tenant: String? = nil, _ message: String)
+        async throws
+    {
+        try await client.query(
+            "INSERT INTO flotilla.events (rollout_id, kind, phase, wave, tenant, message) VALUES (\(rollout), \(kind), \(phase), \(wave), \(tenant), \(message))",
+            logger: logger)
+    }
+
+    public func events(_ rollout: String, limit: Int = 1000) async throws -> [EventRecord] {
+        let rows = try await client.query(
+            "SELECT at, kind, phase, wave, tenant, message FROM flotilla.events WHERE rollout_id = \(rollout) ORDER BY id LIMIT \(limit)",
+            logger: logger)
+        var result: [EventRecord] = []
+        for try await (at, kind, phase, wave, tenant, message) in rows.decode((Date, String, String?, String?, String?, String).self) {
+            result.append(EventRecord(at: at, kind: kind, phase: phase, wave: wave, tenant: tenant, message: message))
+        }
+        return result
+    }
+}

@@ -1,0 +1,512 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A private PostgreSQL server in a folder of its own, for `flotilla demo`, a local control store
+/// and tests.
+///
+/// The folder holds `data/` (the cluster), `password` (the superuser's random password, mode
+/// 0600, never printed or logged), `port`, `postgres.log` and, when the path is short enough, the
+/// Unix socket. ``start()`` creates the cluster on first use and reuses a server that is already
+/// running in the folder (from this process or another one).
+///
+/// PostgreSQL refuses to run as root. When this process is root, `initdb` and `pg_ctl` run as the
+/// unprivileged OS user `postgres` (created if missing) through `runuser`, and the folder is
+/// handed to that user.
+public actor EmbeddedPostgres {
+    /// The superuser role the cluster is created with.
+    public static let superuser = "flotilla"
+    /// The OS user the server runs as when this process is root.
+    public static let serverOSUser = "postgres"
+
+    public nonisolated let directory: URL
+    /// Whether the server syncs to disk. `false` turns off `fsync`, `synchronous_commit` and
+    /// `full_page_writes`: much faster, and a crash of the machine may lose the cluster.
+    public nonisolated let durable: Bool
+    private let logger: Logger
+    private let givenBinaries: PostgresBinaries?
+
+    /// The superuser URL of the running server, once ``start()`` returned.
+    public private(set) var url: ConnectionURL?
+
+    private var starting: Task<ConnectionURL, any Error>?
+    private var announcedServerUser = false
+
+    /// - Parameters:
+    ///   - directory: the folder of the cluster; created if missing.
+    ///   - durable: `false` for throwaway clusters (tests): no fsync.
+    ///   - logger: where progress goes; the password never does.
+    ///   - binaries: the PostgreSQL programs; found with ``PostgresBinaries/locate(environment:versionedRoot:)`` when `nil`.
+    public init(directory: URL, durable: Bool = true, logger: Logger, binaries: PostgresBinaries? = nil) {
+        self.directory = directory.standardizedFileURL
+        self.durable = durable
+        self.logger = logger
+        self.givenBinaries = binaries
+    }
+
+    public nonisolated var dataDirectory: URL { directory.appendingPathComponent("data") }
+    public nonisolated var logFile: URL { directory.appendingPathComponent("postgres.log") }
+    public nonisolated var passwordFile: URL { directory.appendingPathComponent("password") }
+    public nonisolated var portFile: URL { directory.appendingPathComponent("port") }
+
+    // MARK: - Start
+
+    /// Starts the server (creating the cluster on first use) and returns its superuser URL:
+    /// user `flotilla`, database `postgres`, host 127.0.0.1, `sslmode=disable`.
+    ///
+    /// A server already running in the folder is reused when it accepts the stored password.
+    public func start() async throws -> ConnectionURL {
+        if let starting { return try await starting.value }
+        let task = Task { try await self.startOnce() }
+        starting = task
+        defer { starting = nil }
+        return try await task.value
+    }
+
+    private func startOnce() async throws -> ConnectionURL {
+        if let url, await answers(url) { return url }
+        url = nil
+        let binaries = try requireServerBinaries()
+        try prepareDirectory()
+
+        if FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
+            if try await isRunning(binaries) {
+                let candidate = try makeURL(port: try runningPort())
+                guard await answers(candidate) else {
+                    throw EmbeddedPostgresError(
+                        .cluster,
+                        "a PostgreSQL server is running on \(dataDirectory.path) (port \(candidate.port)) "
+                            + "but does not accept user '\(Self.superuser)' with the password in \(passwordFile.path)",
+                        logTail: logTail())
+                }
+                logger.info(
+                    "reusing the running embedded PostgreSQL",
+                    metadata: ["directory": "\(directory.path)", "port": "\(candidate.port)"])
+                url = candidate
+                return candidate
+            }
+            guard FileManager.default.fileExists(atPath: passwordFile.path) else {
+                throw EmbeddedPostgresError(
+                    .cluster,
+                    "\(dataDirectory.path) holds a cluster but its password file \(passwordFile.path) is missing; "
+                        + "remove \(directory.path) to start afresh")
+            }
+        } else {
+            try await initialize(binaries)
+        }
+        let candidate = try await launch(binaries)
+        url = candidate
+        return candidate
+    }
+
+    /// Creates the cluster: a fresh random superuser password, then `initdb`.
+    private func initialize(_ binaries: PostgresBinaries) async throws {
+        try writePasswordFile(Self.randomPassword())
+        logger.info("creating the embedded PostgreSQL cluster", metadata: ["directory": "\(dataDirectory.path)"])
+        let result = try await runServerTool(
+            binaries.path(for: .initdb),
+            [
+                "-D", dataDirectory.path, "-U", Self.superuser, "--auth=scram-sha-256",
+                "--pwfile=\(passwordFile.path)", "-E", "UTF8", "--locale=C",
+            ])
+        guard result.succeeded else {
+            throw EmbeddedPostgresError(
+                .initdb, "initdb failed for \(dataDirectory.path) (exit \(result.status))",
+                output: redact(result.combinedOutput))
+        }
+    }
+
+    /// `pg_ctl start` on a free port of 127.0.0.1, trying another port if the chosen one was taken meanwhile.
+    private func launch(_ binaries: PostgresBinaries) async throws -> ConnectionURL {
+        let pgCtl = try binaries.path(for: .pgCtl)
+        let previousPort = (try? String(contentsOf: portFile, encoding: .utf8)).flatMap {
+            Int($0.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let attempts = 3
+        for attempt in 1...attempts {
+            var port = try Self.freePort()
+            if attempt == 1, let previousPort, Self.isFree(port: previousPort) { port = previousPort }
+            try "\(port)\n".write(to: portFile, atomically: true, encoding: .utf8)
+            try handToServerUser(portFile)
+            let logOffset = Self.fileSize(logFile)
+            logger.info(
+                "starting the embedded PostgreSQL",
+                metadata: ["directory": "\(directory.path)", "port": "\(port)", "durable": "\(durable)"])
+            let result = try await runServerTool(
+                pgCtl,
+                [
+                    "-D", dataDirectory.path, "-l", logFile.path, "-w", "-t", "60", "start",
+                    "-o", serverOptions(port: port),
+                ])
+            if result.succeeded {
+                let candidate = try makeURL(port: port)
+                for _ in 0..<50 {
+                    if await answers(candidate) { return candidate }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                throw EmbeddedPostgresError(
+                    .start, "PostgreSQL started on port \(port) but does not accept connections",
+                    logTail: logTail(from: logOffset))
+            }
+            let tail = logTail(from: logOffset)
+            let portTaken = tail.contains("could not bind") || tail.contains("already in use")
+            if portTaken && attempt < attempts {
+                logger.debug("port taken meanwhile; trying another", metadata: ["port": "\(port)"])
+                continue
+            }
+            throw EmbeddedPostgresError(
+                .start,
+                "pg_ctl could not start PostgreSQL for \(dataDirectory.path) on port \(port) (exit \(result.status))",
+                output: redact(result.combinedOutput), logTail: tail)
+        }
+        preconditionFailure("unreachable: the last attempt returns or throws")
+    }
+
+    /// The `-o` options for `postgres`, quoted for the shell that `pg_ctl` starts it with.
+    private func serverOptions(port: Int) -> String {
+        // A Unix socket path must fit in sun_path; PostgreSQL names it DIR/.s.PGSQL.PORT.
+        let socketDirectory =
+            "\(directory.path)/.s.PGSQL.\(port)".utf8.count < 100 ? directory.path : ""
+        var options = [
+            "-p", "\(port)", "-c", "listen_addresses=127.0.0.1", "-k", socketDirectory,
+            "-c", "max_connections=300",
+        ]
+        if !durable {
+            options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        }
+        return options.map(Self.shellQuote).joined(separator: " ")
+    }
+
+    // MARK: - Stop
+
+    /// Stops the server (`pg_ctl stop -m fast`): open sessions are rolled back. Nothing to do when
+    /// it is not running.
+    public func stop() async throws {
+        if let starting { _ = try? await starting.value }
+        defer { url = nil }
+        guard FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) else {
+            return
+        }
+        let binaries = try requireServerBinaries()
+        guard try await isRunning(binaries) else { return }
+        logger.info("stopping the embedded PostgreSQL", metadata: ["directory": "\(directory.path)"])
+        let result = try await runServerTool(
+            binaries.path(for: .pgCtl), ["-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "stop"])
+        if !result.succeeded, try await isRunning(binaries) {
+            throw EmbeddedPostgresError(
+                .stop, "pg_ctl could not stop PostgreSQL in \(dataDirectory.path) (exit \(result.status))",
+                output: redact(result.combinedOutput), logTail: logTail())
+        }
+    }
+
+    /// Stops a cluster at once (`pg_ctl stop -m immediate`), synchronously and ignoring every
+    /// failure: for exit handlers that clean up a throwaway cluster.
+    package nonisolated static func stopImmediately(directory: URL) {
+        let data = directory.appendingPathComponent("data")
+        guard FileManager.default.fileExists(atPath: data.appendingPathComponent("postmaster.pid").path),
+            let pgCtl = PostgresBinaries.locate()[.pgCtl]
+        else { return }
+        let (executable, arguments) = serverCommand(pgCtl, ["-D", data.path, "-m", "immediate", "-w", "stop"])
+        _ = try? ProcessRunner.run(
+            executable, arguments, environment: serverEnvironment(), currentDirectory: URL(fileURLWithPath: "/"))
+    }
+
+    // MARK: - Databases
+
+    /// Creates a database unless it exists. The name is quoted, so any name is safe.
+    public func createDatabase(_ name: String) async throws {
+        guard let url else {
+            throw EmbeddedPostgresError(.notStarted, "start the embedded PostgreSQL before creating databases")
+        }
+        let logger = self.logger
+        try await withPostgresConnection(url, logger: logger) { connection in
+            let rows = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)", logger: logger)
+            var exists = false
+            for try await _ in rows { exists = true }
+            guard !exists else { return }
+            do {
+                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name))"), logger: logger)
+            } catch where postgresSQLState(error) == "42P04" {
+                // Created meanwhile by someone else: that is what was asked for.
+            }
+        }
+    }
+
+    // MARK: - Helpers
+
+    private func requireServerBinaries() throws -> PostgresBinaries {
+        let binaries = givenBinaries ?? PostgresBinaries.locate()
+        try binaries.require(PostgresBinaries.Tool.server)
+        return binaries
+    }
+
+    private func makeURL(port: Int) throws -> ConnectionURL {
+        let password: String
+        do {
+            password = try String(contentsOf: passwordFile, encoding: .utf8).trimmingCharacters(in: .newlines)
+        } catch {
+            throw EmbeddedPostgresError(.cluster, "cannot read the password file \(passwordFile.path)")
+        }
+        return ConnectionURL(
+            host: "127.0.0.1", port: port, user: Self.superuser, password: password, database: "postgres",
+            sslMode: .disable)
+    }
+
+    private func answers(_ url: ConnectionURL) async -> Bool {
+        do {
+            return try await withPostgresConnection(url, logger: logger) { connection in
+                try await connection.query("SELECT 1", logger: logger)
+                return true
+            }
+        } catch {
+            return false
+        }
+    }
+
+    /// `pg_ctl status`: 0 running, 3 not running.
+    private func isRunning(_ binaries: PostgresBinaries) async throws -> Bool {
+        try await runServerTool(binaries.path(for: .pgCtl), ["-D", dataDirectory.path, "status"]).succeeded
+    }
+
+    /// The port of the running server, from `postmaster.pid` (line 4), else the `port` file.
+    private func runningPort() throws -> Int {
+        let pidFile = dataDirectory.appendingPathComponent("postmaster.pid")
+        if let text = try? String(contentsOf: pidFile, encoding: .utf8) {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            if lines.count > 3, let port = Int(lines[3].trimmingCharacters(in: .whitespaces)) { return port }
+        }
+        if let text = try? String(contentsOf: portFile, encoding: .utf8),
+            let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        {
+            return port
+        }
+        throw EmbeddedPostgresError(.cluster, "cannot tell the port of the server running on \(dataDirectory.path)")
+    }
+
+    private func writePasswordFile(_ password: String) throws {
+        unlink(passwordFile.path)
+        let descriptor = open(passwordFile.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw EmbeddedPostgresError(
+                .directory, "cannot create \(passwordFile.path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array(password.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else {
+            throw EmbeddedPostgresError(
+                .directory, "cannot write \(passwordFile.path): \(String(cString: strerror(errno)))")
+        }
+        try handToServerUser(passwordFile)
+    }
+
+    private static func randomPassword() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+
+    /// Replaces the superuser password, should it ever appear in some output, by `***`.
+    private func redact(_ text: String) -> String {
+        guard let password = try? String(contentsOf: passwordFile, encoding: .utf8), !password.isEmpty else {
+            return text
+        }
+        return text.replacingOccurrences(of: password, with: "***")
+    }
+
+    private func logTail(from offset: Int = 0, lines: Int = 30) -> String {
+        guard let handle = try? FileHandle(forReadingFrom: logFile) else { return "" }
+        defer { try? handle.close() }
+        try? handle.seek(toOffset: UInt64(max(0, offset)))
+        let data = (try? handle.readToEnd()) ?? Data()
+        let text = String(decoding: data, as: UTF8.self)
+        return redact(text.split(separator: "\n").suffix(lines).joined(separator: "\n"))
+    }
+
+    private static func fileSize(_ url: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? NSNumber)?.intValue ?? 0
+    }
+
+    static func shellQuote(_ word: String) -> String {
+        let plain = word.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_=./:-,".contains($0)) }
+        if plain && !word.isEmpty { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
+
+// MARK: - Running as root
+
+extension EmbeddedPostgres {
+    static var isRoot: Bool { geteuid() == 0 }
+
+    /// The command that runs a server program: directly, or as `postgres` through `runuser` when root.
+    static func serverCommand(_ tool: URL, _ arguments: [String]) -> (URL, [String]) {
+        guard isRoot else { return (tool, arguments) }
+        let runuser = ProcessRunner.find("runuser") ?? URL(fileURLWithPath: "/usr/sbin/runuser")
+        return (runuser, ["-u", serverOSUser, "--", tool.path] + arguments)
+    }
+
+    /// The environment for server programs: this process's, without `PG*` variables that would
+    /// point them elsewhere, with messages in English.
+    static func serverEnvironment() -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
+        environment["LC_ALL"] = "C"
+        return environment
+    }
+
+    private func runServerTool(_ tool: URL, _ arguments: [String]) async throws -> ProcessResult {
+        if Self.isRoot && !announcedServerUser {
+            announcedServerUser = true
+            logger.info("running PostgreSQL as the unprivileged user '\(Self.serverOSUser)'")
+        }
+        let (executable, fullArguments) = Self.serverCommand(tool, arguments)
+        logger.debug("running", metadata: ["command": "\(([executable.path] + fullArguments).joined(separator: " "))"])
+        return try await ProcessRunner.run(
+            executable, fullArguments, environment: Self.serverEnvironment(), currentDirectory: directory)
+    }
+
+    /// Creates the folder (mode 0700) and, when root, hands it to the `postgres` user and checks
+    /// that this user can reach it.
+    private func prepareDirectory() throws {
+        do {
+            try FileManager.default.createDirectory(
+                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw EmbeddedPostgresError(.directory, "cannot create \(directory.path): \(error.localizedDescription)")
+        }
+        guard Self.isRoot else { return }
+        let account = try ensureServerUser()
+        guard let chown = ProcessRunner.find("chown") else {
+            throw EmbeddedPostgresError(.directory, "chown not found")
+        }
+        let chowned = try ProcessRunner.run(chown, ["-R", "\(Self.serverOSUser):", directory.path])
+        guard chowned.succeeded else {
+            throw EmbeddedPostgresError(
+                .directory, "cannot hand \(directory.path) to the user '\(Self.serverOSUser)'",
+                output: chowned.combinedOutput)
+        }
+        let (test, arguments) = Self.serverCommand(
+            URL(fileURLWithPath: ProcessRunner.find("test")?.path ?? "/usr/bin/test"),
+            ["-r", directory.path, "-a", "-w", directory.path, "-a", "-x", directory.path])
+        let reachable = try ProcessRunner.run(test, arguments)
+        guard reachable.succeeded else {
+            var message =
+                "PostgreSQL refuses to run as root, so it runs as the unprivileged user '\(Self.serverOSUser)', "
+                + "which cannot reach \(directory.path)"
+            if let blocker = Self.unreachableAncestor(of: directory, uid: account.uid, gid: account.gid) {
+                message +=
+                    ": \(blocker.path) is not searchable by it (mode \(String(blocker.mode, radix: 8)), "
+                    + "owner \(blocker.owner)); put the cluster somewhere it can reach, such as under /tmp, "
+                    + "or open the way with: chmod o+x \(blocker.path)"
+            }
+            throw EmbeddedPostgresError(.directory, message, output: reachable.combinedOutput)
+        }
+    }
+
+    /// Gives a file of the folder to the `postgres` user when root (it created nothing itself).
+    private func handToServerUser(_ file: URL) throws {
+        guard Self.isRoot else { return }
+        let account = try ensureServerUser()
+        guard chown(file.path, account.uid, account.gid) == 0 else {
+            throw EmbeddedPostgresError(
+                .directory,
+                "cannot give \(file.path) to the user '\(Self.serverOSUser)': \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The `postgres` OS user, created with `useradd --system` if missing.
+    private func ensureServerUser() throws -> (uid: uid_t, gid: gid_t) {
+        if let account = Self.lookUpUser(Self.serverOSUser) { return account }
+        logger.info("creating the system user '\(Self.serverOSUser)' to run PostgreSQL")
+        guard let useradd = ProcessRunner.find("useradd") else {
+            throw EmbeddedPostgresError(
+                .serverUser,
+                "PostgreSQL cannot run as root and the user '\(Self.serverOSUser)' does not exist; "
+                    + "useradd was not found to create it")
+        }
+        let result = try ProcessRunner.run(
+            useradd,
+            [
+                "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/postgresql",
+                "--shell", "/usr/sbin/nologin", Self.serverOSUser,
+            ])
+        guard result.succeeded || result.status == 9, let account = Self.lookUpUser(Self.serverOSUser) else {
+            throw EmbeddedPostgresError(
+                .serverUser, "could not create the system user '\(Self.serverOSUser)' to run PostgreSQL",
+                output: result.combinedOutput)
+        }
+        return account
+    }
+
+    private static func lookUpUser(_ name: String) -> (uid: uid_t, gid: gid_t)? {
+        guard let entry = getpwnam(name) else { return nil }
+        return (entry.pointee.pw_uid, entry.pointee.pw_gid)
+    }
+
+    /// The first folder on the way to `directory` that the user cannot enter (supplementary
+    /// groups aside), to explain why it cannot reach it.
+    private static func unreachableAncestor(of directory: URL, uid: uid_t, gid: gid_t)
+        -> (path: String, mode: mode_t, owner: String)?
+    {
+        var path = ""
+        for component in directory.pathComponents {
+            path = path.isEmpty ? component : (path as NSString).appendingPathComponent(component)
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            let bit: mode_t = info.st_uid == uid ? S_IXUSR : (info.st_gid == gid ? S_IXGRP : S_IXOTH)
+            if info.st_mode & bit == 0 {
+                let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "\(info.st_uid)"
+                return (path, info.st_mode & 0o7777, owner)
+            }
+        }
+        return nil
+    }
+}
+
+// MARK: - Ports
+
+extension EmbeddedPostgres {
+    /// A port of 127.0.0.1 that is free now: bind port 0 and read back what the kernel chose.
+    static func freePort() throws -> Int {
+        guard let port = bindLoopback(port: 0) else {
+            throw EmbeddedPostgresError(
+                .start, "cannot find a free port on 127.0.0.1: \(String(cString: strerror(errno)))")
+        }
+        return port
+    }
+
+    static func isFree(port: Int) -> Bool {
+        bindLoopback(port: port) != nil
+    }
+
+    private static func bindLoopback(port: Int) -> Int? {
+        #if canImport(Glibc)
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard bound == 0 else { return nil }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

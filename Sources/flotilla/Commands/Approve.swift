@@ -1,0 +1,50 @@
+import ArgumentParser
+import FlotillaEngine
+import FlotillaModel
+
+/// Finds the control store: `--fleet`, then `--control`, then `FLOTILLA_CONTROL_URL`, else the embedded one.
+struct ControlOptions: ParsableArguments {
+    @Option(help: "Fleet whose control store to use (name, folder or fleet.yaml).")
+    var fleet: String?
+
+    @Option(help: "Control store URL (postgres://…).")
+    var control: String?
+
+    func session() async throws -> Session {
+        let workspace = currentWorkspace()
+        let fleet = try self.fleet.map { name in try loading { () throws(DefinitionError) in try workspace.loadFleet(name) } }
+        return try await runtime {
+            try await Session.open(fleet: fleet, control: control, environment: workspace.environment, logger: makeLogger())
+        }
+    }
+}
+
+extension Flotilla {
+    struct Approve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Approve a rollout's gated phase so it can go on.")
+
+        @Argument(help: "The rollout id.")
+        var rollout: String
+
+        @Option(help: "The phase to approve (default: the one the rollout waits at).")
+        var phase: String?
+
+        @OptionGroup var control: ControlOptions
+
+        func run() async throws {
+            let session = try await control.session()
+            let rollout = self.rollout
+            let phase = self.phase
+            let message = try await runtime {
+                try await session.withControlStore { store -> String in
+                    guard let record = try await store.rollout(id: rollout) else { return "no rollout \(rollout)" }
+                    guard let target = phase ?? record.currentPhase else { return "rollout \(rollout) has no current phase; say --phase" }
+                    _ = try await store.approve(rollout, phase: target)
+                    return "approved phase \(target) of rollout \(rollout)"
+                }
+            }
+            print(message)
+            if message.hasPrefix("no rollout") || message.contains("say --phase") { throw ExitCode(2) }
+        }
+    }
+}

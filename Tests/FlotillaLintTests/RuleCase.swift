@@ -1,0 +1,33 @@
+import FlotillaLint
+import Testing
+
+/// One row of the rule table: SQL, what must have been linted before it, and the rule and risk expected
+/// for its last finding.
+struct RuleCase: Sendable, CustomTestStringConvertible {
+    var sql: String
+    var rule: String
+    var risk: Risk
+    /// SQL linted first, as an earlier input of the same change.
+    var setup: String?
+    var inTransaction = false
+
+    init(_ sql: String, _ rule: String, _ risk: Risk, setup: String? = nil, inTransaction: Bool = false) {
+        self.sql = sql
+        self.rule = rule
+        self.risk = risk
+        self.setup = setup
+        self.inTransaction = inTransaction
+    }
+
+    var testDescription: String {
+        (setup.map { "[\($0)] " } ?? "") + sql + (inTransaction ? " (in transaction)" : "")
+    }
+
+    /// The findings of `sql` alone, after `setup` was linted as an earlier input.
+    func findings() -> [Finding] {
+        var inputs: [LintInput] = []
+        if let setup { inputs.append(LintInput(file: "setup.sql", sql: setup, inTransaction: false)) }
+        inputs.append(LintInput(file: "case.sql", sql: sql, inTransaction: inTransaction))
+        return Linter().lint(inputs).filter { $0.file == "case.sql" }
+    }
+}
