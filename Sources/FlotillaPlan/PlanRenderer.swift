@@ -48,6 +48,11 @@ public enum PlanRenderer {
                 out.append("     \(label):".padding(toLength: 15, withPad: " ", startingAt: 0) + lines[0])
                 for line in lines.dropFirst() { out.append(String(repeating: " ", count: 15) + line) }
             }
+            for finding in phase.findings where finding.risk > .low || finding.acknowledged != nil {
+                let note = finding.acknowledged.map { " (acknowledged: \($0))" } ?? ""
+                out.append(
+                    "     risk:      \(finding.risk.rawValue) [\(finding.rule)] at \(finding.line):\(finding.column): \(finding.strategy); \(finding.lock)\(note)")
+            }
         }
         if !plan.warnings.isEmpty {
             out.append("")

@@ -1,3 +1,4 @@
+import FlotillaLint
 import FlotillaModel
 
 /// Everything `flotilla plan` shows and `flotilla rollout` runs: the waves, the caps and each phase's SQL.
@@ -30,6 +31,8 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
         public var reversible: Bool
         public var transaction: String
         public var checksum: String
+        /// The risk of each statement of `up`.
+        public var findings: [Finding]
     }
 
     public var fleet: String
@@ -68,12 +71,13 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
         try all.check()
         var perShard: [String: Int] = [:]
         for shard in fleet.shards { perShard[shard.name] = min(policy.perShardParallel, shard.maxParallel ?? Int.max) }
+        let findings = ChangeLint.findings(change)
         let phases = change.phases.map { phase in
             PlannedPhase(
                 name: phase.name, up: phase.up?.sql.trimmingWhitespaceAndNewlines(), down: phase.down?.sql.trimmingWhitespaceAndNewlines(),
                 verify: phase.verify?.sql.trimmingWhitespaceAndNewlines(), backfill: phase.backfill.map(BackfillSQL.describe),
                 gate: phase.gate?.rawValue, reversible: phase.reversible, transaction: phase.transaction.rawValue,
-                checksum: phase.checksum)
+                checksum: phase.checksum, findings: findings.filter { $0.phase == phase.name })
         }
         return RolloutPlan(
             fleet: fleet.name, change: change.id, policy: policy.name, tenantCount: fleet.tenants.count,
