@@ -51,6 +51,12 @@ struct Driver: Sendable {
                 ).subtracting(quarantined)
                 if pending.isEmpty { continue }
                 try await store.setState(rolloutID, "running", phase: phase.name, wave: wave.name)
+                if let reason = try await BakeWatcher(driver: self, phase: phase, wave: wave).preflight(
+                    pending.sorted().compactMap(tenant))
+                {
+                    // A failed preflight never reverts: the wave has not started.
+                    return try await halt(phase: phase, reason: "preflight failed before wave \(wave.name): \(reason)")
+                }
                 try await store.event(rolloutID, "wave-started", phase: phase.name, wave: wave.name, "\(pending.count) tenants")
                 let clock = ContinuousClock()
                 let started = clock.now
@@ -86,8 +92,10 @@ struct Driver: Sendable {
                         return try await fail(phase: phase, reason: reason)
                     }
                 }
-                if let reason = try await bake(phase: phase, wave: wave, quarantined: quarantined) {
-                    return try await fail(phase: phase, reason: reason)
+                switch try await bake(phase: phase, wave: wave, quarantined: quarantined) {
+                case .healthy: break
+                case .failed(let reason): return try await fail(phase: phase, reason: reason)
+                case .halt(let reason): return try await halt(phase: phase, reason: reason)
                 }
             }
             try await store.event(rolloutID, "phase-finished", phase: phase.name, "phase \(phase.name) applied fleet-wide")
@@ -121,19 +129,52 @@ struct Driver: Sendable {
         }
     }
 
-    /// Watches a wave for its bake time: tenant-scope SQL checks right after the wave and at the end of the bake.
-    /// Returns why the wave failed, or nil.
-    func bake(phase: Phase, wave: PlannedWave, quarantined: Set<String>) async throws -> String? {
+    /// Watches a wave while it bakes (the checks' owner decides how); nil when healthy, else why it failed.
+    /// An inconclusive verdict follows `on_inconclusive`: pause (wait for `flotilla approve`), halt, or continue.
+    func bake(phase: Phase, wave: PlannedWave, quarantined: Set<String>) async throws -> BakeOutcome {
         let members = wave.tenants.filter { !quarantined.contains($0) }.compactMap(tenant)
-        let checker = HealthChecker(driver: self, phase: phase, wave: wave.name)
-        if let failure = try await checker.run(on: members) { return failure }
-        let bake = Duration.milliseconds(wave.bakeMilliseconds)
-        if bake > .zero {
-            observe(.baking(phase: phase.name, wave: wave.name, duration: bake))
-            try await Task.sleep(for: bake)
-            if let failure = try await checker.run(on: members) { return failure }
+        let verdict = try await BakeWatcher(driver: self, phase: phase, wave: wave).watch(members)
+        switch verdict {
+        case .healthy:
+            return .healthy
+        case .failed(let reason):
+            return .failed(reason)
+        case .inconclusive(let reason):
+            try await store.event(rolloutID, "inconclusive", phase: phase.name, wave: wave.name, reason)
+            switch policy.onInconclusive {
+            case .continue:
+                return .healthy
+            case .halt:
+                return .halt("inconclusive health in wave \(wave.name): \(reason)")
+            case .pause:
+                let gate = "\(phase.name)@\(wave.name)"
+                observe(.awaitingApproval(rollout: rolloutID, phase: gate))
+                try await store.setState(rolloutID, "paused", phase: phase.name, wave: wave.name, reason: reason)
+                while true {
+                    if try await store.rollout(id: rolloutID)?.approvedPhases.contains(gate) == true { break }
+                    if !options.waitForApproval { return .halt("paused: inconclusive health in wave \(wave.name): \(reason)") }
+                    try await Task.sleep(for: options.approvalPoll)
+                }
+                try await store.setState(rolloutID, "running", phase: phase.name, wave: wave.name)
+                return .healthy
+            }
         }
-        return nil
+    }
+
+    enum BakeOutcome {
+        case healthy
+        /// Revert (or halt) per on_failure.
+        case failed(String)
+        /// Stop, keep everything as it is.
+        case halt(String)
+    }
+
+    /// Stops the rollout and keeps every tenant as it is.
+    func halt(phase: Phase, reason: String) async throws -> RolloutOutcome {
+        try await store.setState(rolloutID, "halted", phase: phase.name, reason: reason)
+        try await store.event(rolloutID, "halted", phase: phase.name, reason)
+        observe(.finished(rollout: rolloutID, state: "halted", reason: reason))
+        return .halted(rollout: rolloutID, reason: reason)
     }
 
     /// A wave failed: revert the phase where it was applied in this rollout (newest wave first), or halt.

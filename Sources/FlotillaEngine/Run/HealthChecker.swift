@@ -1,7 +1,40 @@
 import FlotillaModel
+import FlotillaPlan
 import FlotillaPostgres
 import Foundation
 import PostgresNIO
+
+/// What a bake concluded.
+enum BakeVerdict: Sendable, Equatable {
+    case healthy
+    case failed(String)
+    case inconclusive(String)
+}
+
+/// Watches a wave: checks right after its steps, during its bake, and before it starts (preflight).
+struct BakeWatcher: Sendable {
+    let driver: Driver
+    let phase: Phase
+    let wave: PlannedWave
+
+    /// Tenant-scope checks after the wave, then the bake, then the checks again.
+    func watch(_ tenants: [Tenant]) async throws -> BakeVerdict {
+        let checker = HealthChecker(driver: driver, phase: phase, wave: wave.name)
+        if let failure = try await checker.run(on: tenants) { return .failed(failure) }
+        let bake = Duration.milliseconds(wave.bakeMilliseconds)
+        if bake > .zero {
+            driver.observe(.baking(phase: phase.name, wave: wave.name, duration: bake))
+            try await Task.sleep(for: bake)
+            if let failure = try await checker.run(on: tenants) { return .failed(failure) }
+        }
+        return .healthy
+    }
+
+    /// Preflight checks before a wave starts; nil when clear to go.
+    func preflight(_ tenants: [Tenant]) async throws -> String? {
+        nil
+    }
+}
 
 /// Runs a policy's tenant-scope `sql` checks on a wave's tenants, each in a read-only transaction in the tenant.
 struct HealthChecker: Sendable {
