@@ -19,7 +19,13 @@ public func withPostgresClient<T: Sendable>(
     try await withPostgresConnection(url, logger: logger) { _ in }
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
     return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-        group.addTask { await client.run() }
+        // Let run() begin before the body leases connections (PostgresNIO warns otherwise).
+        await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
+            group.addTask {
+                started.resume()
+                await client.run()
+            }
+        }
         defer { group.cancelAll() }
         return try await body(client)
     }

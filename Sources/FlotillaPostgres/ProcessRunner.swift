@@ -1,7 +1,14 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// What a finished subprocess left behind.
 package struct ProcessResult: Sendable {
+    /// The exit status, or 128 + the signal number when a signal ended it.
     package var status: Int32
     package var standardOutput: String
     package var standardError: String
@@ -15,9 +22,22 @@ package struct ProcessResult: Sendable {
     }
 }
 
-/// Runs programs with Foundation's `Process`, capturing their output.
+/// A program could not be started.
+package struct ProcessRunnerError: Error, CustomStringConvertible {
+    package var description: String
+}
+
+/// Runs programs to completion, capturing their output.
+///
+/// On Linux this spawns with `posix_spawn` and reaps with `waitpid` itself instead of using
+/// Foundation's `Process`: there, `Process` learns that a child ended when a socket it hands to
+/// the child is closed — and `pg_ctl start` passes that socket on to the server it leaves running,
+/// so `waitUntilExit()` would wait for as long as PostgreSQL runs. Here the child gets only
+/// standard input, output and error (every other descriptor is closed), so no server started by
+/// a child holds on to this process's pipes, sockets or connections.
 package enum ProcessRunner {
-    /// Runs a program to completion, blocking the calling thread. Standard input is `/dev/null`.
+    /// Runs a program to completion, blocking the calling thread; `input` (or `/dev/null`) is its
+    /// standard input.
     package static func run(
         _ executable: URL,
         _ arguments: [String],
@@ -25,42 +45,17 @@ package enum ProcessRunner {
         currentDirectory: URL? = nil,
         input: String? = nil
     ) throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
-        let output = Pipe()
-        let error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        let inputPipe = input.map { _ in Pipe() }
-        process.standardInput = inputPipe ?? FileHandle.nullDevice
-        try process.run()
-
-        // Drain both pipes at once, or a chatty program blocks on a full pipe.
-        let errorBox = DataBox()
-        let drained = DispatchGroup()
-        drained.enter()
-        DispatchQueue.global().async {
-            errorBox.data = error.fileHandleForReading.readDataToEndOfFile()
-            drained.leave()
-        }
-        if let inputPipe, let input {
-            inputPipe.fileHandleForWriting.write(Data(input.utf8))
-            try? inputPipe.fileHandleForWriting.close()
-        }
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        drained.wait()
-        process.waitUntilExit()
-        return ProcessResult(
-            status: process.terminationStatus,
-            standardOutput: String(decoding: outputData, as: UTF8.self),
-            standardError: String(decoding: errorBox.data, as: UTF8.self)
-        )
+        #if os(Linux)
+            try spawnAndWait(
+                executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
+                currentDirectory: currentDirectory, input: input.map { Array($0.utf8) } ?? [])
+        #else
+            try runWithFoundation(
+                executable, arguments, environment: environment, currentDirectory: currentDirectory, input: input)
+        #endif
     }
 
-    /// Runs a program to completion on a background thread.
+    /// Runs a program to completion on a thread of its own, leaving the concurrency pool free.
     package static func run(
         _ executable: URL,
         _ arguments: [String],
@@ -68,7 +63,7 @@ package enum ProcessRunner {
         currentDirectory: URL? = nil
     ) async throws -> ProcessResult {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
+            Thread.detachNewThread {
                 continuation.resume(
                     with: Result {
                         try run(
@@ -94,6 +89,234 @@ package enum ProcessRunner {
     }
 }
 
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
-}
+#if os(Linux)
+    extension ProcessRunner {
+        private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) ->
+            Int32
+        private typealias AddChdir = @convention(c) (
+            UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>
+        ) -> Int32
+
+        /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34) and `…_addchdir_np` (2.29),
+        /// which the Glibc module does not import.
+        private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+            unsafeBitCast($0, to: AddCloseFrom.self)
+        }
+        private static let addChdir: AddChdir? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map {
+            unsafeBitCast($0, to: AddChdir.self)
+        }
+
+        private static func spawnAndWait(
+            _ executable: URL,
+            _ arguments: [String],
+            environment: [String: String],
+            currentDirectory: URL?,
+            input: [UInt8]
+        ) throws -> ProcessResult {
+            func failure(_ what: String, _ code: Int32 = errno) -> ProcessRunnerError {
+                ProcessRunnerError(
+                    description: "cannot run \(executable.path): \(what): \(String(cString: strerror(code)))")
+            }
+            // Standard input is a socket so that writing to a child that stopped reading fails
+            // with EPIPE (MSG_NOSIGNAL) instead of raising SIGPIPE.
+            var stdinPipe: [Int32] = [-1, -1]
+            var stdoutPipe: [Int32] = [-1, -1]
+            var stderrPipe: [Int32] = [-1, -1]
+            guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &stdinPipe) == 0
+            else { throw failure("socketpair") }
+            guard makePipe(&stdoutPipe) else {
+                stdinPipe.forEach { close($0) }
+                throw failure("pipe")
+            }
+            guard makePipe(&stderrPipe) else {
+                (stdinPipe + stdoutPipe).forEach { close($0) }
+                throw failure("pipe")
+            }
+            var inputEnd = stdinPipe[1]
+            var outputEnd = stdoutPipe[0]
+            var errorEnd = stderrPipe[0]
+            defer { [inputEnd, outputEnd, errorEnd].filter { $0 >= 0 }.forEach { close($0) } }
+
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
+            posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
+            posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
+            if let addCloseFrom {
+                _ = addCloseFrom(&actions, 3)
+            } else {
+                for descriptor in openDescriptors() where descriptor > 2 {
+                    posix_spawn_file_actions_addclose(&actions, descriptor)
+                }
+            }
+            var program = executable.path
+            var argv = [executable.path] + arguments
+            if let currentDirectory {
+                if let addChdir {
+                    let status = currentDirectory.path.withCString { addChdir(&actions, $0) }
+                    guard status == 0 else { throw failure("chdir \(currentDirectory.path)", status) }
+                } else {
+                    // Older glibc: let env(1) change directory.
+                    program = "/usr/bin/env"
+                    argv = ["env", "-C", currentDirectory.path, executable.path] + arguments
+                }
+            }
+
+            var attributes = posix_spawnattr_t()
+            posix_spawnattr_init(&attributes)
+            defer { posix_spawnattr_destroy(&attributes) }
+            // Own process group (a terminal's Ctrl-C is for us, not for the server we start);
+            // no blocked signals; SIGPIPE back to its default, which Swift programs ignore.
+            var noSignals = sigset_t()
+            sigemptyset(&noSignals)
+            var defaultSignals = sigset_t()
+            sigemptyset(&defaultSignals)
+            sigaddset(&defaultSignals, SIGPIPE)
+            posix_spawnattr_setsigmask(&attributes, &noSignals)
+            posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+            posix_spawnattr_setpgroup(&attributes, 0)
+            posix_spawnattr_setflags(
+                &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+            let cArguments = argv.map { strdup($0) } + [nil]
+            let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+            defer {
+                cArguments.forEach { free($0) }
+                cEnvironment.forEach { free($0) }
+            }
+            var pid = pid_t()
+            let spawned = posix_spawn(&pid, program, &actions, &attributes, cArguments, cEnvironment)
+            close(stdinPipe[0])
+            close(stdoutPipe[1])
+            close(stderrPipe[1])
+            guard spawned == 0 else { throw failure("spawn", spawned) }
+
+            let (output, errors) = exchange(
+                input: input, inputDescriptor: &inputEnd, outputDescriptor: &outputEnd, errorDescriptor: &errorEnd)
+
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 {
+                guard errno == EINTR else { throw failure("waitpid") }
+            }
+            let signal = status & 0x7f
+            return ProcessResult(
+                status: signal == 0 ? (status >> 8) & 0xff : 128 + signal,
+                standardOutput: String(decoding: output, as: UTF8.self),
+                standardError: String(decoding: errors, as: UTF8.self)
+            )
+        }
+
+        /// Writes `input` to the child and reads its output and error until both are closed,
+        /// all at once, so that neither side can block on a full pipe. Closes the descriptors.
+        private static func exchange(
+            input: [UInt8],
+            inputDescriptor: inout Int32,
+            outputDescriptor: inout Int32,
+            errorDescriptor: inout Int32
+        ) -> (output: [UInt8], errors: [UInt8]) {
+            var output: [UInt8] = []
+            var errors: [UInt8] = []
+            var written = 0
+            var buffer = [UInt8](repeating: 0, count: 65_536)
+            if input.isEmpty {
+                close(inputDescriptor)
+                inputDescriptor = -1
+            } else {
+                _ = fcntl(inputDescriptor, F_SETFL, fcntl(inputDescriptor, F_GETFL) | O_NONBLOCK)
+            }
+            while outputDescriptor >= 0 || errorDescriptor >= 0 || inputDescriptor >= 0 {
+                var polled: [pollfd] = []
+                if inputDescriptor >= 0 { polled.append(pollfd(fd: inputDescriptor, events: Int16(POLLOUT), revents: 0)) }
+                if outputDescriptor >= 0 { polled.append(pollfd(fd: outputDescriptor, events: Int16(POLLIN), revents: 0)) }
+                if errorDescriptor >= 0 { polled.append(pollfd(fd: errorDescriptor, events: Int16(POLLIN), revents: 0)) }
+                guard poll(&polled, nfds_t(polled.count), -1) >= 0 else {
+                    if errno == EINTR { continue }
+                    break
+                }
+                for entry in polled where entry.revents != 0 {
+                    if entry.fd == inputDescriptor {
+                        let count = input[written...].withUnsafeBytes {
+                            send(entry.fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL))
+                        }
+                        if count > 0 { written += count }
+                        if written == input.count || (count < 0 && errno != EAGAIN && errno != EINTR) {
+                            close(inputDescriptor)
+                            inputDescriptor = -1
+                        }
+                        continue
+                    }
+                    let count = read(entry.fd, &buffer, buffer.count)
+                    if count > 0 {
+                        if entry.fd == outputDescriptor {
+                            output += buffer[..<count]
+                        } else {
+                            errors += buffer[..<count]
+                        }
+                    } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
+                        close(entry.fd)
+                        if entry.fd == outputDescriptor { outputDescriptor = -1 } else { errorDescriptor = -1 }
+                    }
+                }
+            }
+            return (output, errors)
+        }
+
+        /// A pipe whose ends close on exec. (Children close every other descriptor anyway.)
+        private static func makePipe(_ ends: inout [Int32]) -> Bool {
+            guard pipe(&ends) == 0 else { return false }
+            for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+            return true
+        }
+
+        /// This process's open descriptors, from `/proc/self/fd`.
+        private static func openDescriptors() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        }
+    }
+#else
+    extension ProcessRunner {
+        private static func runWithFoundation(
+            _ executable: URL,
+            _ arguments: [String],
+            environment: [String: String]?,
+            currentDirectory: URL?,
+            input: String?
+        ) throws -> ProcessResult {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = arguments
+            if let environment { process.environment = environment }
+            if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+            let output = Pipe()
+            let error = Pipe()
+            let inputPipe = Pipe()
+            process.standardOutput = output
+            process.standardError = error
+            process.standardInput = input == nil ? FileHandle.nullDevice : inputPipe
+            try process.run()
+            let errorBox = DataBox()
+            let drained = DispatchSemaphore(value: 0)
+            Thread.detachNewThread {
+                errorBox.data = error.fileHandleForReading.readDataToEndOfFile()
+                drained.signal()
+            }
+            if let input {
+                inputPipe.fileHandleForWriting.write(Data(input.utf8))
+                try? inputPipe.fileHandleForWriting.close()
+            }
+            let outputData = output.fileHandleForReading.readDataToEndOfFile()
+            drained.wait()
+            process.waitUntilExit()
+            return ProcessResult(
+                status: process.terminationStatus,
+                standardOutput: String(decoding: outputData, as: UTF8.self),
+                standardError: String(decoding: errorBox.data, as: UTF8.self)
+            )
+        }
+    }
+
+    private final class DataBox: @unchecked Sendable {
+        var data = Data()
+    }
+#endif

@@ -239,3 +239,33 @@ func eventually(
     }
     return try await condition()
 }
+
+/// A session of its own on a database, outside the code under test (to hold locks, sample activity).
+struct SideSession: Sendable {
+    let connection: PostgresConnection
+
+    static func open(_ url: ConnectionURL) async throws -> SideSession {
+        let connection = try await PostgresConnection.connect(
+            configuration: url.connectionConfiguration(), id: Int.random(in: 1..<Int(Int32.max)), logger: engineTestLogger)
+        return SideSession(connection: connection)
+    }
+
+    func execute(_ sql: String) async throws {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: engineTestLogger)
+        for try await _ in rows {}
+    }
+
+    /// Every row, its columns as text.
+    func rows(_ sql: String) async throws -> [[String?]] {
+        let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: engineTestLogger)
+        var result: [[String?]] = []
+        for try await row in rows {
+            var columns: [String?] = []
+            for cell in row { columns.append(try cell.decode(String?.self)) }
+            result.append(columns)
+        }
+        return result
+    }
+
+    func close() async { try? await connection.close() }
+}

@@ -13,6 +13,7 @@ struct Driver: Sendable {
     let policy: Policy
     let plan: RolloutPlan
     let options: RolloutEngine.Options
+    let monitor: HaltMonitor
 
     var store: ControlStore { engine.store }
     var fleet: Fleet { engine.connections.fleet }
@@ -26,6 +27,7 @@ struct Driver: Sendable {
         var quarantined = Set(try await store.steps(rolloutID).filter { $0.state == "quarantined" }.map(\.tenant))
         for (phaseIndex, phase) in change.phases.enumerated() {
             try Task.checkCancellation()
+            if let halt = try await monitor.check() { return try await halted(halt, phase: phase) }
             let waves = plan.waves.map { wave in
                 (name: wave.name, index: wave.number, tenants: wave.tenants.map { ($0, tenants[$0]?.shard ?? "") })
             }
@@ -37,7 +39,11 @@ struct Driver: Sendable {
                 continue
             }
             if phase.gate == .approval {
-                if let outcome = try await awaitApproval(phase) { return outcome }
+                do {
+                    if let outcome = try await untilHalted({ try await awaitApproval(phase) }) { return outcome }
+                } catch let error as HaltedError {
+                    return try await halted(error.halt, phase: phase)
+                }
             }
             observe(.phaseStarted(phase: phase.name, number: phaseIndex + 1, of: change.phases.count))
             try await store.setState(rolloutID, "running", phase: phase.name)
@@ -70,6 +76,7 @@ struct Driver: Sendable {
                     failures += result.failures
                     applied += result.applied
                 }
+                if let halt = await monitor.halt { return try await halted(halt, phase: phase) }
                 let milliseconds = Int((clock.now - started).milliseconds)
                 observe(.waveFinished(phase: phase.name, wave: wave.name, applied: applied, failed: failures.count, milliseconds: milliseconds))
                 try await store.event(
@@ -92,7 +99,14 @@ struct Driver: Sendable {
                         return try await fail(phase: phase, reason: reason)
                     }
                 }
-                switch try await bake(phase: phase, wave: wave, quarantined: quarantined) {
+                let verdict: BakeOutcome
+                do {
+                    let skipped = quarantined
+                    verdict = try await untilHalted { try await bake(phase: phase, wave: wave, quarantined: skipped) }
+                } catch let error as HaltedError {
+                    return try await halted(error.halt, phase: phase)
+                }
+                switch verdict {
                 case .healthy: break
                 case .failed(let reason): return try await fail(phase: phase, reason: reason)
                 case .halt(let reason): return try await halt(phase: phase, reason: reason)
@@ -167,6 +181,42 @@ struct Driver: Sendable {
         case failed(String)
         /// Stop, keep everything as it is.
         case halt(String)
+    }
+
+    /// Runs `body` until it ends or a halt trips, whichever is first (checked every 100 ms).
+    func untilHalted<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let monitor = self.monitor
+        return try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                while true {
+                    if let halt = await monitor.halt { throw HaltedError(halt: halt) }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// An emergency halt: stop here; with `--revert`, revert the current phase where this rollout applied it.
+    func halted(_ halt: HaltRecord, phase: Phase) async throws -> RolloutOutcome {
+        observe(.halting(halt: halt))
+        let reason = "halted by \(halt.haltedBy): \(halt.reason)"
+        if halt.revert {
+            if phase.reversible && (phase.down != nil || phase.backfill != nil) {
+                try await revert(phase: phase, reason: reason)
+                try await store.setState(rolloutID, "reverted", phase: phase.name, reason: reason)
+                try await store.event(rolloutID, "reverted", phase: phase.name, "phase \(phase.name) reverted: \(reason)")
+                observe(.finished(rollout: rolloutID, state: "reverted", reason: reason))
+                return .reverted(rollout: rolloutID, reason: reason)
+            }
+            return try await self.halt(phase: phase, reason: reason + "; phase \(phase.name) is not reversible, so nothing was reverted")
+        }
+        return try await self.halt(phase: phase, reason: reason)
     }
 
     /// Stops the rollout and keeps every tenant as it is.

@@ -85,6 +85,12 @@ public final class FleetConnections: Sendable {
         }
     }
 
+    /// Cancels the statement running on a backend of a shard's server (its transaction then rolls back).
+    func cancelBackend(shard: String, pid: Int32) async {
+        guard let client = clients[shard] else { return }
+        _ = try? await client.query("SELECT pg_cancel_backend(\(pid))", logger: logger).collect()
+    }
+
     /// Connects to every shard once (`SELECT 1`), so a wrong URL or a down server is found before anything runs.
     public func preflight() async throws {
         for shard in fleet.shards {

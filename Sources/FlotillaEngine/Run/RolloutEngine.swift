@@ -14,6 +14,9 @@ public struct RolloutEngine: Sendable {
         public var approvalPoll: Duration
         /// Approve gates on the spot and say so (the demo does; a person should not).
         public var approveGates: Bool
+        /// LISTEN for halts (the halts table is read at every step boundary and every `haltPoll` regardless).
+        public var listenForHalts: Bool = true
+        public var haltPoll: Duration = .seconds(1)
 
         public init(waitForApproval: Bool = true, approvalPoll: Duration = .milliseconds(500), approveGates: Bool = false) {
             self.waitForApproval = waitForApproval
@@ -44,6 +47,9 @@ public struct RolloutEngine: Sendable {
         let fleet = connections.fleet
         try await store.migrate()
         var record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id)
+        if let halt = try await store.activeHalts(fleet: fleet.name).first {
+            return .blocked(rollout: record?.id, halt: halt)
+        }
         let resumed = record != nil
         if record == nil, let latest = try await store.latestRollout(fleet: fleet.name, change: change.id),
             latest.state == "done"
@@ -67,9 +73,25 @@ public struct RolloutEngine: Sendable {
                 try await store.setState(rolloutID, "running")
                 try await store.event(rolloutID, resumed ? "resumed" : "started", "\(resumed ? "resumed" : "started") with policy \(policy.name)")
                 observe(.started(rollout: rolloutID, resumed: resumed))
-                let outcome = try await Driver(
-                    engine: self, rolloutID: rolloutID, change: change, policy: policy, plan: plan, options: options
-                ).drive()
+                let monitor = HaltMonitor(
+                    store: store, fleet: fleet.name, listen: options.listenForHalts, pollInterval: options.haltPoll)
+                let connections = self.connections
+                await monitor.setCanceller { shard, pid in await connections.cancelBackend(shard: shard, pid: pid) }
+                let driver = Driver(
+                    engine: self, rolloutID: rolloutID, change: change, policy: policy, plan: plan, options: options,
+                    monitor: monitor)
+                let outcome = try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
+                    group.addTask {
+                        await monitor.run()
+                        return nil
+                    }
+                    group.addTask { try await driver.drive() }
+                    defer { group.cancelAll() }
+                    while let result = try await group.next() {
+                        if let result { return result }
+                    }
+                    throw CancellationError()
+                }
                 try? await SQLRunner.firstValue("pg_advisory_unlock(hashtext('\(key)'))", on: lock, logger: logger)
                 return outcome
             } catch {

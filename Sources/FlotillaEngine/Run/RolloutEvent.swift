@@ -16,6 +16,7 @@ public enum RolloutEvent: Sendable {
     case reverting(phase: String, tenants: Int, reason: String)
     case stepReverted(phase: String, tenant: String)
     case finished(rollout: String, state: String, reason: String?)
+    case halting(halt: HaltRecord)
 }
 
 /// How a rollout ended this time.
@@ -25,13 +26,17 @@ public enum RolloutOutcome: Sendable, Equatable {
     case awaitingApproval(rollout: String, phase: String)
     /// Stopped and reverted the failing phase on the tenants that got it.
     case reverted(rollout: String, reason: String)
-    /// Stopped and kept everything as it is (failed tenants, irreversible phase, on_failure: halt).
+    /// Stopped and kept everything as it is (failed tenants, irreversible phase, on_failure: halt, a halt).
     case halted(rollout: String, reason: String)
+    /// Not started: the fleet is under an active halt.
+    case blocked(rollout: String?, halt: HaltRecord)
 
     public var rolloutID: String {
         switch self {
         case .done(let id), .alreadyDone(let id), .awaitingApproval(let id, _), .reverted(let id, _), .halted(let id, _):
             return id
+        case .blocked(let id, _):
+            return id ?? "-"
         }
     }
 
@@ -39,7 +44,7 @@ public enum RolloutOutcome: Sendable, Equatable {
     public var exitCode: Int32 {
         switch self {
         case .done, .alreadyDone, .awaitingApproval: return 0
-        case .reverted, .halted: return 3
+        case .reverted, .halted, .blocked: return 3
         }
     }
 }

@@ -20,7 +20,7 @@ struct WaveRunner: Sendable {
     func step(_ tenant: Tenant) -> TenantStep {
         TenantStep(
             fleet: driver.fleet.name, change: driver.change.id, phase: phase, tenant: tenant, policy: driver.policy,
-            rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger)
+            rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger, monitor: driver.monitor)
     }
 
     /// Dispatches `work` over `tenants` in order, as many at once as the caps allow.
@@ -31,7 +31,8 @@ struct WaveRunner: Sendable {
         var failures: [StepError] = []
         try await withThrowingTaskGroup(of: (String, StepError?).self) { group in
             while !pending.isEmpty || inFlight > 0 {
-                while inFlight < driver.policy.parallel, !Task.isCancelled,
+                let halted = await driver.monitor.isHalted
+                while !halted, inFlight < driver.policy.parallel, !Task.isCancelled,
                     let index = pending.firstIndex(where: { running[$0.shard, default: 0] < cap($0.shard) })
                 {
                     let tenant = pending.remove(at: index)
@@ -62,12 +63,24 @@ struct WaveRunner: Sendable {
         let step = step(tenant)
         let attempts = driver.policy.retries.attempts
         var lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, message: "not run")
+        let monitor = driver.monitor
         for attempt in 1...attempts {
             do {
+                // A step boundary: read the halts table, so a lost notification cannot matter.
+                if let halt = try await monitor.check() { throw HaltedError(halt: halt) }
                 try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
                 let latest = attempt == 1 ? checkpoint : try await store.steps(driver.rolloutID, phase: phase.name).first { $0.tenant == tenant.id }?.checkpoint
                 let outcome = try await driver.engine.connections.withTenant(tenant) { connection in
-                    try await step.apply(connection, checkpoint: latest)
+                    let pid = try await SQLRunner.firstValue("pg_backend_pid()", on: connection, logger: driver.logger)
+                    await monitor.register(tenant: tenant.id, shard: tenant.shard, pid: Int32(pid ?? "") ?? 0)
+                    do {
+                        let outcome = try await step.apply(connection, checkpoint: latest)
+                        await monitor.unregister(tenant: tenant.id)
+                        return outcome
+                    } catch {
+                        await monitor.unregister(tenant: tenant.id)
+                        throw error
+                    }
                 }
                 var milliseconds: Int?
                 if case .applied(let ms) = outcome { milliseconds = ms }
@@ -76,6 +89,13 @@ struct WaveRunner: Sendable {
                     .stepApplied(phase: phase.name, tenant: tenant.id, milliseconds: milliseconds ?? 0, alreadyApplied: outcome == .alreadyApplied))
                 return nil
             } catch {
+                if let halt = await monitor.halt {
+                    // Stopped by a halt: its transaction rolled back; the tenant is as before the phase.
+                    try? await store.stepFinished(
+                        driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "pending", durationMilliseconds: nil,
+                        error: "stopped by halt: \(halt.reason)")
+                    return nil
+                }
                 let failure = DatabaseFailure(error)
                 lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState, message: failure.message)
                 if error is CancellationError || Task.isCancelled { break }

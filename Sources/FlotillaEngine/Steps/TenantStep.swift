@@ -26,6 +26,7 @@ struct TenantStep: Sendable {
     let rolloutID: String
     let store: ControlStore
     let logger: Logger
+    var monitor: HaltMonitor? = nil
 
     var ledger: TenantLedger { TenantLedger(placement: tenant.placement) }
 
@@ -214,6 +215,7 @@ struct TenantStep: Sendable {
         var last = start ?? Int64.min
         while true {
             try Task.checkCancellation()
+            if let monitor, let halt = await monitor.halt { throw HaltedError(halt: halt) }
             let (maxKey, count) = try await inTransaction(connection) { () -> (Int64?, Int64) in
                 var binds = PostgresBindings()
                 binds.append(last)

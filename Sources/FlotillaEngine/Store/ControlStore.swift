@@ -68,6 +68,24 @@ public struct ControlStore: Sendable {
         )
         """,
         "CREATE INDEX IF NOT EXISTS events_rollout ON flotilla.events (rollout_id, id)",
+        """
+        CREATE TABLE IF NOT EXISTS flotilla.halts (
+            id bigserial PRIMARY KEY,
+            fleet text,
+            reason text NOT NULL,
+            halted_by text NOT NULL,
+            halted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            revert boolean NOT NULL DEFAULT false,
+            lifted_at timestamptz,
+            lifted_by text
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS halts_active ON flotilla.halts (fleet) WHERE lifted_at IS NULL",
+        "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS lease_owner text",
+        "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS lease_expires_at timestamptz",
+        "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS current_slice text",
+        "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS owner text",
+        "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS claimed_until timestamptz",
         "INSERT INTO flotilla.schema_version (version) VALUES (1) ON CONFLICT DO NOTHING",
     ]
 

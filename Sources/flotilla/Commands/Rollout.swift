@@ -47,6 +47,10 @@ extension Flotilla {
                     }
                 }
             }
+            if case .blocked(_, let halt) = outcome {
+                printError("error: not started: fleet \(fleet.name) is \(halt.description)")
+                printError("lift it with: flotilla resume \(halt.fleet.map { "--fleet \($0)" } ?? "--all")")
+            }
             if case .alreadyDone(let id) = outcome { print("rollout \(id) of \(change.id) is already done; nothing to do") }
             if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
         }

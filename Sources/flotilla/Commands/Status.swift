@@ -23,10 +23,12 @@ extension Flotilla {
                 try await session.withControlStore { store -> String? in
                     guard let rollout else {
                         let records = try await store.rollouts()
-                        if format == .json { return try StatusReport.json(["rollouts": records]) }
-                        if records.isEmpty { return "no rollouts yet" }
-                        return records.map { "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")" }
-                            .joined(separator: "\n")
+                        let halts = try await store.activeHalts()
+                        if format == .json { return try StatusReport.json(StatusReport.Overview(halts: halts, rollouts: records)) }
+                        let haltLines = halts.map { "HALT \($0.description)" }
+                        if records.isEmpty { return (haltLines + ["no rollouts yet"]).joined(separator: "\n") }
+                        return (haltLines + records.map { "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")" }
+                            ).joined(separator: "\n")
                     }
                     guard let record = try await store.rollout(id: rollout) else { return nil }
                     let steps = try await store.steps(rollout)
@@ -47,6 +49,11 @@ extension Flotilla {
 }
 
 enum StatusReport {
+    struct Overview: Encodable {
+        var halts: [HaltRecord]
+        var rollouts: [ControlStore.RolloutRecord]
+    }
+
     struct Document: Encodable {
         var rollout: ControlStore.RolloutRecord
         var steps: [ControlStore.StepRecord]

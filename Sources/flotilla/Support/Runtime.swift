@@ -67,6 +67,8 @@ struct ProgressPrinter: Sendable {
             print("reverting phase \(phase) on \(tenants) tenant\(tenants == 1 ? "" : "s"), newest wave first")
         case .stepReverted(let phase, let tenant):
             if verbose { print("    [\(phase)] \(tenant): reverted") }
+        case .halting(let halt):
+            print("HALT: \(halt.description) — stopping now")
         case .finished(let rollout, let state, let reason):
             print("rollout \(rollout): \(state)\(reason.map { " — \($0)" } ?? "")")
         }

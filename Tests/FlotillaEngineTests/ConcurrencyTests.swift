@@ -1,0 +1,239 @@
+import FlotillaEngine
+import FlotillaModel
+import FlotillaPlan
+import FlotillaPostgres
+import FlotillaTestSupport
+import Foundation
+import Testing
+
+/// Caps, locks and retries, observed from PostgreSQL's side.
+struct ConcurrencyTests {
+    @Test(.timeLimit(.minutes(3)))
+    func perShardAndGlobalCapsHold() async throws {
+        let shardA = try await TestCluster.shared.freshDatabase(prefix: "caps_a")
+        let shardB = try await TestCluster.shared.freshDatabase(prefix: "caps_b")
+        let tenants = (1...24).map { schemaTenant(String(format: "c%02d", $0), shard: $0 % 2 == 1 ? "a" : "b") }
+        try createSchemaTenants(shardA, schemas: tenants.filter { $0.shard == "a" }.map(\.placement.name), rows: 1)
+        try createSchemaTenants(shardB, schemas: tenants.filter { $0.shard == "b" }.map(\.placement.name), rows: 1)
+        let fleet = makeFleet(name: "caps-fleet", shards: [("a", shardA), ("b", shardB)], tenants: tenants)
+        let change = try parseChange(
+            """
+            change: 0001_slow
+            phases:
+              - name: slow
+                up: |
+                  SELECT pg_sleep(0.3);
+                  ALTER TABLE users ADD COLUMN slow boolean;
+                down: ALTER TABLE users DROP COLUMN slow;
+            """)
+        let policy = try parsePolicy(
+            """
+            policy: capped
+            waves:
+              - {name: all, select: {remaining: true}}
+            parallel: 8
+            per_shard_parallel: 2
+            """)
+        let rig = try await Rig(fleet: fleet)
+
+        // Sample pg_stat_activity every 50 ms while the rollout runs.
+        let sampler = try await SideSession.open(shardA.with(database: "postgres"))
+        let databases = [shardA.database: "a", shardB.database: "b"]
+        let sampling = Task { () -> [String: Int] in
+            var maxima: [String: Int] = ["a": 0, "b": 0, "total": 0]
+            while !Task.isCancelled {
+                let rows = try await sampler.rows(
+                    """
+                    SELECT datname, count(*)::text FROM pg_stat_activity
+                    WHERE application_name = 'flotilla' AND state = 'active' AND query LIKE '%pg_sleep%'
+                      AND pid <> pg_backend_pid() AND datname IN ('\(shardA.database)', '\(shardB.database)')
+                    GROUP BY datname
+                    """)
+                var total = 0
+                for row in rows {
+                    guard let name = row[0].flatMap({ databases[$0] }), let count = row[1].flatMap(Int.init) else { continue }
+                    maxima[name] = max(maxima[name] ?? 0, count)
+                    total += count
+                }
+                maxima["total"] = max(maxima["total"] ?? 0, total)
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return maxima
+        }
+        let outcome = try await rig.rollout(change, policy)
+        sampling.cancel()
+        let maxima = try await sampling.value
+        await sampler.close()
+
+        guard case .done = outcome else {
+            Issue.record("expected done, got \(outcome)")
+            return
+        }
+        #expect(maxima["a"] ?? 0 <= 2, "shard a ran \(maxima["a"] ?? 0) at once")
+        #expect(maxima["b"] ?? 0 <= 2, "shard b ran \(maxima["b"] ?? 0) at once")
+        #expect(maxima["a"] == 2, "the per-shard cap was reached on shard a (else the test shows nothing): \(maxima)")
+        #expect(maxima["b"] == 2, "the per-shard cap was reached on shard b: \(maxima)")
+        #expect(maxima["total"] ?? 0 <= 4)
+        for tenant in tenants {
+            #expect(try TenantProbe(shard: tenant.shard == "a" ? shardA : shardB, schema: tenant.placement.name).columnType("slow") == "boolean")
+        }
+        #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'applied'") == "24")
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func globalCapHoldsAcrossShards() async throws {
+        let shards = try await [
+            TestCluster.shared.freshDatabase(prefix: "gcap_a"), TestCluster.shared.freshDatabase(prefix: "gcap_b"),
+            TestCluster.shared.freshDatabase(prefix: "gcap_c"),
+        ]
+        let names = ["a", "b", "c"]
+        let tenants = (1...12).map { schemaTenant(String(format: "g%02d", $0), shard: names[$0 % 3]) }
+        for (index, shard) in shards.enumerated() {
+            try createSchemaTenants(shard, schemas: tenants.filter { $0.shard == names[index] }.map(\.placement.name), rows: 1)
+        }
+        let fleet = makeFleet(name: "gcap-fleet", shards: Array(zip(names, shards)).map { ($0.0, $0.1) }, tenants: tenants)
+        let change = try parseChange(
+            """
+            change: 0001_slow
+            phases:
+              - name: slow
+                up: |
+                  SELECT pg_sleep(0.3);
+                  ALTER TABLE users ADD COLUMN slow boolean;
+                down: ALTER TABLE users DROP COLUMN slow;
+            """)
+        let policy = try parsePolicy(
+            """
+            policy: capped
+            waves:
+              - {name: all, select: {remaining: true}}
+            parallel: 3
+            per_shard_parallel: 2
+            """)
+        let rig = try await Rig(fleet: fleet)
+        let sampler = try await SideSession.open(shards[0].with(database: "postgres"))
+        let list = shards.map { "'\($0.database)'" }.joined(separator: ",")
+        let sampling = Task { () -> Int in
+            var maximum = 0
+            while !Task.isCancelled {
+                let rows = try await sampler.rows(
+                    """
+                    SELECT count(*)::text FROM pg_stat_activity
+                    WHERE application_name = 'flotilla' AND state = 'active' AND query LIKE '%pg_sleep%'
+                      AND pid <> pg_backend_pid() AND datname IN (\(list))
+                    """)
+                maximum = max(maximum, rows.first?[0].flatMap(Int.init) ?? 0)
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+            return maximum
+        }
+        let outcome = try await rig.rollout(change, policy)
+        sampling.cancel()
+        let maximum = try await sampling.value
+        await sampler.close()
+        #expect(outcome.exitCode == 0)
+        #expect(maximum <= 3, "\(maximum) tenant steps ran at once with parallel: 3")
+        #expect(maximum == 3, "the global cap was reached: \(maximum)")
+    }
+
+    static let addScore = """
+        change: 0001_score
+        phases:
+          - name: expand
+            up: ALTER TABLE users ADD COLUMN score integer;
+            down: ALTER TABLE users DROP COLUMN score;
+        """
+
+    /// Two tenants; `l1`'s users table is locked by another session until `release` says so.
+    func lockedFleet(_ name: String) async throws -> (Rig, ConnectionURL, SideSession) {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "lock")
+        let tenants = ["l1", "l2"].map { schemaTenant($0, shard: "a") }
+        try createSchemaTenants(shard, schemas: tenants.map(\.placement.name), rows: 3)
+        let holder = try await SideSession.open(shard)
+        try await holder.execute("BEGIN")
+        try await holder.execute("LOCK TABLE tenant_l1.users IN ACCESS EXCLUSIVE MODE")
+        return (try await Rig(fleet: makeFleet(name: name, shards: [("a", shard)], tenants: tenants)), shard, holder)
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func lockTimeoutIsRetriedUntilTheLockGoes() async throws {
+        let (rig, shard, holder) = try await lockedFleet("lock-retry-fleet")
+        let policy = try parsePolicy(
+            """
+            policy: patient
+            waves:
+              - {name: all, select: {remaining: true}}
+            lock_timeout: 300ms
+            retries: {attempts: 5, backoff: 200ms}
+            """)
+        let release = Task {
+            try await Task.sleep(for: .milliseconds(1500))
+            try await holder.execute("COMMIT")
+        }
+        let events = EventLog()
+        let outcome: RolloutOutcome
+        do {
+            outcome = try await rig.rollout(try parseChange(Self.addScore), policy, events: events)
+        } catch {
+            release.cancel()
+            await holder.close()
+            throw error
+        }
+        try await release.value
+        await holder.close()
+        guard case .done = outcome else {
+            Issue.record("expected done, got \(outcome)")
+            return
+        }
+        let steps = try rig.steps(phase: "expand")
+        #expect(steps["l1"]?.state == "applied")
+        #expect((steps["l1"]?.attempts ?? 0) > 1, "attempts: \(steps["l1"]?.attempts ?? 0)")
+        #expect((steps["l1"]?.attempts ?? 0) <= 5)
+        #expect(steps["l2"]?.attempts == 1)
+        #expect(try TenantProbe(shard: shard, schema: "tenant_l1").columnType("score") == "integer")
+        #expect(try TenantProbe(shard: shard, schema: "tenant_l1").liveLedger(change: "0001_score").count == 1)
+        let retries = lines(try rig.journal("SELECT tenant || '|' || message FROM flotilla.events WHERE kind = 'retry'"))
+        #expect(!retries.isEmpty)
+        #expect(retries.allSatisfy { $0.hasPrefix("l1|") && $0.contains("55P03") }, "\(retries)")
+        #expect(retries.count == (steps["l1"]?.attempts ?? 0) - 1)
+        #expect(events.all.contains { if case .stepRetry(_, "l1", _, _) = $0 { return true } else { return false } })
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func lockHeldLongerThanAllAttemptsFailsWith55P03() async throws {
+        let (rig, shard, holder) = try await lockedFleet("lock-fail-fleet")
+        let policy = try parsePolicy(
+            """
+            policy: impatient
+            waves:
+              - {name: all, select: {remaining: true}}
+            lock_timeout: 200ms
+            retries: {attempts: 3, backoff: 100ms}
+            on_failure: revert
+            """)
+        let outcome: RolloutOutcome
+        do {
+            outcome = try await rig.rollout(try parseChange(Self.addScore), policy)
+        } catch {
+            await holder.close()
+            throw error
+        }
+        // The lock is still held: it outlived every attempt.
+        #expect(try psql(shard, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted") == "1")
+        try await holder.execute("ROLLBACK")
+        await holder.close()
+        guard case .reverted = outcome else {
+            Issue.record("expected reverted, got \(outcome)")
+            return
+        }
+        #expect(outcome.exitCode == 3)
+        let steps = try rig.steps(phase: "expand")
+        #expect(steps["l1"]?.state == "failed")
+        #expect(steps["l1"]?.sqlState == "55P03")
+        #expect(steps["l1"]?.attempts == 3)
+        #expect(steps["l2"]?.state == "reverted")
+        #expect(try TenantProbe(shard: shard, schema: "tenant_l1").columnType("score") == nil)
+        #expect(try TenantProbe(shard: shard, schema: "tenant_l2").columnType("score") == nil)
+        #expect(try rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'retry' AND tenant = 'l1'") == "2")
+    }
+}

@@ -1,0 +1,194 @@
+import FlotillaModel
+import Testing
+
+@Suite("All the problems of a file are reported")
+struct ReportingTests {
+    @Test("a fleet with three distinct errors yields three diagnostics, in file order")
+    func threeFleetErrors() {
+        let yaml = """
+            fleet: demo
+            shards:
+              - name: pg-a
+                url: embedded:a
+                max_parallel: many
+            tenants:
+              - id: acme
+                shard: pg-z
+                schema: tenant_acme
+              - id: globex
+                shard: pg-a
+                schema: "pg_globex"
+            """
+        let found = diagnostics(of: yaml, as: .fleet)
+        #expect(found.count == 3, "\(describe(found))")
+        #expect(found.map(\.location.line) == [5, 8, 12])
+        #expect(found.map(\.location.column) == [19, 12, 13])
+        #expect(found.map(\.keyPath) == ["shards[0].max_parallel", "tenants[0].shard", "tenants[1].schema"])
+        #expect(found.allSatisfy { $0.severity == .error })
+        #expect(found[0].description == "test.yaml:5:19: error: expected a whole number, found a string ('many')")
+    }
+
+    @Test("a change with three distinct errors yields three diagnostics")
+    func threeChangeErrors() {
+        let yaml = """
+            change: 0002_x
+            phases:
+              - name: expand
+                up: SELECT 1
+                reversible: true
+              - name: fill
+                backfill: {table: users, set: "a = 1", batch_size: 0}
+              - name: contract
+                up: SELECT 2
+                gate: later
+            """
+        let found = diagnostics(of: yaml, as: .change)
+        #expect(found.count == 3, "\(describe(found))")
+        #expect(found.map(\.location.line) == [5, 7, 10])
+    }
+
+    @Test("a policy with three distinct errors yields three diagnostics")
+    func threePolicyErrors() {
+        let yaml = """
+            policy: p
+            waves:
+              - {name: canary, select: {percent: 0}}
+              - {name: rest, select: {remaining: true}, bake: soon}
+            on_failure: explode
+            """
+        let found = diagnostics(of: yaml, as: .policy)
+        #expect(found.count == 3, "\(describe(found))")
+        #expect(found.map(\.location.line) == [3, 4, 5])
+    }
+
+    @Test("a type error does not also report a second, derived error at the same place")
+    func noCascadeFromWrongType() {
+        // `fleet: [a, b]` is one mistake; today it also says "fleet name '' is empty" at the same place.
+        for (kind, yaml) in [
+            (DefinitionKind.fleet, "fleet: [a, b]\nshards:\n  - {name: pg-a, url: \"embedded:a\"}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"),
+            (.change, "change: [a, b]\nphases:\n  - {name: p, up: SELECT 1}\n"),
+            (.policy, "policy: [a, b]\nwaves:\n  - {name: w, select: {remaining: true}}\n"),
+        ] {
+            let found = diagnostics(of: yaml, as: kind)
+            #expect(found.count == 1, "\(kind): \(describe(found))")
+        }
+    }
+
+    @Test("an empty selector is reported even when the file has another, unrelated error")
+    func emptySelectorWithOtherErrors() {
+        let yaml = """
+            policy: p
+            parallel: lots
+            waves:
+              - {name: canary, select: {}}
+              - {name: rest, select: {remaining: true}}
+            """
+        let found = diagnostics(of: yaml, as: .policy)
+        #expect(found.contains { $0.location.line == 2 && $0.message.contains("whole number") }, "\(describe(found))")
+        #expect(found.contains { $0.location.line == 4 && $0.message.contains("empty selector") }, "\(describe(found))")
+    }
+
+    @Test("warnings do not make a definition invalid")
+    func warningsOnly() throws {
+        // A change whose id differs from its file name is a warning of `validate`, not an error.
+        let files = [
+            "fleets/f/fleet.yaml": "fleet: f\nshards:\n  - {name: s, url: \"embedded:s\"}\ntenants:\n  - {id: a, shard: s, schema: a}\n",
+            "fleets/f/changes/0001_a.yaml": "change: 0001_b\nphases:\n  - {name: p, up: SELECT 1}\n",
+        ]
+        let report = Workspace(source: InMemorySource(files)).validate([])
+        #expect(!report.hasErrors, "\(describe(report.diagnostics))")
+        #expect(report.diagnostics.count == 1)
+        #expect(report.diagnostics.first?.severity == .warning)
+        #expect(report.diagnostics.first?.message.contains("differs from its file name '0001_a'") == true)
+    }
+}
+
+@Suite("${ENV} interpolation")
+struct InterpolationTests {
+    static let fleet = """
+        fleet: demo
+        control: ${CONTROL}
+        shards:
+          - name: pg-a
+            url: ${PG_A:-embedded:a}
+          - name: pg-b
+            url: postgres://${PGUSER}@${PGHOST:-localhost}:5432/tenants
+        tenants:
+          - {id: acme, shard: pg-a, schema: tenant_acme, labels: {owner: "${OWNER:-nobody}"}}
+        """
+
+    @Test("unset variables take their default, or empty")
+    func defaults() throws {
+        let fleet = try Fleet.parse(Self.fleet, file: "fleet.yaml", environment: ["PGUSER": "app"])
+        #expect(fleet.control == nil)
+        #expect(fleet.shards.map(\.url) == ["embedded:a", "postgres://app@localhost:5432/tenants"])
+        #expect(fleet.tenants[0].labels["owner"] == "nobody")
+    }
+
+    @Test("set variables replace the reference; an empty one takes the default of :-")
+    func values() throws {
+        let environment = [
+            "CONTROL": "postgres://ctl@c/flotilla", "PG_A": "postgres://a@a/t", "PGUSER": "u", "PGHOST": "",
+            "OWNER": "dba",
+        ]
+        let fleet = try Fleet.parse(Self.fleet, file: "fleet.yaml", environment: environment)
+        #expect(fleet.control == "postgres://ctl@c/flotilla")
+        #expect(fleet.shards.map(\.url) == ["postgres://a@a/t", "postgres://u@localhost:5432/tenants"])
+        #expect(fleet.tenants[0].labels["owner"] == "dba")
+    }
+
+    @Test("a required string that is empty after substitution is an error at its place")
+    func emptyAfterSubstitution() {
+        let yaml = "fleet: demo\nshards:\n  - name: pg-a\n    url: ${NOWHERE}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"
+        let found = errors(of: yaml, as: .fleet)
+        #expect(found.count == 1, "\(describe(found))")
+        #expect(found.first?.location.line == 4 && found.first?.location.column == 10)
+        #expect(found.first?.message.contains("empty after ${…} substitution") == true)
+    }
+
+    @Test(
+        "interpolate(_:environment:)",
+        arguments: [
+            ("plain", "plain"),
+            ("${A}", "1"),
+            ("x${A}y${B}z", "x1y2z"),
+            ("${UNSET}", ""),
+            ("${UNSET:-d}", "d"),
+            ("${EMPTY:-d}", "d"),
+            ("${A:-d}", "1"),
+            ("${UNSET:-a:b}", "a:b"),
+            ("${UNSET:-}", ""),
+            ("$$A", "$A"),
+            ("$${A}", "${A}"),
+            ("cost $5", "cost $5"),
+            ("end$", "end$"),
+        ])
+    func interpolation(_ input: String, _ expected: String) {
+        let result = interpolate(input, environment: ["A": "1", "B": "2", "EMPTY": ""])
+        #expect((try? result.get()) == expected)
+    }
+
+    @Test(
+        "interpolate failures and their offsets",
+        arguments: [
+            ("abc${A", 3, "unterminated"),
+            ("${A}${", 4, "unterminated"),
+            ("${}", 0, "invalid variable name ''"),
+            ("x${A-B}", 1, "invalid variable name 'A-B'"),
+            ("${9A}", 0, "invalid variable name '9A'"),
+        ])
+    func interpolationFailure(_ input: String, _ offset: Int, _ fragment: String) {
+        switch interpolate(input, environment: ["A": "1"]) {
+        case .success(let text): Issue.record("expected a failure, got '\(text)'")
+        case .failure(let failure):
+            #expect(failure.offset == offset)
+            #expect(failure.message.contains(fragment), "\(failure.message)")
+        }
+    }
+
+    @Test("changes and policies are not interpolated")
+    func onlyFleets() throws {
+        let change = try Change.parse("change: c\nphases:\n  - {name: p, up: \"SELECT '${X}'\"}\n", file: "c.yaml")
+        #expect(change.phases[0].up?.sql == "SELECT '${X}'")
+    }
+}
