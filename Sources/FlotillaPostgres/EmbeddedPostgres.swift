@@ -261,8 +261,9 @@ public actor EmbeddedPostgres {
     private func answers(_ url: ConnectionURL) async -> Bool {
         do {
             return try await withPostgresConnection(url, logger: logger) { connection in
-                try await connection.query("SELECT 1", logger: logger)
-                return true
+                // Rows must be read: a statement's errors surface while they are.
+                let rows = try await connection.query("SELECT 1", logger: logger).collect()
+                return rows.count == 1
             }
         } catch {
             return false

@@ -16,6 +16,19 @@ public func postgresErrorSummary(_ error: any Error) -> String {
         }
         return "transaction failed"
     }
+    if let error = error as? PostgresError {
+        // The older error type, thrown by the EventLoopFuture API (`simpleQuery` and friends).
+        switch error {
+        case .server(let message):
+            var text = message.fields[.message] ?? "server error"
+            if let state = message.fields[.sqlState] { text += " (SQLSTATE \(state))" }
+            if let detail = message.fields[.detail] { text += "; detail: \(detail)" }
+            if let hint = message.fields[.hint] { text += "; hint: \(hint)" }
+            return text
+        case .protocol(let message): return "protocol error: \(message)"
+        case .connectionClosed: return "the connection was closed"
+        }
+    }
     guard let error = error as? PSQLError else { return String(describing: error) }
     if let info = error.serverInfo {
         var text = info[.message] ?? "server error"
@@ -52,6 +65,9 @@ public func postgresErrorSummary(_ error: any Error) -> String {
 public func postgresSQLState(_ error: any Error) -> String? {
     if let error = error as? PostgresTransactionError {
         return (error.closureError ?? error.commitError ?? error.beginError).flatMap(postgresSQLState)
+    }
+    if case .server(let message) = error as? PostgresError {
+        return message.fields[.sqlState]
     }
     return (error as? PSQLError)?.serverInfo?[.sqlState]
 }

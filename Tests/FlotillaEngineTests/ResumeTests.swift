@@ -106,6 +106,27 @@ struct ResumeTests {
         #expect((error as? ShardError)?.shard == "bad-shard")
         #expect(ContinuousClock.now - started < .seconds(30))
 
+        // The right server with a wrong password: PostgreSQL refuses, the error names the shard, not the password.
+        var wrong = good
+        wrong.password = "s3cret-pass"
+        let refused = Fleet(
+            name: "preflight-fleet3",
+            shards: [Shard(name: "wrong-password-shard", url: fullURL(wrong), location: here)],
+            tenants: [schemaTenant("z1", shard: "wrong-password-shard")])
+        let refusedConnections = try FleetConnections(fleet: refused, embedded: nil, environment: [:], logger: engineTestLogger)
+        let refusal: (any Error)? = await {
+            do {
+                try await refusedConnections.run { try await refusedConnections.preflight() }
+                return nil
+            } catch {
+                return error
+            }
+        }()
+        let refusedError = try #require(refusal, "preflight must fail with a wrong password")
+        #expect("\(refusedError)".contains("wrong-password-shard"), "\(refusedError)")
+        #expect(!"\(refusedError)".contains("s3cret-pass"), "\(refusedError)")
+        #expect(!String(reflecting: refusedError).contains("s3cret-pass"))
+
         // A URL that cannot even be parsed is named too, without its password.
         let malformed = Fleet(
             name: "preflight-fleet2",

@@ -32,6 +32,17 @@ struct PostgresNIOBehaviourTests {
             }
         }
         #expect(simple.flatMap(postgresSQLState) == "42601")
+        #expect(simple.map(postgresErrorSummary)?.contains("cannot insert multiple commands") == true)
+
+        // One statement per query, on one connection, in one transaction: fine.
+        try await withPostgresConnection(url, logger: logger) { connection in
+            try await connection.withTransaction(logger: logger) { connection in
+                for statement in ["CREATE TABLE a (id int)", "CREATE TABLE b (id int)"] {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+            }
+        }
+        #expect(try psql(url, "SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b')") == "2")
     }
 
     /// Cancelling the Swift task does not stop a running statement on the server; PostgresNIO has no
@@ -51,7 +62,7 @@ struct PostgresNIOBehaviourTests {
                             {
                                 pidContinuation.yield(pid)
                             }
-                            try await connection.query("SELECT pg_sleep(60)", logger: logger)
+                            _ = try await connection.query("SELECT pg_sleep(60)", logger: logger).collect()
                         }
                     }
                     #expect(error.flatMap(postgresSQLState) == "57014")
@@ -80,17 +91,21 @@ struct PostgresNIOBehaviourTests {
         return false
     }
 
-    /// `statement_timeout` set on the session ends a statement on the server side.
+    /// `statement_timeout` set on the session ends a statement on the server side. Like every error
+    /// raised while a statement runs, it surfaces while its rows are read: `query` itself returns as
+    /// soon as the row description arrives, so rows that are never read hide the failure.
     @Test(.timeLimit(.minutes(2)))
-    func statementTimeoutEndsALongStatement() async throws {
+    func statementTimeoutEndsALongStatementOnceRowsAreRead() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "nio")
         let error = await #expect(throws: PSQLError.self) {
             try await withPostgresConnection(url, logger: logger) { connection in
                 try await connection.query("SET statement_timeout = '200ms'", logger: logger)
-                try await connection.query("SELECT pg_sleep(30)", logger: logger)
+                let rows = try await connection.query("SELECT pg_sleep(30)", logger: logger)
+                _ = try await rows.collect()
             }
         }
         #expect(error.flatMap(postgresSQLState) == "57014")
+        #expect(error.map(postgresErrorSummary)?.contains("canceling statement due to statement timeout") == true)
     }
 
     /// LISTEN on one leased connection receives a NOTIFY sent from another one.

@@ -51,7 +51,6 @@ struct Driver: Sendable {
             for wave in plan.waves {
                 try Task.checkCancellation()
                 steps = try await store.steps(rolloutID, phase: phase.name)
-                let checkpoints = Dictionary(uniqueKeysWithValues: steps.map { ($0.tenant, $0.checkpoint) })
                 let pending = Set(
                     steps.filter { $0.wave == wave.name && !["applied", "quarantined"].contains($0.state) }.map(\.tenant)
                 ).subtracting(quarantined)
@@ -66,17 +65,22 @@ struct Driver: Sendable {
                 try await store.event(rolloutID, "wave-started", phase: phase.name, wave: wave.name, "\(pending.count) tenants")
                 let clock = ContinuousClock()
                 let started = clock.now
-                var failures: [StepError] = []
-                var applied = 0
+                try await store.retryFailed(rolloutID, phase: phase.name, wave: wave.name)
                 for slice in wave.slices {
-                    let members = slice.tenants.filter(pending.contains).compactMap { tenants[$0] }
+                    let members = slice.tenants.filter(pending.contains)
                     if members.isEmpty { continue }
                     observe(.waveStarted(phase: phase.name, wave: wave.name, tenants: members.count, shard: slice.shard))
-                    let result = try await WaveRunner(driver: self, phase: phase).apply(members, checkpoints: checkpoints)
-                    failures += result.failures
-                    applied += result.applied
+                    try await store.setCurrentSlice(rolloutID, phase: phase.name, wave: wave.name, shard: slice.shard)
+                    _ = try await WaveRunner(driver: self, phase: phase).runSlice(wave: wave.name, shard: slice.shard)
+                    if await monitor.isHalted { break }
                 }
                 if let halt = await monitor.halt { return try await halted(halt, phase: phase) }
+                // Every coordinator's outcome for this wave, from the journal.
+                let waveSteps = try await store.steps(rolloutID, phase: phase.name).filter { $0.wave == wave.name }
+                let failures = waveSteps.filter { $0.state == "failed" }.map {
+                    StepError(tenant: $0.tenant, shard: $0.shard, phase: phase.name, sqlState: $0.sqlState, message: $0.error ?? "failed")
+                }
+                let applied = waveSteps.filter { $0.state == "applied" && pending.contains($0.tenant) }.count
                 let milliseconds = Int((clock.now - started).milliseconds)
                 observe(.waveFinished(phase: phase.name, wave: wave.name, applied: applied, failed: failures.count, milliseconds: milliseconds))
                 try await store.event(

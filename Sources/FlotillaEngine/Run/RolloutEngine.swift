@@ -29,6 +29,12 @@ public struct RolloutEngine: Sendable {
     let connections: FleetConnections
     let logger: Logger
     let observe: @Sendable (RolloutEvent) -> Void
+    /// This coordinator, in leases and claims: host, process and a random part.
+    public let owner: String
+    /// How long a lease lives without a heartbeat; another coordinator takes over after it.
+    public var leaseTTL: Duration = .seconds(5)
+    /// How long a claimed step stays claimed without renewal.
+    public var claimTTL: Duration = .seconds(10)
 
     public init(
         store: ControlStore, connections: FleetConnections, logger: Logger,
@@ -38,6 +44,8 @@ public struct RolloutEngine: Sendable {
         self.connections = connections
         self.logger = logger
         self.observe = observe
+        self.owner =
+            "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(String(UInt32.random(in: 0..<UInt32.max), radix: 16))"
     }
 
     /// Runs the rollout of `change` on the fleet, or resumes the unfinished one.
@@ -64,40 +72,91 @@ public struct RolloutEngine: Sendable {
         }
         guard let record else { throw RolloutError.message("could not create the rollout in the control store") }
         let rolloutID = record.id
-        return try await store.client.withConnection { lock in
-            // One coordinator drives a rollout at a time: a session advisory lock, released if this process dies.
-            let key = "flotilla:rollout:" + rolloutID
-            let got = try await SQLRunner.firstValue("pg_try_advisory_lock(hashtext('\(key)'))", on: lock, logger: logger)
-            guard got == "true" else { throw RolloutError.alreadyDriven(rolloutID) }
-            do {
-                try await store.setState(rolloutID, "running")
-                try await store.event(rolloutID, resumed ? "resumed" : "started", "\(resumed ? "resumed" : "started") with policy \(policy.name)")
-                observe(.started(rollout: rolloutID, resumed: resumed))
-                let monitor = HaltMonitor(
-                    store: store, fleet: fleet.name, listen: options.listenForHalts, pollInterval: options.haltPoll)
-                let connections = self.connections
-                await monitor.setCanceller { shard, pid in await connections.cancelBackend(shard: shard, pid: pid) }
-                let driver = Driver(
-                    engine: self, rolloutID: rolloutID, change: change, policy: policy, plan: plan, options: options,
-                    monitor: monitor)
-                let outcome = try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
-                    group.addTask {
-                        await monitor.run()
-                        return nil
-                    }
-                    group.addTask { try await driver.drive() }
-                    defer { group.cancelAll() }
-                    while let result = try await group.next() {
-                        if let result { return result }
-                    }
-                    throw CancellationError()
-                }
-                try? await SQLRunner.firstValue("pg_advisory_unlock(hashtext('\(key)'))", on: lock, logger: logger)
-                return outcome
-            } catch {
-                try? await SQLRunner.firstValue("pg_advisory_unlock(hashtext('\(key)'))", on: lock, logger: logger)
-                throw error
+        let monitor = HaltMonitor(
+            store: store, fleet: fleet.name, listen: options.listenForHalts, pollInterval: options.haltPoll)
+        let connections = self.connections
+        await monitor.setCanceller { shard, pid in await connections.cancelBackend(shard: shard, pid: pid) }
+        let driver = Driver(
+            engine: self, rolloutID: rolloutID, change: change, policy: policy, plan: plan, options: options,
+            monitor: monitor)
+        return try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
+            group.addTask {
+                await monitor.run()
+                return nil
             }
+            group.addTask { try await lead(driver, resumed: resumed) }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Drives the rollout while holding its lease. When another live coordinator holds the lease, works its slices as
+    /// a follower and takes the lease over when that coordinator stops renewing it (it died), then drives from the
+    /// journal.
+    func lead(_ driver: Driver, resumed: Bool) async throws -> RolloutOutcome {
+        let rolloutID = driver.rolloutID
+        var announced = false
+        while try await !store.acquireLease(rolloutID, owner: owner, ttl: leaseTTL) {
+            if let record = try await store.rollout(id: rolloutID), let outcome = Self.finishedOutcome(record) {
+                return outcome
+            }
+            if !announced {
+                observe(.following(rollout: rolloutID))
+                announced = true
+            }
+            if let halt = try await driver.monitor.check() { return .halted(rollout: rolloutID, reason: halt.description) }
+            if let item = try await store.openWork(fleet: connections.fleet.name).first(where: { $0.rollout == rolloutID }),
+                let phase = driver.change.phase(named: item.phase)
+            {
+                _ = try await WaveRunner(driver: driver, phase: phase).runSlice(wave: item.wave, shard: item.shard)
+            } else {
+                try await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        try await store.setState(rolloutID, "running")
+        try await store.event(
+            rolloutID, resumed || announced ? "resumed" : "started",
+            "\(resumed || announced ? "resumed" : "started") by \(owner) with policy \(driver.policy.name)")
+        observe(.started(rollout: rolloutID, resumed: resumed || announced))
+        let store = self.store
+        let owner = self.owner
+        let ttl = leaseTTL
+        do {
+            let outcome = try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
+                group.addTask {
+                    // The lease's heartbeat; losing it means another coordinator took over: stop driving.
+                    while true {
+                        try await Task.sleep(for: ttl / 3)
+                        guard try await store.acquireLease(rolloutID, owner: owner, ttl: ttl) else {
+                            throw RolloutError.lostLease(rolloutID)
+                        }
+                    }
+                }
+                group.addTask { try await driver.drive() }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                }
+                throw CancellationError()
+            }
+            try? await store.releaseLease(rolloutID, owner: owner)
+            return outcome
+        } catch {
+            try? await store.releaseLease(rolloutID, owner: owner)
+            throw error
+        }
+    }
+
+    /// The outcome of a rollout another coordinator finished.
+    static func finishedOutcome(_ record: ControlStore.RolloutRecord) -> RolloutOutcome? {
+        switch record.state {
+        case "done": return .done(rollout: record.id)
+        case "reverted": return .reverted(rollout: record.id, reason: record.reason ?? "reverted")
+        case "halted": return .halted(rollout: record.id, reason: record.reason ?? "halted")
+        default: return nil
         }
     }
 
@@ -113,11 +172,13 @@ public struct RolloutEngine: Sendable {
 
 public enum RolloutError: Error, Sendable, CustomStringConvertible {
     case alreadyDriven(String)
+    case lostLease(String)
     case message(String)
 
     public var description: String {
         switch self {
         case .alreadyDriven(let id): return "rollout \(id) is being driven by another coordinator right now"
+        case .lostLease(let id): return "lost the lease of rollout \(id) to another coordinator"
         case .message(let text): return text
         }
     }

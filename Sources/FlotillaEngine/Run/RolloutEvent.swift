@@ -17,6 +17,8 @@ public enum RolloutEvent: Sendable {
     case stepReverted(phase: String, tenant: String)
     case finished(rollout: String, state: String, reason: String?)
     case halting(halt: HaltRecord)
+    /// Another coordinator holds the lease: this one works its slices and takes over if it dies.
+    case following(rollout: String)
 }
 
 /// How a rollout ended this time.

@@ -50,15 +50,69 @@ struct WaveRunner: Sendable {
         return failures
     }
 
-    func apply(_ tenants: [Tenant], checkpoints: [String: Int64?]) async throws -> Result {
-        let failures = try await dispatch(tenants) { tenant in
-            await applyOne(tenant, checkpoint: checkpoints[tenant.id] ?? nil)
+    /// Works one slice of a wave (a whole wave, or one shard of a `by: shard` wave) through claims in the control
+    /// store, with as many local workers as the caps allow, until no step of the slice is left — whichever
+    /// coordinator ran it. Returns what this coordinator did.
+    func runSlice(wave: String, shard: String?) async throws -> Result {
+        let store = driver.store
+        let rollout = driver.rolloutID
+        let owner = driver.engine.owner
+        let claimTTL = driver.engine.claimTTL
+        let fleet = driver.fleet
+        let shards = fleet.shards.filter { shard == nil || $0.name == shard }
+        let caps = Dictionary(uniqueKeysWithValues: fleet.shards.map { ($0.name, cap($0.name)) })
+        let workers = max(1, min(driver.policy.parallel, shards.reduce(0) { $0 + cap($1.name) }))
+        let tenants = Dictionary(uniqueKeysWithValues: fleet.tenants.map { ($0.id, $0) })
+        let tally = Tally()
+        let monitor = driver.monitor
+        let parallel = driver.policy.parallel
+        try await withThrowingTaskGroup(of: Void.self) { outer in
+            outer.addTask {
+                // Keep this coordinator's claims alive while their steps run.
+                while true {
+                    try await Task.sleep(for: claimTTL / 3)
+                    try? await store.renewClaims(rollout, owner: owner, claimTTL: claimTTL)
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<workers {
+                    group.addTask {
+                        while await !monitor.isHalted {
+                            try Task.checkCancellation()
+                            guard
+                                let claim = try await store.claimStep(
+                                    rollout, phase: phase.name, wave: wave, shard: shard, owner: owner,
+                                    parallel: parallel, shardCaps: caps, claimTTL: claimTTL)
+                            else {
+                                if try await store.unfinishedSteps(rollout, phase: phase.name, wave: wave, shard: shard) == 0 {
+                                    return
+                                }
+                                try await Task.sleep(for: .milliseconds(50))
+                                continue
+                            }
+                            guard let tenant = tenants[claim.tenant] else {
+                                try await store.stepFinished(
+                                    rollout, phase: phase.name, tenant: claim.tenant, state: "failed", durationMilliseconds: nil,
+                                    error: "tenant \(claim.tenant) is not in this coordinator's fleet definition")
+                                continue
+                            }
+                            if let failure = await applyOne(tenant, checkpoint: claim.checkpoint, claimed: true) {
+                                await tally.fail(failure)
+                            } else {
+                                await tally.succeed()
+                            }
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            outer.cancelAll()
         }
-        return Result(applied: tenants.count - failures.count, failures: failures)
+        return await Result(applied: tally.applied, failures: tally.failures)
     }
 
     /// Applies the phase to one tenant, retrying lock timeouts with backoff; journals the outcome.
-    func applyOne(_ tenant: Tenant, checkpoint: Int64?) async -> StepError? {
+    func applyOne(_ tenant: Tenant, checkpoint: Int64?, claimed: Bool = false) async -> StepError? {
         let store = driver.store
         let step = step(tenant)
         let attempts = driver.policy.retries.attempts
@@ -68,7 +122,9 @@ struct WaveRunner: Sendable {
             do {
                 // A step boundary: read the halts table, so a lost notification cannot matter.
                 if let halt = try await monitor.check() { throw HaltedError(halt: halt) }
-                try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
+                if !(claimed && attempt == 1) {
+                    try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
+                }
                 let latest = attempt == 1 ? checkpoint : try await store.steps(driver.rolloutID, phase: phase.name).first { $0.tenant == tenant.id }?.checkpoint
                 let outcome = try await driver.engine.connections.withTenant(tenant) { connection in
                     let pid = try await SQLRunner.firstValue("pg_backend_pid()", on: connection, logger: driver.logger)
@@ -145,4 +201,13 @@ struct WaveRunner: Sendable {
             return lastError
         }
     }
+}
+
+/// What one coordinator's workers did in a slice.
+actor Tally {
+    var applied = 0
+    var failures: [StepError] = []
+
+    func succeed() { applied += 1 }
+    func fail(_ error: StepError) { failures.append(error) }
 }

@@ -67,6 +67,8 @@ struct ProgressPrinter: Sendable {
             print("reverting phase \(phase) on \(tenants) tenant\(tenants == 1 ? "" : "s"), newest wave first")
         case .stepReverted(let phase, let tenant):
             if verbose { print("    [\(phase)] \(tenant): reverted") }
+        case .following(let rollout):
+            print("rollout \(rollout) is driven by another coordinator; working with it, and taking over if it stops")
         case .halting(let halt):
             print("HALT: \(halt.description) — stopping now")
         case .finished(let rollout, let state, let reason):

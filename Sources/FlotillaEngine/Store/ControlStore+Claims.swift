@@ -1,0 +1,139 @@
+import Foundation
+import PostgresNIO
+
+/// Coordination through PostgreSQL: a lease per rollout (owner, expiry, heartbeat) and tenant steps claimed with
+/// `FOR UPDATE SKIP LOCKED` under the global and per-shard caps, so several coordinators can work one rollout.
+extension ControlStore {
+    public struct ClaimedStep: Sendable, Hashable {
+        public var tenant: String
+        public var shard: String
+        public var checkpoint: Int64?
+    }
+
+    /// Takes or renews the lease of a rollout. False when another live coordinator holds it.
+    public func acquireLease(_ rollout: String, owner: String, ttl: Duration) async throws -> Bool {
+        let rows = try await client.query(
+            """
+            UPDATE flotilla.rollouts SET lease_owner = \(owner),
+                lease_expires_at = clock_timestamp() + make_interval(secs => \(Double(ttl.milliseconds) / 1000))
+            WHERE id = \(rollout) AND (lease_owner IS NULL OR lease_owner = \(owner) OR lease_expires_at < clock_timestamp())
+            RETURNING id
+            """, logger: logger)
+        for try await _ in rows { return true }
+        return false
+    }
+
+    public func releaseLease(_ rollout: String, owner: String) async throws {
+        try await client.query(
+            "UPDATE flotilla.rollouts SET lease_owner = NULL, lease_expires_at = NULL WHERE id = \(rollout) AND lease_owner = \(owner)",
+            logger: logger)
+    }
+
+    /// The slice of the fleet the rollout's leader works on now; workers join it.
+    func setCurrentSlice(_ rollout: String, phase: String, wave: String, shard: String?) async throws {
+        try await client.query(
+            """
+            UPDATE flotilla.rollouts SET current_phase = \(phase), current_wave = \(wave), current_slice = \(shard),
+                updated_at = now() WHERE id = \(rollout)
+            """, logger: logger)
+    }
+
+    public struct WorkItem: Sendable {
+        public var rollout: String
+        public var change: String
+        public var policy: String
+        public var phase: String
+        public var wave: String
+        public var shard: String?
+    }
+
+    /// Running rollouts of a fleet whose leader is alive, with the slice it works on.
+    public func openWork(fleet: String) async throws -> [WorkItem] {
+        let rows = try await client.query(
+            """
+            SELECT id, change, policy, current_phase, current_wave, current_slice FROM flotilla.rollouts
+            WHERE fleet = \(fleet) AND state = 'running' AND lease_expires_at > clock_timestamp()
+              AND current_phase IS NOT NULL AND current_wave IS NOT NULL
+            ORDER BY created_at
+            """, logger: logger)
+        var items: [WorkItem] = []
+        for try await (id, change, policy, phase, wave, shard) in rows.decode((String, String, String, String, String, String?).self) {
+            items.append(WorkItem(rollout: id, change: change, policy: policy, phase: phase, wave: wave, shard: shard))
+        }
+        return items
+    }
+
+    /// Claims the next step of a slice if the caps allow: at most `parallel` steps running in the rollout, at most
+    /// the shard's cap on each shard, counted over every coordinator. A step whose claim expired (its coordinator died)
+    /// is claimable again.
+    func claimStep(
+        _ rollout: String, phase: String, wave: String, shard: String?, owner: String, parallel: Int,
+        shardCaps: [String: Int], claimTTL: Duration
+    ) async throws -> ClaimedStep? {
+        let shards = shardCaps.keys.sorted()
+        let caps = shards.map { shardCaps[$0] ?? 1 }
+        let seconds = Double(claimTTL.milliseconds) / 1000
+        return try await client.withTransaction(logger: logger) { connection in
+            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("flotilla:claim:" + rollout)))", logger: logger)
+                .collect()
+            let rows = try await connection.query(
+                """
+                WITH busy AS (
+                    SELECT shard, count(*) AS n FROM flotilla.steps
+                    WHERE rollout_id = \(rollout) AND state = 'running' AND claimed_until > clock_timestamp()
+                    GROUP BY shard
+                ), caps AS (
+                    SELECT * FROM unnest(\(shards)::text[], \(caps)::int[]) AS c(shard, cap)
+                ), next AS (
+                    SELECT c.rollout_id, c.phase, c.tenant FROM flotilla.steps c
+                    JOIN caps ON caps.shard = c.shard
+                    WHERE c.rollout_id = \(rollout) AND c.phase = \(phase) AND c.wave = \(wave)
+                      AND (\(shard)::text IS NULL OR c.shard = \(shard))
+                      AND (c.state = 'pending' OR (c.state = 'running' AND c.claimed_until < clock_timestamp()))
+                      AND COALESCE((SELECT n FROM busy WHERE busy.shard = c.shard), 0) < caps.cap
+                      AND COALESCE((SELECT sum(n) FROM busy), 0) < \(parallel)
+                    ORDER BY c.tenant
+                    LIMIT 1
+                    FOR UPDATE OF c SKIP LOCKED
+                )
+                UPDATE flotilla.steps s SET state = 'running', owner = \(owner),
+                    claimed_until = clock_timestamp() + make_interval(secs => \(seconds)),
+                    attempts = s.attempts + 1, started_at = now(), error = NULL, sqlstate = NULL
+                FROM next WHERE s.rollout_id = next.rollout_id AND s.phase = next.phase AND s.tenant = next.tenant
+                RETURNING s.tenant, s.shard, s.checkpoint
+                """, logger: logger)
+            for try await (tenant, shard, checkpoint) in rows.decode((String, String, Int64?).self) {
+                return ClaimedStep(tenant: tenant, shard: shard, checkpoint: checkpoint)
+            }
+            return nil
+        }
+    }
+
+    /// Keeps this coordinator's claims alive while their steps run.
+    func renewClaims(_ rollout: String, owner: String, claimTTL: Duration) async throws {
+        try await client.query(
+            """
+            UPDATE flotilla.steps SET claimed_until = clock_timestamp() + make_interval(secs => \(Double(claimTTL.milliseconds) / 1000))
+            WHERE rollout_id = \(rollout) AND owner = \(owner) AND state = 'running'
+            """, logger: logger)
+    }
+
+    /// Steps of a slice that are not finished: pending, or running under anyone's claim.
+    func unfinishedSteps(_ rollout: String, phase: String, wave: String, shard: String?) async throws -> Int {
+        let rows = try await client.query(
+            """
+            SELECT count(*)::int FROM flotilla.steps
+            WHERE rollout_id = \(rollout) AND phase = \(phase) AND wave = \(wave)
+              AND (\(shard)::text IS NULL OR shard = \(shard)) AND state IN ('pending', 'running')
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Failed steps of a slice go back to pending when a rollout is resumed.
+    func retryFailed(_ rollout: String, phase: String, wave: String) async throws {
+        try await client.query(
+            "UPDATE flotilla.steps SET state = 'pending' WHERE rollout_id = \(rollout) AND phase = \(phase) AND wave = \(wave) AND state = 'failed'",
+            logger: logger)
+    }
+}
