@@ -9,12 +9,15 @@ struct WorkspaceTests {
         return Workspace(source: InMemorySource(files), environment: [:])
     }
 
-    static func message(_ body: () throws(DefinitionError) -> Void) -> String? {
+    /// The messages of the DefinitionError `body` throws; nil when it does not throw.
+    static func message(_ body: () throws -> Void) -> String? {
         do {
             try body()
             return nil
-        } catch {
+        } catch let error as DefinitionError {
             return error.diagnostics.map(\.message).joined(separator: "\n")
+        } catch {
+            return "unexpected error type: \(error)"
         }
     }
 

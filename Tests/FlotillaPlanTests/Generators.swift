@@ -1,6 +1,7 @@
 import FlotillaModel
 import FlotillaPlan
 import Foundation
+import Testing
 
 /// The package root (the folder holding Package.swift), found from this file's path.
 let packageRoot: String = {

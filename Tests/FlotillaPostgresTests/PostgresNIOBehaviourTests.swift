@@ -74,7 +74,8 @@ struct PostgresNIOBehaviourTests {
                 while try await !isRunningSleep(pid: pid, client: client) {
                     try await Task.sleep(for: .milliseconds(20))
                 }
-                let cancelled = try await client.query("SELECT pg_cancel_backend(\(pid))", logger: logger)
+                // A Swift Int binds as bigint: functions taking an integer need a cast.
+                let cancelled = try await client.query("SELECT pg_cancel_backend(\(pid)::int)", logger: logger)
                 for try await ok in cancelled.decode(Bool.self) { #expect(ok) }
                 try await group.waitForAll()
             }

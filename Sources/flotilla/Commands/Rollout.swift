@@ -21,6 +21,9 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Flag(help: .hidden)
+        var noHaltListener = false
+
         func run() async throws {
             let workspace = currentWorkspace()
             let (fleet, change, policy, plan) = try options.load(workspace)
@@ -43,7 +46,12 @@ extension Flotilla {
                         let engine = RolloutEngine(store: store, connections: connections, logger: logger) { printer($0) }
                         return try await engine.run(
                             change: change, policy: policy, plan: plan,
-                            options: RolloutEngine.Options(waitForApproval: !noWait))
+                            options: {
+                                var options = RolloutEngine.Options(waitForApproval: !noWait)
+                                // Without the listener, halts are still read at every step boundary and every second.
+                                options.listenForHalts = !noHaltListener
+                                return options
+                            }())
                     }
                 }
             }
