@@ -74,6 +74,9 @@ public actor EmbeddedPostgres {
         url = nil
         let binaries = try requireServerBinaries()
         try prepareDirectory()
+        // Another process may be starting the same cluster: one at a time, the later one reuses it.
+        let lock = try await lockDirectory()
+        defer { close(lock) }
 
         if FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
             if try await isRunning(binaries) {
@@ -181,6 +184,29 @@ public actor EmbeddedPostgres {
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         }
         return options.map(Self.shellQuote).joined(separator: " ")
+    }
+
+    /// Takes an exclusive `flock` on `DIR/start.lock`, polling so no thread blocks. Released
+    /// when the returned descriptor is closed (or the process ends).
+    private func lockDirectory() async throws -> Int32 {
+        let path = directory.appendingPathComponent("start.lock").path
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw EmbeddedPostgresError(.directory, "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+        var waited = Duration.zero
+        while flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR, waited < .seconds(120) else {
+                close(descriptor)
+                throw EmbeddedPostgresError(.start, "another process holds \(path) and does not let go")
+            }
+            if waited == .zero {
+                logger.info("waiting for another process that is starting the same cluster", metadata: ["lock": "\(path)"])
+            }
+            try await Task.sleep(for: .milliseconds(100))
+            waited += .milliseconds(100)
+        }
+        return descriptor
     }
 
     // MARK: - Stop
@@ -493,6 +519,9 @@ extension EmbeddedPostgres {
         #endif
         guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
+        // Like the server's own socket, so that a port left in TIME_WAIT by the last run counts as free.
+        var reuse: Int32 = 1
+        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

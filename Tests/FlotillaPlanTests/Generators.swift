@@ -63,7 +63,7 @@ func generateFleet(_ shape: FleetShape) -> Fleet {
     let shards = (0..<shape.shards).map { index in
         Shard(
             name: shardName(index, of: shape.shards), url: "embedded:s\(index)", maxParallel: random.chance(50) ? 1 + random.below(8) : nil,
-            location: SourceLocation(file: file, line: 3 + index, column: 5))
+            location: Location(file: file, line: 3 + index, column: 5))
     }
     var tenants: [Tenant] = []
     for index in 0..<shape.tenants {
@@ -84,14 +84,17 @@ func generateFleet(_ shape: FleetShape) -> Fleet {
         tenants.append(
             Tenant(
                 id: id, shard: shards[random.below(shards.count)].name, placement: .schema("tenant_\(id)"),
-                labels: labels, location: SourceLocation(file: file, line: 100 + index, column: 5)))
+                labels: labels, location: Location(file: file, line: 100 + index, column: 5)))
     }
     return Fleet(name: "f", shards: shards, tenants: tenants, file: file)
 }
 
+/// FlotillaModel.SourceLocation (Testing has its own SourceLocation).
+typealias Location = FlotillaModel.SourceLocation
+
 let policyFile = "gen/policies/p.yaml"
 
-func waveLocation(_ index: Int) -> SourceLocation { SourceLocation(file: policyFile, line: 3 + index, column: 5) }
+func waveLocation(_ index: Int) -> Location { Location(file: policyFile, line: 3 + index, column: 5) }
 
 /// A random policy for a fleet: 0–4 waves of random kinds, then (when `remaining`) a last `remaining: true` wave.
 func generatePolicy(for fleet: Fleet, random: inout Random, seed: UInt64?, remaining: Bool = true) -> Policy {
@@ -128,10 +131,10 @@ func generatePolicy(for fleet: Fleet, random: inout Random, seed: UInt64?, remai
                 name: "rest", select: Selector(remaining: true), by: random.chance(50) ? .shard : nil, bake: .seconds(1),
                 location: waveLocation(count)))
     }
-    return Policy(name: "p", waves: waves, seed: seed, file: policyFile, location: SourceLocation(file: policyFile, line: 1, column: 1))
+    return Policy(name: "p", waves: waves, seed: seed, file: policyFile, location: Location(file: policyFile, line: 1, column: 1))
 }
 
 /// A change with one reversible phase, for RolloutPlan.make.
 let simpleChange = Change(
-    id: "0001_x", phases: [Phase(name: "expand", up: SQLText("SELECT 1"), down: SQLText("SELECT 2"), location: SourceLocation(file: "c.yaml", line: 3, column: 5))],
+    id: "0001_x", phases: [Phase(name: "expand", up: SQLText("SELECT 1"), down: SQLText("SELECT 2"), location: Location(file: "c.yaml", line: 3, column: 5))],
     file: "c.yaml")
