@@ -61,7 +61,9 @@ let package = Package(
         ),
         .testTarget(
             name: "FlotillaEngineTests",
-            dependencies: ["FlotillaEngine", "FlotillaModel", "FlotillaPlan", "FlotillaPostgres", "FlotillaTestSupport"]
+            dependencies: [
+                "FlotillaEngine", "FlotillaModel", "FlotillaPlan", "FlotillaPostgres", "FlotillaTestSupport",
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

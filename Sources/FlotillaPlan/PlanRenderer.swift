@@ -15,7 +15,8 @@ public enum PlanRenderer {
         out.append(
             "Plan: change \(plan.change) on fleet \(plan.fleet) (\(plan.tenantCount) tenants on \(plan.shards.count) shards) with policy \(plan.policy)"
         )
-        let perShard = plan.caps.perShard.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let perShard = plan.caps.perShard.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(
+            separator: ", ")
         out.append("  caps: \(plan.caps.parallel) at once in all; per shard: \(perShard)")
         out.append(
             "  lock_timeout \(Duration.milliseconds(plan.caps.lockTimeoutMilliseconds).flotillaDescription), statement_timeout \(Duration.milliseconds(plan.caps.statementTimeoutMilliseconds).flotillaDescription), \(plan.caps.retryAttempts) attempts \(Duration.milliseconds(plan.caps.retryBackoffMilliseconds).flotillaDescription) apart"
@@ -42,7 +43,9 @@ public enum PlanRenderer {
             traits.append(phase.reversible ? "reversible" : "not reversible")
             if phase.transaction == "none" { traits.append("no transaction") }
             out.append("  \(index + 1). \(phase.name) (\(traits.joined(separator: ", ")))")
-            for (label, sql) in [("up", phase.up), ("backfill", phase.backfill), ("verify", phase.verify), ("down", phase.down)] {
+            for (label, sql) in [
+                ("up", phase.up), ("backfill", phase.backfill), ("verify", phase.verify), ("down", phase.down),
+            ] {
                 guard let sql else { continue }
                 let lines = sql.split(separator: "\n", omittingEmptySubsequences: false)
                 out.append("     \(label):".padding(toLength: 15, withPad: " ", startingAt: 0) + lines[0])
@@ -51,7 +54,8 @@ public enum PlanRenderer {
             for finding in phase.findings where finding.risk > .low || finding.acknowledged != nil {
                 let note = finding.acknowledged.map { " (acknowledged: \($0))" } ?? ""
                 out.append(
-                    "     risk:      \(finding.risk.rawValue) [\(finding.rule)] at \(finding.line):\(finding.column): \(finding.strategy); \(finding.lock)\(note)")
+                    "     risk:      \(finding.risk.rawValue) [\(finding.rule)] at \(finding.line):\(finding.column): \(finding.strategy); \(finding.lock)\(note)"
+                )
             }
         }
         if !plan.warnings.isEmpty {

@@ -74,8 +74,10 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
         let findings = ChangeLint.findings(change)
         let phases = change.phases.map { phase in
             PlannedPhase(
-                name: phase.name, up: phase.up?.sql.trimmingWhitespaceAndNewlines(), down: phase.down?.sql.trimmingWhitespaceAndNewlines(),
-                verify: phase.verify?.sql.trimmingWhitespaceAndNewlines(), backfill: phase.backfill.map(BackfillSQL.describe),
+                name: phase.name, up: phase.up?.sql.trimmingWhitespaceAndNewlines(),
+                down: phase.down?.sql.trimmingWhitespaceAndNewlines(),
+                verify: phase.verify?.sql.trimmingWhitespaceAndNewlines(),
+                backfill: phase.backfill.map(BackfillSQL.describe),
                 gate: phase.gate?.rawValue, reversible: phase.reversible, transaction: phase.transaction.rawValue,
                 checksum: phase.checksum, findings: findings.filter { $0.phase == phase.name })
         }
@@ -84,7 +86,8 @@ public struct RolloutPlan: Sendable, Hashable, Codable {
             shards: fleet.shards.map(\.name),
             caps: Caps(
                 parallel: policy.parallel, perShard: perShard, lockTimeoutMilliseconds: policy.lockTimeout.milliseconds,
-                statementTimeoutMilliseconds: policy.statementTimeout.milliseconds, retryAttempts: policy.retries.attempts,
+                statementTimeoutMilliseconds: policy.statementTimeout.milliseconds,
+                retryAttempts: policy.retries.attempts,
                 retryBackoffMilliseconds: policy.retries.backoff.milliseconds),
             waves: wavePlan.waves, phases: phases, onFailure: policy.onFailure.rawValue,
             failureBudget: "per wave \(policy.failureBudget.perWave), total \(policy.failureBudget.total)",

@@ -22,11 +22,13 @@ public enum WavePlanner {
         for (number, wave) in policy.waves.enumerated() {
             let selector = wave.select
             for id in selector.tenants ?? [] where tenantIndex[id] == nil {
-                let suggestion = closestMatch(to: id, in: fleet.tenants.map(\.id)).map { " (did you mean '\($0)'?)" } ?? ""
+                let suggestion =
+                    closestMatch(to: id, in: fleet.tenants.map(\.id)).map { " (did you mean '\($0)'?)" } ?? ""
                 diagnostics.append(
                     Diagnostic(
                         at: wave.location, keyPath: "waves[\(number)].select.tenants",
-                        "wave '\(wave.name)' names tenant '\(id)', which fleet '\(fleet.name)' does not have\(suggestion)"))
+                        "wave '\(wave.name)' names tenant '\(id)', which fleet '\(fleet.name)' does not have\(suggestion)"
+                    ))
             }
             for shard in selector.shards ?? [] where !shardNames.contains(shard) {
                 diagnostics.append(
@@ -42,7 +44,9 @@ public enum WavePlanner {
                 let tenant = fleet.tenants[index]
                 if let wanted, !wanted.contains(tenant.id) { return false }
                 if let wantedShards, !wantedShards.contains(tenant.shard) { return false }
-                if let labels = selector.labels, !labels.allSatisfy({ tenant.labels[$0.key] == $0.value }) { return false }
+                if let labels = selector.labels, !labels.allSatisfy({ tenant.labels[$0.key] == $0.value }) {
+                    return false
+                }
                 return true
             }
             if let percent = selector.percent {
@@ -56,7 +60,8 @@ public enum WavePlanner {
             if chosen.isEmpty {
                 diagnostics.append(
                     Diagnostic(
-                        selector.remaining && selector.tenants == nil && selector.labels == nil && selector.shards == nil
+                        selector.remaining && selector.tenants == nil && selector.labels == nil
+                            && selector.shards == nil
                             ? .warning : .error,
                         at: wave.location, keyPath: "waves[\(number)]",
                         "wave '\(wave.name)' selects no tenant of fleet '\(fleet.name)'"

@@ -7,7 +7,8 @@ struct Flotilla: AsyncParsableCommand {
         abstract: "Roll zero-downtime schema changes across a fleet of tenant databases in canary waves.",
         version: "0.1.0",
         subcommands: [
-            Validate.self, Lint.self, Plan.self, Rollout.self, Status.self, Approve.self, Halt.self, Resume.self, Worker.self, Demo.self, Down.self, Schema.self,
+            Validate.self, Lint.self, Plan.self, Rollout.self, Status.self, Approve.self, Halt.self, Resume.self,
+            Worker.self, Demo.self, Down.self, Schema.self,
         ]
     )
 }

@@ -33,7 +33,9 @@ struct Driver: Sendable {
             }
             try await store.seedSteps(rolloutID, phase: phase.name, phaseIndex: phaseIndex, waves: waves)
             var steps = try await store.steps(rolloutID, phase: phase.name)
-            let open = steps.filter { !["applied", "quarantined"].contains($0.state) && !quarantined.contains($0.tenant) }
+            let open = steps.filter {
+                !["applied", "quarantined"].contains($0.state) && !quarantined.contains($0.tenant)
+            }
             if open.isEmpty {
                 observe(.phaseSkipped(phase: phase.name, reason: "already applied on every tenant"))
                 continue
@@ -52,7 +54,8 @@ struct Driver: Sendable {
                 try Task.checkCancellation()
                 steps = try await store.steps(rolloutID, phase: phase.name)
                 let pending = Set(
-                    steps.filter { $0.wave == wave.name && !["applied", "quarantined"].contains($0.state) }.map(\.tenant)
+                    steps.filter { $0.wave == wave.name && !["applied", "quarantined"].contains($0.state) }.map(
+                        \.tenant)
                 ).subtracting(quarantined)
                 if pending.isEmpty { continue }
                 try await store.setState(rolloutID, "running", phase: phase.name, wave: wave.name)
@@ -62,14 +65,16 @@ struct Driver: Sendable {
                     // A failed preflight never reverts: the wave has not started.
                     return try await halt(phase: phase, reason: "preflight failed before wave \(wave.name): \(reason)")
                 }
-                try await store.event(rolloutID, "wave-started", phase: phase.name, wave: wave.name, "\(pending.count) tenants")
+                try await store.event(
+                    rolloutID, "wave-started", phase: phase.name, wave: wave.name, "\(pending.count) tenants")
                 let clock = ContinuousClock()
                 let started = clock.now
                 try await store.retryFailed(rolloutID, phase: phase.name, wave: wave.name)
                 for slice in wave.slices {
                     let members = slice.tenants.filter(pending.contains)
                     if members.isEmpty { continue }
-                    observe(.waveStarted(phase: phase.name, wave: wave.name, tenants: members.count, shard: slice.shard))
+                    observe(
+                        .waveStarted(phase: phase.name, wave: wave.name, tenants: members.count, shard: slice.shard))
                     try await store.setCurrentSlice(rolloutID, phase: phase.name, wave: wave.name, shard: slice.shard)
                     _ = try await WaveRunner(driver: self, phase: phase).runSlice(wave: wave.name, shard: slice.shard)
                     if await monitor.isHalted { break }
@@ -78,11 +83,16 @@ struct Driver: Sendable {
                 // Every coordinator's outcome for this wave, from the journal.
                 let waveSteps = try await store.steps(rolloutID, phase: phase.name).filter { $0.wave == wave.name }
                 let failures = waveSteps.filter { $0.state == "failed" }.map {
-                    StepError(tenant: $0.tenant, shard: $0.shard, phase: phase.name, sqlState: $0.sqlState, message: $0.error ?? "failed")
+                    StepError(
+                        tenant: $0.tenant, shard: $0.shard, phase: phase.name, sqlState: $0.sqlState,
+                        message: $0.error ?? "failed")
                 }
                 let applied = waveSteps.filter { $0.state == "applied" && pending.contains($0.tenant) }.count
                 let milliseconds = Int((clock.now - started).milliseconds)
-                observe(.waveFinished(phase: phase.name, wave: wave.name, applied: applied, failed: failures.count, milliseconds: milliseconds))
+                observe(
+                    .waveFinished(
+                        phase: phase.name, wave: wave.name, applied: applied, failed: failures.count,
+                        milliseconds: milliseconds))
                 try await store.event(
                     rolloutID, "wave-finished", phase: phase.name, wave: wave.name,
                     "\(applied) applied, \(failures.count) failed in \(milliseconds) ms")
@@ -92,11 +102,16 @@ struct Driver: Sendable {
                     if failures.count <= allowedWave, quarantined.count + failures.count <= allowedTotal {
                         let ids = failures.map(\.tenant)
                         for id in ids {
-                            try await store.stepFinished(rolloutID, phase: phase.name, tenant: id, state: "quarantined", durationMilliseconds: nil, sqlState: failures.first { $0.tenant == id }?.sqlState, error: failures.first { $0.tenant == id }?.message)
+                            try await store.stepFinished(
+                                rolloutID, phase: phase.name, tenant: id, state: "quarantined",
+                                durationMilliseconds: nil, sqlState: failures.first { $0.tenant == id }?.sqlState,
+                                error: failures.first { $0.tenant == id }?.message)
                         }
                         quarantined.formUnion(ids)
                         observe(.quarantined(phase: phase.name, tenants: ids))
-                        try await store.event(rolloutID, "quarantined", phase: phase.name, wave: wave.name, "within the failure budget: \(ids.joined(separator: ", "))")
+                        try await store.event(
+                            rolloutID, "quarantined", phase: phase.name, wave: wave.name,
+                            "within the failure budget: \(ids.joined(separator: ", "))")
                     } else {
                         let reason =
                             "\(failures.count) tenant(s) failed in wave \(wave.name) of phase \(phase.name) (budget: per wave \(policy.failureBudget.perWave), total \(policy.failureBudget.total)); first: \(failures[0])"
@@ -116,7 +131,8 @@ struct Driver: Sendable {
                 case .halt(let reason): return try await halt(phase: phase, reason: reason)
                 }
             }
-            try await store.event(rolloutID, "phase-finished", phase: phase.name, "phase \(phase.name) applied fleet-wide")
+            try await store.event(
+                rolloutID, "phase-finished", phase: phase.name, "phase \(phase.name) applied fleet-wide")
         }
         try await store.setState(rolloutID, "done")
         try await store.event(rolloutID, "done", "rollout done")
@@ -128,11 +144,14 @@ struct Driver: Sendable {
     func awaitApproval(_ phase: Phase) async throws -> RolloutOutcome? {
         if try await store.rollout(id: rolloutID)?.approvedPhases.contains(phase.name) == true { return nil }
         try await store.setState(rolloutID, "awaiting-approval", phase: phase.name)
-        try await store.event(rolloutID, "awaiting-approval", phase: phase.name, "phase \(phase.name) waits for flotilla approve \(rolloutID)")
+        try await store.event(
+            rolloutID, "awaiting-approval", phase: phase.name,
+            "phase \(phase.name) waits for flotilla approve \(rolloutID)")
         observe(.awaitingApproval(rollout: rolloutID, phase: phase.name))
         if options.approveGates {
             _ = try await store.approve(rolloutID, phase: phase.name)
-            try await store.event(rolloutID, "approved", phase: phase.name, "phase \(phase.name) approved by the coordinator itself")
+            try await store.event(
+                rolloutID, "approved", phase: phase.name, "phase \(phase.name) approved by the coordinator itself")
             observe(.approved(phase: phase.name))
             return nil
         }
@@ -170,7 +189,9 @@ struct Driver: Sendable {
                 try await store.setState(rolloutID, "paused", phase: phase.name, wave: wave.name, reason: reason)
                 while true {
                     if try await store.rollout(id: rolloutID)?.approvedPhases.contains(gate) == true { break }
-                    if !options.waitForApproval { return .halt("paused: inconclusive health in wave \(wave.name): \(reason)") }
+                    if !options.waitForApproval {
+                        return .halt("paused: inconclusive health in wave \(wave.name): \(reason)")
+                    }
                     try await Task.sleep(for: options.approvalPoll)
                 }
                 try await store.setState(rolloutID, "running", phase: phase.name, wave: wave.name)
@@ -214,11 +235,13 @@ struct Driver: Sendable {
             if phase.reversible && (phase.down != nil || phase.backfill != nil) {
                 try await revert(phase: phase, reason: reason)
                 try await store.setState(rolloutID, "reverted", phase: phase.name, reason: reason)
-                try await store.event(rolloutID, "reverted", phase: phase.name, "phase \(phase.name) reverted: \(reason)")
+                try await store.event(
+                    rolloutID, "reverted", phase: phase.name, "phase \(phase.name) reverted: \(reason)")
                 observe(.finished(rollout: rolloutID, state: "reverted", reason: reason))
                 return .reverted(rollout: rolloutID, reason: reason)
             }
-            return try await self.halt(phase: phase, reason: reason + "; phase \(phase.name) is not reversible, so nothing was reverted")
+            return try await self.halt(
+                phase: phase, reason: reason + "; phase \(phase.name) is not reversible, so nothing was reverted")
         }
         return try await self.halt(phase: phase, reason: reason)
     }
@@ -261,7 +284,8 @@ struct Driver: Sendable {
             if members.isEmpty { continue }
             let failures = try await WaveRunner(driver: self, phase: phase).revert(members)
             if let first = failures.first {
-                throw RolloutError.message("revert of phase \(phase.name) failed on \(failures.count) tenant(s); first: \(first)")
+                throw RolloutError.message(
+                    "revert of phase \(phase.name) failed on \(failures.count) tenant(s); first: \(first)")
             }
         }
     }

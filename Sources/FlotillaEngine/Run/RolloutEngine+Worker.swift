@@ -35,7 +35,8 @@ extension RolloutEngine {
                     idleSince = ContinuousClock.now
                     let (change, policy) = try definitions(item.change, item.policy)
                     guard let phase = change.phase(named: item.phase) else {
-                        throw RolloutError.message("rollout \(item.rollout) is in phase \(item.phase), which \(change.id) here does not have")
+                        throw RolloutError.message(
+                            "rollout \(item.rollout) is in phase \(item.phase), which \(change.id) here does not have")
                     }
                     let plan = try RolloutPlan.make(fleet: fleet, change: change, policy: policy)
                     let driver = Driver(

@@ -18,7 +18,9 @@ public struct RolloutEngine: Sendable {
         public var listenForHalts: Bool = true
         public var haltPoll: Duration = .seconds(1)
 
-        public init(waitForApproval: Bool = true, approvalPoll: Duration = .milliseconds(500), approveGates: Bool = false) {
+        public init(
+            waitForApproval: Bool = true, approvalPoll: Duration = .milliseconds(500), approveGates: Bool = false
+        ) {
             self.waitForApproval = waitForApproval
             self.approvalPoll = approvalPoll
             self.approveGates = approveGates
@@ -107,8 +109,12 @@ public struct RolloutEngine: Sendable {
                 observe(.following(rollout: rolloutID))
                 announced = true
             }
-            if let halt = try await driver.monitor.check() { return .halted(rollout: rolloutID, reason: halt.description) }
-            if let item = try await store.openWork(fleet: connections.fleet.name).first(where: { $0.rollout == rolloutID }),
+            if let halt = try await driver.monitor.check() {
+                return .halted(rollout: rolloutID, reason: halt.description)
+            }
+            if let item = try await store.openWork(fleet: connections.fleet.name).first(where: {
+                $0.rollout == rolloutID
+            }),
                 let phase = driver.change.phase(named: item.phase)
             {
                 _ = try await WaveRunner(driver: driver, phase: phase).runSlice(wave: item.wave, shard: item.shard)

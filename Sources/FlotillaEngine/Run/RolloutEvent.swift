@@ -35,7 +35,8 @@ public enum RolloutOutcome: Sendable, Equatable {
 
     public var rolloutID: String {
         switch self {
-        case .done(let id), .alreadyDone(let id), .awaitingApproval(let id, _), .reverted(let id, _), .halted(let id, _):
+        case .done(let id), .alreadyDone(let id), .awaitingApproval(let id, _), .reverted(let id, _),
+            .halted(let id, _):
             return id
         case .blocked(let id, _):
             return id ?? "-"

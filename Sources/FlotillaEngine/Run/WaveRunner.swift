@@ -24,7 +24,9 @@ struct WaveRunner: Sendable {
     }
 
     /// Dispatches `work` over `tenants` in order, as many at once as the caps allow.
-    func dispatch(_ tenants: [Tenant], _ work: @escaping @Sendable (Tenant) async -> StepError?) async throws -> [StepError] {
+    func dispatch(_ tenants: [Tenant], _ work: @escaping @Sendable (Tenant) async -> StepError?) async throws
+        -> [StepError]
+    {
         var pending = tenants[...]
         var running: [String: Int] = [:]
         var inFlight = 0
@@ -84,7 +86,9 @@ struct WaveRunner: Sendable {
                                     rollout, phase: phase.name, wave: wave, shard: shard, owner: owner,
                                     parallel: parallel, shardCaps: caps, claimTTL: claimTTL)
                             else {
-                                if try await store.unfinishedSteps(rollout, phase: phase.name, wave: wave, shard: shard) == 0 {
+                                if try await store.unfinishedSteps(rollout, phase: phase.name, wave: wave, shard: shard)
+                                    == 0
+                                {
                                     return
                                 }
                                 try await Task.sleep(for: .milliseconds(50))
@@ -92,7 +96,8 @@ struct WaveRunner: Sendable {
                             }
                             guard let tenant = tenants[claim.tenant] else {
                                 try await store.stepFinished(
-                                    rollout, phase: phase.name, tenant: claim.tenant, state: "failed", durationMilliseconds: nil,
+                                    rollout, phase: phase.name, tenant: claim.tenant, state: "failed",
+                                    durationMilliseconds: nil,
                                     error: "tenant \(claim.tenant) is not in this coordinator's fleet definition")
                                 continue
                             }
@@ -125,7 +130,11 @@ struct WaveRunner: Sendable {
                 if !(claimed && attempt == 1) {
                     try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
                 }
-                let latest = attempt == 1 ? checkpoint : try await store.steps(driver.rolloutID, phase: phase.name).first { $0.tenant == tenant.id }?.checkpoint
+                let latest =
+                    attempt == 1
+                    ? checkpoint
+                    : try await store.steps(driver.rolloutID, phase: phase.name).first { $0.tenant == tenant.id }?
+                        .checkpoint
                 let outcome = try await driver.engine.connections.withTenant(tenant) { connection in
                     let pid = try await SQLRunner.firstValue("pg_backend_pid()", on: connection, logger: driver.logger)
                     await monitor.register(tenant: tenant.id, shard: tenant.shard, pid: Int32(pid ?? "") ?? 0)
@@ -140,24 +149,35 @@ struct WaveRunner: Sendable {
                 }
                 var milliseconds: Int?
                 if case .applied(let ms) = outcome { milliseconds = ms }
-                try await store.stepFinished(driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "applied", durationMilliseconds: milliseconds)
+                try await store.stepFinished(
+                    driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "applied",
+                    durationMilliseconds: milliseconds)
                 driver.observe(
-                    .stepApplied(phase: phase.name, tenant: tenant.id, milliseconds: milliseconds ?? 0, alreadyApplied: outcome == .alreadyApplied))
+                    .stepApplied(
+                        phase: phase.name, tenant: tenant.id, milliseconds: milliseconds ?? 0,
+                        alreadyApplied: outcome == .alreadyApplied))
                 return nil
             } catch {
                 if let halt = await monitor.halt {
                     // Stopped by a halt: its transaction rolled back; the tenant is as before the phase.
                     try? await store.stepFinished(
-                        driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "pending", durationMilliseconds: nil,
+                        driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "pending",
+                        durationMilliseconds: nil,
                         error: "stopped by halt: \(halt.reason)")
                     return nil
                 }
                 let failure = DatabaseFailure(error)
-                lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState, message: failure.message)
+                lastError = StepError(
+                    tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState,
+                    message: failure.message)
                 if error is CancellationError || Task.isCancelled { break }
                 if failure.isRetryable, attempt < attempts {
-                    driver.observe(.stepRetry(phase: phase.name, tenant: tenant.id, attempt: attempt, error: lastError.description))
-                    try? await store.event(driver.rolloutID, "retry", phase: phase.name, tenant: tenant.id, "attempt \(attempt) of \(attempts): \(lastError)")
+                    driver.observe(
+                        .stepRetry(phase: phase.name, tenant: tenant.id, attempt: attempt, error: lastError.description)
+                    )
+                    try? await store.event(
+                        driver.rolloutID, "retry", phase: phase.name, tenant: tenant.id,
+                        "attempt \(attempt) of \(attempts): \(lastError)")
                     try? await Task.sleep(for: driver.policy.retries.backoff * attempt)
                     continue
                 }
@@ -167,7 +187,8 @@ struct WaveRunner: Sendable {
         try? await store.stepFinished(
             driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "failed", durationMilliseconds: nil,
             sqlState: lastError.sqlState, error: lastError.message)
-        try? await store.event(driver.rolloutID, "step-failed", phase: phase.name, tenant: tenant.id, lastError.description)
+        try? await store.event(
+            driver.rolloutID, "step-failed", phase: phase.name, tenant: tenant.id, lastError.description)
         driver.observe(.stepFailed(error: lastError))
         return lastError
     }
@@ -181,13 +202,18 @@ struct WaveRunner: Sendable {
             for attempt in 1...driver.policy.retries.attempts {
                 do {
                     _ = try await driver.engine.connections.withTenant(tenant) { try await step.revert($0) }
-                    try await store.stepFinished(driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "reverted", durationMilliseconds: nil)
-                    try? await store.event(driver.rolloutID, "step-reverted", phase: phase.name, tenant: tenant.id, "reverted")
+                    try await store.stepFinished(
+                        driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "reverted",
+                        durationMilliseconds: nil)
+                    try? await store.event(
+                        driver.rolloutID, "step-reverted", phase: phase.name, tenant: tenant.id, "reverted")
                     driver.observe(.stepReverted(phase: phase.name, tenant: tenant.id))
                     return nil
                 } catch {
                     let failure = DatabaseFailure(error)
-                    lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState, message: "revert: " + failure.message)
+                    lastError = StepError(
+                        tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState,
+                        message: "revert: " + failure.message)
                     if failure.isRetryable, attempt < driver.policy.retries.attempts {
                         try? await Task.sleep(for: driver.policy.retries.backoff * attempt)
                         continue
@@ -196,7 +222,8 @@ struct WaveRunner: Sendable {
                 }
             }
             if let lastError {
-                try? await store.event(driver.rolloutID, "revert-failed", phase: phase.name, tenant: tenant.id, lastError.description)
+                try? await store.event(
+                    driver.rolloutID, "revert-failed", phase: phase.name, tenant: tenant.id, lastError.description)
             }
             return lastError
         }

@@ -9,19 +9,27 @@ import PostgresNIO
 public enum DemoFleet {
     /// Drops and recreates the demo databases and the tenants' schemas, and forgets earlier demo rollouts.
     public static func reset(_ fleet: Fleet, session: Session, store: ControlStore) async throws {
-        guard let embedded = session.embeddedURL else { throw RolloutError.message("the demo needs the embedded PostgreSQL") }
+        guard let embedded = session.embeddedURL else {
+            throw RolloutError.message("the demo needs the embedded PostgreSQL")
+        }
         try await withPostgresConnection(embedded, logger: session.logger) { connection in
             for shard in fleet.shards {
                 let database = String(shard.url.dropFirst("embedded:".count))
-                try await SQLRunner.execute("DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)", on: connection, logger: session.logger)
-                try await SQLRunner.execute("CREATE DATABASE \(quoteIdentifier(database))", on: connection, logger: session.logger)
+                try await SQLRunner.execute(
+                    "DROP DATABASE IF EXISTS \(quoteIdentifier(database)) WITH (FORCE)", on: connection,
+                    logger: session.logger)
+                try await SQLRunner.execute(
+                    "CREATE DATABASE \(quoteIdentifier(database))", on: connection, logger: session.logger)
             }
         }
-        try await store.client.query("DELETE FROM flotilla.rollouts WHERE fleet = \(fleet.name)", logger: session.logger)
+        try await store.client.query(
+            "DELETE FROM flotilla.rollouts WHERE fleet = \(fleet.name)", logger: session.logger)
         try await session.withFleet(fleet) { connections in
             for tenant in fleet.tenants {
                 try await connections.withTenant(tenant) { connection in
-                    try await SQLRunner.execute("CREATE SCHEMA IF NOT EXISTS \(quoteIdentifier(tenant.placement.name))", on: connection, logger: session.logger)
+                    try await SQLRunner.execute(
+                        "CREATE SCHEMA IF NOT EXISTS \(quoteIdentifier(tenant.placement.name))", on: connection,
+                        logger: session.logger)
                 }
             }
         }

@@ -24,7 +24,8 @@ public struct Session: Sendable {
         fleet: Fleet?, control: String?, environment: [String: String], logger: Logger
     ) async throws -> Session {
         let pgpass = PgPass.load(environment: environment)
-        let controlText = fleet?.control ?? control ?? environment["FLOTILLA_CONTROL_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        let controlText =
+            fleet?.control ?? control ?? environment["FLOTILLA_CONTROL_URL"].flatMap { $0.isEmpty ? nil : $0 }
         let needsEmbedded = controlText == nil || (fleet?.shards.contains { $0.url.hasPrefix("embedded:") } ?? false)
         var embedded: ConnectionURL?
         if needsEmbedded {
@@ -32,7 +33,8 @@ public struct Session: Sendable {
             // Flotilla's own folder: traversable, so that the unprivileged server user can reach the cluster.
             let home = directory.deletingLastPathComponent()
             if !FileManager.default.fileExists(atPath: home.path) {
-                try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+                try FileManager.default.createDirectory(
+                    at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
             } else if geteuid() == 0, let attributes = try? FileManager.default.attributesOfItem(atPath: home.path),
                 let mode = attributes[.posixPermissions] as? Int, mode & 0o001 == 0
             {
@@ -41,7 +43,8 @@ public struct Session: Sendable {
             let server = EmbeddedPostgres(directory: directory, logger: logger)
             let url = try await server.start()
             embedded = url
-            var databases = Set(fleet?.shards.compactMap { $0.url.hasPrefix("embedded:") ? String($0.url.dropFirst(9)) : nil } ?? [])
+            var databases = Set(
+                fleet?.shards.compactMap { $0.url.hasPrefix("embedded:") ? String($0.url.dropFirst(9)) : nil } ?? [])
             if controlText == nil { databases.insert("flotilla") }
             for database in databases.sorted() { try await server.createDatabase(database) }
         }
@@ -59,7 +62,9 @@ public struct Session: Sendable {
     }
 
     /// Runs `body` with a migrated control store.
-    public func withControlStore<T: Sendable>(_ body: @escaping @Sendable (ControlStore) async throws -> T) async throws -> T {
+    public func withControlStore<T: Sendable>(_ body: @escaping @Sendable (ControlStore) async throws -> T) async throws
+        -> T
+    {
         let client = PostgresClient(configuration: controlURL.clientConfiguration(), backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
@@ -71,7 +76,8 @@ public struct Session: Sendable {
                 do {
                     try await store.migrate()
                 } catch {
-                    throw RolloutError.message("control store \(controlURL.redacted): \(DatabaseFailure(error).message)")
+                    throw RolloutError.message(
+                        "control store \(controlURL.redacted): \(DatabaseFailure(error).message)")
                 }
                 return try await body(store)
             }
@@ -87,7 +93,8 @@ public struct Session: Sendable {
     public func withFleet<T: Sendable>(_ fleet: Fleet, _ body: @escaping @Sendable (FleetConnections) async throws -> T)
         async throws -> T
     {
-        let connections = try FleetConnections(fleet: fleet, embedded: embeddedURL, environment: environment, logger: logger)
+        let connections = try FleetConnections(
+            fleet: fleet, embedded: embeddedURL, environment: environment, logger: logger)
         return try await connections.run { try await body(connections) }
     }
 }

@@ -41,7 +41,9 @@ struct TenantStep: Sendable {
             "SET LOCAL statement_timeout = '\(policy.statementTimeout.milliseconds)ms'",
             "SET LOCAL application_name = 'flotilla'",
         ]
-        if case .schema(let schema) = tenant.placement { settings.append("SET LOCAL search_path = \(quoteIdentifier(schema))") }
+        if case .schema(let schema) = tenant.placement {
+            settings.append("SET LOCAL search_path = \(quoteIdentifier(schema))")
+        }
         return settings
     }
 
@@ -113,19 +115,28 @@ struct TenantStep: Sendable {
 
     func verify(_ connection: PostgresConnection) async throws {
         guard let verify = phase.verify else { return }
-        let value = try await SQLRunner.firstValue(verify.sql.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))), on: connection, logger: logger)
+        let value = try await SQLRunner.firstValue(
+            verify.sql.trimmingCharacters(in: .whitespacesAndNewlines.union(CharacterSet(charactersIn: ";"))),
+            on: connection, logger: logger)
         guard value == "true" else {
-            throw failure("verify failed: \(verify.sql.trimmingCharacters(in: .whitespacesAndNewlines)) returned \(value ?? "no row")")
+            throw failure(
+                "verify failed: \(verify.sql.trimmingCharacters(in: .whitespacesAndNewlines)) returned \(value ?? "no row")"
+            )
         }
     }
 
     /// `CREATE INDEX CONCURRENTLY` and friends: each statement on its own, made idempotent, an INVALID index left
     /// by a failed try dropped first; then the ledger row. A session-level advisory lock guards the tenant.
-    func applyWithoutTransaction(_ connection: PostgresConnection, started: ContinuousClock.Instant) async throws -> Outcome {
+    func applyWithoutTransaction(_ connection: PostgresConnection, started: ContinuousClock.Instant) async throws
+        -> Outcome
+    {
         let lockKey: PostgresQuery = "SELECT pg_advisory_lock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
-        let unlockKey: PostgresQuery = "SELECT pg_advisory_unlock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
-        try await SQLRunner.execute("SET lock_timeout = '\(policy.lockTimeout.milliseconds)ms'", on: connection, logger: logger)
-        try await SQLRunner.execute("SET statement_timeout = '\(policy.statementTimeout.milliseconds)ms'", on: connection, logger: logger)
+        let unlockKey: PostgresQuery =
+            "SELECT pg_advisory_unlock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
+        try await SQLRunner.execute(
+            "SET lock_timeout = '\(policy.lockTimeout.milliseconds)ms'", on: connection, logger: logger)
+        try await SQLRunner.execute(
+            "SET statement_timeout = '\(policy.statementTimeout.milliseconds)ms'", on: connection, logger: logger)
         if case .schema(let schema) = tenant.placement {
             try await SQLRunner.execute("SET search_path = \(quoteIdentifier(schema))", on: connection, logger: logger)
         }
@@ -155,7 +166,8 @@ struct TenantStep: Sendable {
                     "SELECT c.oid IS NOT NULL FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid WHERE c.relname = '\(index.replacingOccurrences(of: "'", with: "''").replacingOccurrences(of: "\"", with: ""))' AND c.relnamespace = current_schema()::regnamespace AND NOT i.indisvalid",
                     on: connection, logger: logger)
                 if invalid == "true" {
-                    try await SQLRunner.execute("DROP INDEX CONCURRENTLY IF EXISTS \(index)", on: connection, logger: logger)
+                    try await SQLRunner.execute(
+                        "DROP INDEX CONCURRENTLY IF EXISTS \(index)", on: connection, logger: logger)
                 }
             }
             try await SQLRunner.execute(sql, on: connection, logger: logger)
@@ -179,13 +191,15 @@ struct TenantStep: Sendable {
 
     /// Batches by key, each its own short transaction; the last key done is saved as a checkpoint in the journal,
     /// so a resume continues after it. The ledger row is written when the last batch is done.
-    func applyBackfill(_ connection: PostgresConnection, checkpoint: Int64?, started: ContinuousClock.Instant) async throws
+    func applyBackfill(_ connection: PostgresConnection, checkpoint: Int64?, started: ContinuousClock.Instant)
+        async throws
         -> Outcome
     {
         guard let backfill = phase.backfill else { return .notApplied }
         let state = try await inTransaction(connection) { try await ledgerState(connection) }
         if let state { return state }
-        try await runBatches(connection, backfill: backfill, set: backfill.set, condition: backfill.whereClause, from: checkpoint)
+        try await runBatches(
+            connection, backfill: backfill, set: backfill.set, condition: backfill.whereClause, from: checkpoint)
         return try await inTransaction(connection) {
             if let state = try await ledgerState(connection) { return state }
             if let up = phase.up { try await SQLRunner.run(up.sql, on: connection, logger: logger) }
@@ -198,7 +212,9 @@ struct TenantStep: Sendable {
         }
     }
 
-    func runBatches(_ connection: PostgresConnection, backfill: Backfill, set: String, condition: String?, from start: Int64?)
+    func runBatches(
+        _ connection: PostgresConnection, backfill: Backfill, set: String, condition: String?, from start: Int64?
+    )
         async throws
     {
         let table = quoteIdentifier(backfill.table)

@@ -57,7 +57,9 @@ extension ControlStore {
             ORDER BY created_at
             """, logger: logger)
         var items: [WorkItem] = []
-        for try await (id, change, policy, phase, wave, shard) in rows.decode((String, String, String, String, String, String?).self) {
+        for try await (id, change, policy, phase, wave, shard) in rows.decode(
+            (String, String, String, String, String, String?).self)
+        {
             items.append(WorkItem(rollout: id, change: change, policy: policy, phase: phase, wave: wave, shard: shard))
         }
         return items
@@ -74,8 +76,10 @@ extension ControlStore {
         let caps = shards.map { shardCaps[$0] ?? 1 }
         let seconds = Double(claimTTL.milliseconds) / 1000
         return try await client.withTransaction(logger: logger) { connection in
-            try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\("flotilla:claim:" + rollout)))", logger: logger)
-                .collect()
+            try await connection.query(
+                "SELECT pg_advisory_xact_lock(hashtext(\("flotilla:claim:" + rollout)))", logger: logger
+            )
+            .collect()
             let rows = try await connection.query(
                 """
                 WITH busy AS (

@@ -32,7 +32,9 @@ extension ControlStore {
             )
             SELECT h.*, pg_notify(\(Self.haltChannel), COALESCE(h.fleet, '*')) IS NULL FROM h
             """, logger: logger)
-        for try await (id, fleet, reason, by, at, revert, _) in rows.decode((Int64, String?, String, String, Date, Bool, Bool).self) {
+        for try await (id, fleet, reason, by, at, revert, _) in rows.decode(
+            (Int64, String?, String, String, Date, Bool, Bool).self)
+        {
             return HaltRecord(id: id, fleet: fleet, reason: reason, haltedBy: by, haltedAt: at, revert: revert)
         }
         throw RolloutError.message("the halt was not recorded")
@@ -47,7 +49,9 @@ extension ControlStore {
             ORDER BY halted_at
             """, logger: logger)
         var result: [HaltRecord] = []
-        for try await (id, fleet, reason, by, at, revert) in rows.decode((Int64, String?, String, String, Date, Bool).self) {
+        for try await (id, fleet, reason, by, at, revert) in rows.decode(
+            (Int64, String?, String, String, Date, Bool).self)
+        {
             result.append(HaltRecord(id: id, fleet: fleet, reason: reason, haltedBy: by, haltedAt: at, revert: revert))
         }
         return result

@@ -92,16 +92,19 @@ public struct ControlStore: Sendable {
     /// Creates or upgrades the control schema. Idempotent; serialized by an advisory lock.
     public func migrate() async throws {
         try await client.withConnection { connection in
-            try await SQLRunner.execute("SELECT pg_advisory_lock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+            try await SQLRunner.execute(
+                "SELECT pg_advisory_lock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
             do {
                 for statement in Self.migrations {
                     try await SQLRunner.execute(statement, on: connection, logger: logger)
                 }
             } catch {
-                try? await SQLRunner.execute("SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+                try? await SQLRunner.execute(
+                    "SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
                 throw error
             }
-            try await SQLRunner.execute("SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+            try await SQLRunner.execute(
+                "SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
         }
     }
 
@@ -132,7 +135,8 @@ public struct ControlStore: Sendable {
             result.append(
                 RolloutRecord(
                     id: id, fleet: fleet, change: change, policy: policy, state: state, currentPhase: phase,
-                    currentWave: wave, reason: reason, approvedPhases: approved, createdAt: created, updatedAt: updated))
+                    currentWave: wave, reason: reason, approvedPhases: approved, createdAt: created, updatedAt: updated)
+            )
         }
         return result
     }
@@ -211,7 +215,10 @@ public struct ControlStore: Sendable {
     }
 
     /// Creates the pending step rows of a phase (idempotent).
-    func seedSteps(_ rollout: String, phase: String, phaseIndex: Int, waves: [(name: String, index: Int, tenants: [(String, String)])])
+    func seedSteps(
+        _ rollout: String, phase: String, phaseIndex: Int,
+        waves: [(name: String, index: Int, tenants: [(String, String)])]
+    )
         async throws
     {
         var tenants: [String] = []
@@ -291,7 +298,10 @@ public struct ControlStore: Sendable {
         public var message: String
     }
 
-    func event(_ rollout: String, _ kind: String, phase: String? = nil, wave: String? = nil, tenant: String? = nil, _ message: String)
+    func event(
+        _ rollout: String, _ kind: String, phase: String? = nil, wave: String? = nil, tenant: String? = nil,
+        _ message: String
+    )
         async throws
     {
         try await client.query(
@@ -304,7 +314,9 @@ public struct ControlStore: Sendable {
             "SELECT at, kind, phase, wave, tenant, message FROM flotilla.events WHERE rollout_id = \(rollout) ORDER BY id LIMIT \(limit)",
             logger: logger)
         var result: [EventRecord] = []
-        for try await (at, kind, phase, wave, tenant, message) in rows.decode((Date, String, String?, String?, String?, String).self) {
+        for try await (at, kind, phase, wave, tenant, message) in rows.decode(
+            (Date, String, String?, String?, String?, String).self)
+        {
             result.append(EventRecord(at: at, kind: kind, phase: phase, wave: wave, tenant: tenant, message: message))
         }
         return result

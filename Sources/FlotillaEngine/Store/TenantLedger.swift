@@ -43,16 +43,21 @@ struct TenantLedger: Sendable {
     }
 
     func ensure(on connection: PostgresConnection, logger: Logger) async throws {
-        let exists = try await SQLRunner.firstValue("to_regclass('\(table.replacingOccurrences(of: "'", with: "''"))') IS NOT NULL", on: connection, logger: logger)
+        let exists = try await SQLRunner.firstValue(
+            "to_regclass('\(table.replacingOccurrences(of: "'", with: "''"))') IS NOT NULL", on: connection,
+            logger: logger)
         if exists == "true" { return }
         try await SQLRunner.execute(createSQL, on: connection, logger: logger)
         try await SQLRunner.execute(indexSQL, on: connection, logger: logger)
     }
 
-    func liveEntry(change: String, phase: String, on connection: PostgresConnection, logger: Logger) async throws -> Entry? {
+    func liveEntry(change: String, phase: String, on connection: PostgresConnection, logger: Logger) async throws
+        -> Entry?
+    {
         let rows = try await connection.query(
             PostgresQuery(
-                unsafeSQL: "SELECT checksum, rollout_id FROM \(table) WHERE change = $1 AND phase = $2 AND reverted_at IS NULL",
+                unsafeSQL:
+                    "SELECT checksum, rollout_id FROM \(table) WHERE change = $1 AND phase = $2 AND reverted_at IS NULL",
                 binds: binds(change, phase)), logger: logger)
         for try await (checksum, rollout) in rows.decode((String, String?).self) {
             return Entry(checksum: checksum, rolloutID: rollout)
@@ -70,14 +75,16 @@ struct TenantLedger: Sendable {
         bindings.append(rolloutID)
         try await SQLRunner.execute(
             PostgresQuery(
-                unsafeSQL: "INSERT INTO \(table) (change, phase, checksum, duration_ms, rollout_id) VALUES ($1, $2, $3, $4, $5)",
+                unsafeSQL:
+                    "INSERT INTO \(table) (change, phase, checksum, duration_ms, rollout_id) VALUES ($1, $2, $3, $4, $5)",
                 binds: bindings), on: connection, logger: logger)
     }
 
     func markReverted(change: String, phase: String, on connection: PostgresConnection, logger: Logger) async throws {
         try await SQLRunner.execute(
             PostgresQuery(
-                unsafeSQL: "UPDATE \(table) SET reverted_at = now() WHERE change = $1 AND phase = $2 AND reverted_at IS NULL",
+                unsafeSQL:
+                    "UPDATE \(table) SET reverted_at = now() WHERE change = $1 AND phase = $2 AND reverted_at IS NULL",
                 binds: binds(change, phase)), on: connection, logger: logger)
     }
 

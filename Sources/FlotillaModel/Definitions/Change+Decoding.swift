@@ -7,7 +7,11 @@ extension Change {
     public static func parse(_ text: String, file: String) throws(DefinitionError) -> Change {
         let reader = DefinitionReader(file: file)
         guard let root = try YAMLNode.parse(text, file: file) else {
-            throw DefinitionError([Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "the file is empty; expected a change definition")])
+            throw DefinitionError([
+                Diagnostic(
+                    at: SourceLocation(file: file, line: 1, column: 1),
+                    "the file is empty; expected a change definition")
+            ])
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let change = decode(root, reader: reader, lines: lines)
@@ -16,7 +20,9 @@ extension Change {
     }
 
     static func decode(_ root: YAMLNode, reader: DefinitionReader, lines: [String]) -> Change? {
-        guard let object = reader.object(root, "", what: "a change", keys: keys, required: ["change"]) else { return nil }
+        guard let object = reader.object(root, "", what: "a change", keys: keys, required: ["change"]) else {
+            return nil
+        }
         let id = object.string("change") ?? ""
         if object.has("change"), let problem = nameProblem(id) {
             reader.error(at: object.location("change"), "change", "change id '\(id)' \(problem)")
@@ -73,7 +79,10 @@ extension Change {
             }
             var ignores: [LintAcknowledgement] = []
             for (i, item) in (phase.list("ignore", what: "acknowledged lint rules") ?? []).enumerated() {
-                guard let ack = reader.object(item, phase.at("ignore") + "[\(i)]", what: "an acknowledgement", keys: ["rule", "reason"], required: ["rule", "reason"]),
+                guard
+                    let ack = reader.object(
+                        item, phase.at("ignore") + "[\(i)]", what: "an acknowledgement", keys: ["rule", "reason"],
+                        required: ["rule", "reason"]),
                     let rule = ack.string("rule"), let reason = ack.string("reason")
                 else { continue }
                 ignores.append(LintAcknowledgement(rule: rule, reason: reason))

@@ -10,7 +10,11 @@ extension Fleet {
     {
         let reader = DefinitionReader(file: file, environment: environment)
         guard let root = try YAMLNode.parse(text, file: file) else {
-            throw DefinitionError([Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "the file is empty; expected a fleet definition")])
+            throw DefinitionError([
+                Diagnostic(
+                    at: SourceLocation(file: file, line: 1, column: 1), "the file is empty; expected a fleet definition"
+                )
+            ])
         }
         let fleet = decode(root, reader: reader)
         try reader.diagnostics.check()
@@ -18,7 +22,8 @@ extension Fleet {
     }
 
     static func decode(_ root: YAMLNode, reader: DefinitionReader) -> Fleet? {
-        guard let object = reader.object(root, "", what: "a fleet", keys: keys, required: ["fleet", "shards", "tenants"])
+        guard
+            let object = reader.object(root, "", what: "a fleet", keys: keys, required: ["fleet", "shards", "tenants"])
         else { return nil }
         let name = object.string("fleet") ?? ""
         if object.has("fleet"), let problem = nameProblem(name) {
@@ -46,13 +51,17 @@ extension Fleet {
                 continue
             }
             let url = shard.string("url") ?? ""
-            if !url.isEmpty, !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") || url.hasPrefix("embedded:")) {
+            if !url.isEmpty,
+                !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") || url.hasPrefix("embedded:"))
+            {
                 reader.error(
                     at: shard.location("url"), shard.at("url"),
                     "expected a postgres:// URL or embedded:DATABASE, found '\(redactedURL(url))'")
             }
             shards.append(
-                Shard(name: name, url: url, maxParallel: shard.int("max_parallel", min: 1, max: 10_000), location: node.location))
+                Shard(
+                    name: name, url: url, maxParallel: shard.int("max_parallel", min: 1, max: 10_000),
+                    location: node.location))
         }
         if object.has("shards"), shards.isEmpty, !reader.diagnostics.hasErrors {
             reader.error(at: object.location("shards"), "shards", "a fleet needs at least one shard")
@@ -64,14 +73,16 @@ extension Fleet {
         var placements: [String: String] = [:]
         func add(_ tenant: Tenant, path: String, idLocation: SourceLocation) {
             if let first = seen[tenant.id] {
-                reader.error(at: idLocation, path, "duplicate tenant id '\(tenant.id)' (first defined at line \(first.line))")
+                reader.error(
+                    at: idLocation, path, "duplicate tenant id '\(tenant.id)' (first defined at line \(first.line))")
                 return
             }
             let key = "\(tenant.shard)/\(tenant.placement)"
             if let other = placements[key] {
                 reader.error(
                     at: idLocation, path,
-                    "tenant '\(tenant.id)' uses \(tenant.placement) on shard '\(tenant.shard)', which tenant '\(other)' already uses")
+                    "tenant '\(tenant.id)' uses \(tenant.placement) on shard '\(tenant.shard)', which tenant '\(other)' already uses"
+                )
                 return
             }
             seen[tenant.id] = tenant.location
@@ -96,7 +107,8 @@ extension Fleet {
                     let generator = wrapper.object(
                         "generate", what: "a tenant generator", keys: generateKeys, required: ["count", "id", "shard"])
                 else { continue }
-                decodeGenerator(generator, path: wrapper.at("generate"), reader: reader, checkShard: checkShard, add: add)
+                decodeGenerator(
+                    generator, path: wrapper.at("generate"), reader: reader, checkShard: checkShard, add: add)
                 continue
             }
             guard let tenant = reader.object(node, path, what: "a tenant", keys: tenantKeys, required: ["id", "shard"])
@@ -106,7 +118,10 @@ extension Fleet {
                 reader.error(at: tenant.location("id"), tenant.at("id"), "tenant id '\(id)' \(problem)")
             }
             let shardOK = checkShard(shard, at: tenant.location("shard"), tenant.at("shard"))
-            guard let placement = decodePlacement(tenant, path: path, reader: reader, schema: tenant.string("schema"), database: tenant.string("database"))
+            guard
+                let placement = decodePlacement(
+                    tenant, path: path, reader: reader, schema: tenant.string("schema"),
+                    database: tenant.string("database"))
             else { continue }
             let labels = tenant.has("labels") ? tenant.stringMap("labels", what: "labels") ?? [:] : [:]
             if shardOK {
@@ -145,7 +160,8 @@ extension Fleet {
         case (false, true):
             guard let database else { return nil }
             if let problem = identifierProblem(database) {
-                reader.error(at: object.location("database"), object.at("database"), "database name '\(database)' \(problem)")
+                reader.error(
+                    at: object.location("database"), object.at("database"), "database name '\(database)' \(problem)")
                 return nil
             }
             return .database(database)
@@ -190,7 +206,9 @@ extension Fleet {
             }
             if let problem = identifierProblem(placement.name) {
                 let key = schemaPattern != nil ? "schema" : "database"
-                reader.error(at: generator.location(key), generator.at(key), "generated \(key) name '\(placement.name)' \(problem)")
+                reader.error(
+                    at: generator.location(key), generator.at(key),
+                    "generated \(key) name '\(placement.name)' \(problem)")
                 return
             }
             add(
@@ -210,7 +228,9 @@ enum GeneratorPattern {
             guard let close = rest[open...].firstIndex(of: "}") else { return "unterminated '{'" }
             let body = rest[rest.index(after: open)..<close]
             let name = body.split(separator: ":", maxSplits: 1).first.map(String.init) ?? ""
-            guard name == "n" || name == "id" else { return "unknown placeholder '{\(body)}' (use {n}, {n:04} or {id})" }
+            guard name == "n" || name == "id" else {
+                return "unknown placeholder '{\(body)}' (use {n}, {n:04} or {id})"
+            }
             if body.contains(":"), Int(body.split(separator: ":")[1]) == nil { return "bad width in '{\(body)}'" }
             rest = rest[rest.index(after: close)...]
         }

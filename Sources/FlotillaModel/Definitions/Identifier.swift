@@ -6,7 +6,9 @@ public func identifierProblem(_ name: String, reserved: Bool = true) -> String? 
     guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic)
     else { return "must start with a letter or _" }
     for scalar in name.unicodeScalars {
-        let ok = scalar == "_" || scalar == "$" || (scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)))
+        let ok =
+            scalar == "_" || scalar == "$"
+            || (scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)))
         if !ok { return "contains '\(scalar)' (only letters, digits, _ and $ are allowed)" }
     }
     if !reserved { return nil }
@@ -19,7 +21,8 @@ public func identifierProblem(_ name: String, reserved: Bool = true) -> String? 
 public func nameProblem(_ name: String) -> String? {
     if name.isEmpty { return "is empty" }
     if name.count > 100 { return "is longer than 100 characters" }
-    for character in name where !(character.isASCII && (character.isLetter || character.isNumber || "-_.".contains(character))) {
+    for character in name
+    where !(character.isASCII && (character.isLetter || character.isNumber || "-_.".contains(character))) {
         return "contains '\(character)' (only letters, digits, '-', '_' and '.' are allowed)"
     }
     return nil

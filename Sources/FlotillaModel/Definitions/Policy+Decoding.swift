@@ -15,7 +15,11 @@ extension Policy {
     public static func parse(_ text: String, file: String) throws(DefinitionError) -> Policy {
         let reader = DefinitionReader(file: file)
         guard let root = try YAMLNode.parse(text, file: file) else {
-            throw DefinitionError([Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "the file is empty; expected a policy definition")])
+            throw DefinitionError([
+                Diagnostic(
+                    at: SourceLocation(file: file, line: 1, column: 1),
+                    "the file is empty; expected a policy definition")
+            ])
         }
         let policy = decode(root, reader: reader)
         try reader.diagnostics.check()
@@ -33,7 +37,9 @@ extension Policy {
         for (index, node) in (object.list("waves", what: "waves") ?? []).enumerated() {
             if let wave = decodeWave(node, path: "waves[\(index)]", reader: reader) {
                 if let previous = waves.first(where: { $0.name == wave.name }) {
-                    reader.error(node, "waves[\(index)].name", "duplicate wave name '\(wave.name)' (first defined at line \(previous.location.line))")
+                    reader.error(
+                        node, "waves[\(index)].name",
+                        "duplicate wave name '\(wave.name)' (first defined at line \(previous.location.line))")
                     continue
                 }
                 waves.append(wave)
@@ -68,7 +74,9 @@ extension Policy {
         }
         var seed: UInt64?
         if let node = object.node("seed") {
-            if let text = node.scalar, let value = UInt64(text) { seed = value } else {
+            if let text = node.scalar, let value = UInt64(text) {
+                seed = value
+            } else {
                 reader.error(node, "seed", "expected a whole number of at least 0, found \(node.kindName)")
             }
         }
@@ -101,18 +109,23 @@ extension Policy {
             if text.hasSuffix("%") { text.removeLast() }
             if let value = Double(text), !node.isNull {
                 if value <= 0 || value > 100 {
-                    reader.error(node, select.at("percent"), "expected a percent above 0 and at most 100, found \(node.scalar ?? "")")
+                    reader.error(
+                        node, select.at("percent"),
+                        "expected a percent above 0 and at most 100, found \(node.scalar ?? "")")
                 } else {
                     selector.percent = value
                 }
             } else {
-                reader.error(node, select.at("percent"), "expected a percent above 0 and at most 100, found \(node.kindName)")
+                reader.error(
+                    node, select.at("percent"), "expected a percent above 0 and at most 100, found \(node.kindName)")
             }
         }
         selector.count = select.int("count", min: 1)
         selector.remaining = select.bool("remaining") ?? false
         if select.has("remaining"), selector.remaining == false, select.bool("remaining") == false {
-            reader.error(at: select.location("remaining"), select.at("remaining"), "remaining: false selects nothing; leave it out or say true")
+            reader.error(
+                at: select.location("remaining"), select.at("remaining"),
+                "remaining: false selects nothing; leave it out or say true")
         }
         let hasSomething =
             selector.tenants != nil || selector.labels != nil || selector.shards != nil || selector.percent != nil
@@ -120,13 +133,16 @@ extension Policy {
         if !hasSomething, !reader.diagnostics.hasErrors {
             reader.error(
                 select.node, wave.at("select"),
-                "empty selector: wave '\(name)' selects nobody; say tenants, labels, shards, percent, count or remaining: true")
+                "empty selector: wave '\(name)' selects nobody; say tenants, labels, shards, percent, count or remaining: true"
+            )
         }
         if selector.percent != nil, selector.count != nil {
-            reader.error(at: select.location("count"), select.at("count"), "a wave takes either percent or count, not both")
+            reader.error(
+                at: select.location("count"), select.at("count"), "a wave takes either percent or count, not both")
         }
         return Wave(
-            name: name, select: selector, by: wave.oneOf("by", Wave.Grouping.self), bake: wave.duration("bake") ?? .zero,
+            name: name, select: selector, by: wave.oneOf("by", Wave.Grouping.self),
+            bake: wave.duration("bake") ?? .zero,
             location: node.location)
     }
 
@@ -151,7 +167,8 @@ extension Policy {
                 node, path,
                 kinds.isEmpty
                     ? "check '\(name)' needs one of sql, http or command"
-                    : "check '\(name)' has \(kinds.joined(separator: " and ")); a check has exactly one of sql, http or command")
+                    : "check '\(name)' has \(kinds.joined(separator: " and ")); a check has exactly one of sql, http or command"
+            )
             return nil
         }
         var kind: Check.Kind?
@@ -169,7 +186,8 @@ extension Policy {
                 let url = spec.string("url")
             {
                 if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
-                    reader.error(at: spec.location("url"), spec.at("url"), "expected an http:// or https:// URL, found '\(url)'")
+                    reader.error(
+                        at: spec.location("url"), spec.at("url"), "expected an http:// or https:// URL, found '\(url)'")
                 }
                 kind = .http(
                     HTTPProbe(

@@ -31,7 +31,8 @@ public func interpolate(_ text: String, environment: [String: String]) -> Result
             continue
         }
         guard let close = characters[(index + 2)...].firstIndex(of: "}") else {
-            return .failure(InterpolationFailure(message: "unterminated '${' (expected '}' to close it)", offset: index))
+            return .failure(
+                InterpolationFailure(message: "unterminated '${' (expected '}' to close it)", offset: index))
         }
         let body = String(characters[(index + 2)..<close])
         var name = body

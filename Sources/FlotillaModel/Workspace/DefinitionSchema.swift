@@ -22,7 +22,9 @@ public indirect enum JSONValue: Sendable, Hashable {
         case .object(let members):
             if members.isEmpty { return "{}" }
             return "{\n"
-                + members.sorted { $0.key < $1.key }.map { pad + Self.quote($0.key) + ": " + $0.value.rendered(indent: indent + 1) }
+                + members.sorted { $0.key < $1.key }.map {
+                    pad + Self.quote($0.key) + ": " + $0.value.rendered(indent: indent + 1)
+                }
                 .joined(separator: ",\n") + "\n\(end)}"
         }
     }
@@ -66,8 +68,12 @@ public enum DefinitionSchema {
         .object(["enum": .array(values.map(JSONValue.string)), "description": .string(description)])
     }
     static let durationPattern = "^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$|^0$"
-    static func duration(_ description: String) -> JSONValue { str(description + " (500ms, 30s, 5m, 1h)", pattern: durationPattern) }
-    static func object(_ properties: [String: JSONValue], required: [String] = [], description: String? = nil) -> JSONValue {
+    static func duration(_ description: String) -> JSONValue {
+        str(description + " (500ms, 30s, 5m, 1h)", pattern: durationPattern)
+    }
+    static func object(_ properties: [String: JSONValue], required: [String] = [], description: String? = nil)
+        -> JSONValue
+    {
         var members: [String: JSONValue] = [
             "type": .string("object"), "properties": .object(properties), "additionalProperties": .bool(false),
         ]
@@ -79,22 +85,29 @@ public enum DefinitionSchema {
         .object(["type": .string("array"), "items": items, "description": .string(description)])
     }
     static let labels: JSONValue = .object([
-        "type": .string("object"), "additionalProperties": .object(["type": .array([.string("string"), .string("number"), .string("boolean")])]),
+        "type": .string("object"),
+        "additionalProperties": .object(["type": .array([.string("string"), .string("number"), .string("boolean")])]),
         "description": .string("labels that waves select on"),
     ])
     static let stringOrList: JSONValue = .object([
-        "oneOf": .array([.object(["type": .string("string")]), .object(["type": .string("array"), "items": .object(["type": .string("string")])])])
+        "oneOf": .array([
+            .object(["type": .string("string")]),
+            .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
+        ])
     ])
 
     static var fleet: JSONValue {
         let shard = object(
             [
-                "name": str("shard name"), "url": str("postgres://user@host:port/db (secrets via ${ENV}, PGPASSWORD or ~/.pgpass) or embedded:DATABASE"),
+                "name": str("shard name"),
+                "url": str(
+                    "postgres://user@host:port/db (secrets via ${ENV}, PGPASSWORD or ~/.pgpass) or embedded:DATABASE"),
                 "max_parallel": int("at most this many tenant steps at once on this shard", minimum: 1),
             ], required: ["name", "url"])
         let tenant = object(
             [
-                "id": str("tenant id"), "shard": str("the shard hosting it"), "schema": str("schema-per-tenant: its schema"),
+                "id": str("tenant id"), "shard": str("the shard hosting it"),
+                "schema": str("schema-per-tenant: its schema"),
                 "database": str("database-per-tenant: its database"), "labels": labels,
             ], required: ["id", "shard"])
         let generator = object(
@@ -119,7 +132,8 @@ public enum DefinitionSchema {
             [
                 "table": str("table to update"), "set": str("SET clause, e.g. email_verified = true"),
                 "where": str("extra condition"), "key": str("integer key column batches range on (default id)"),
-                "batch_size": int("rows per batch (default 1000)", minimum: 1), "pause": duration("pause between batches"),
+                "batch_size": int("rows per batch (default 1000)", minimum: 1),
+                "pause": duration("pause between batches"),
                 "revert": str("SET clause that undoes the backfill on revert"),
             ], required: ["table", "set"])
         let phase = object(
@@ -129,7 +143,10 @@ public enum DefinitionSchema {
                 "gate": enumeration(["approval"], "wait for flotilla approve before this phase"),
                 "reversible": bool("false: never reverted automatically"),
                 "transaction": enumeration(["auto", "none"], "auto: one transaction unless a statement forbids it"),
-                "ignore": array(object(["rule": str("lint rule id"), "reason": str("why it is safe here")], required: ["rule", "reason"]), "acknowledged lint rules"),
+                "ignore": array(
+                    object(
+                        ["rule": str("lint rule id"), "reason": str("why it is safe here")],
+                        required: ["rule", "reason"]), "acknowledged lint rules"),
             ], required: ["name"])
         return object(
             [
@@ -143,7 +160,10 @@ public enum DefinitionSchema {
         let selector = object([
             "tenants": array(.object(["type": .string("string")]), "explicit tenant ids"), "labels": labels,
             "shards": stringOrList, "shard": stringOrList,
-            "percent": .object(["type": .array([.string("number"), .string("string")]), "description": .string("percent of the whole fleet, rounded up")]),
+            "percent": .object([
+                "type": .array([.string("number"), .string("string")]),
+                "description": .string("percent of the whole fleet, rounded up"),
+            ]),
             "count": int("at most this many tenants", minimum: 1), "remaining": bool("every tenant not taken yet"),
         ])
         let wave = object(
@@ -151,32 +171,45 @@ public enum DefinitionSchema {
                 "name": str("wave name"), "select": selector, "by": enumeration(["shard"], "one shard after another"),
                 "bake": duration("watch period after the wave"),
             ], required: ["name", "select"])
-        let budget: JSONValue = .object(["type": .array([.string("integer"), .string("string")]), "description": .string("a count or a percent like \"2%\"")])
+        let budget: JSONValue = .object([
+            "type": .array([.string("integer"), .string("string")]),
+            "description": .string("a count or a percent like \"2%\""),
+        ])
         let check = object(
             [
                 "name": str("check name"), "sql": str("SQL run in each tenant, read-only"),
                 "http": object(
                     [
                         "url": str("URL; {tenant} {shard} {wave} {phase} {rollout} are filled in"),
-                        "status": int("expected status", minimum: 100), "max_latency": duration("slowest acceptable answer"),
-                        "body_contains": str("text the body must contain"), "json_field": str("dotted path into a JSON body"),
+                        "status": int("expected status", minimum: 100),
+                        "max_latency": duration("slowest acceptable answer"),
+                        "body_contains": str("text the body must contain"),
+                        "json_field": str("dotted path into a JSON body"),
                         "equals": str("the value json_field must have"),
                     ], required: ["url"]),
-                "command": .object(["type": .string("array"), "items": .object(["type": .string("string")]), "description": .string("program and arguments; exit 0 passes")]),
-                "scope": enumeration(["tenant", "wave", "preflight"], "when it runs"), "interval": duration("how often during bake"),
+                "command": .object([
+                    "type": .string("array"), "items": .object(["type": .string("string")]),
+                    "description": .string("program and arguments; exit 0 passes"),
+                ]),
+                "scope": enumeration(["tenant", "wave", "preflight"], "when it runs"),
+                "interval": duration("how often during bake"),
                 "timeout": duration("a measurement past this is an error"), "failure_limit": int("failures allowed"),
                 "consecutive_error_limit": int("consecutive errors allowed"),
                 "min": .object(["type": .string("number")]), "max": .object(["type": .string("number")]),
             ], required: ["name"])
         return object(
             [
-                "policy": str("policy name"), "description": str("what it is for"), "waves": array(wave, "waves, in order"),
+                "policy": str("policy name"), "description": str("what it is for"),
+                "waves": array(wave, "waves, in order"),
                 "parallel": int("tenant steps at once in all", minimum: 1),
                 "per_shard_parallel": int("tenant steps at once per shard", minimum: 1),
                 "lock_timeout": duration("lock_timeout of each tenant step"),
                 "statement_timeout": duration("statement_timeout of each tenant step"),
-                "retries": object(["attempts": int("tries in all", minimum: 1), "backoff": duration("wait between tries")]),
-                "failure_budget": object(["per_wave": budget, "total": budget]), "checks": array(check, "health checks"),
+                "retries": object([
+                    "attempts": int("tries in all", minimum: 1), "backoff": duration("wait between tries"),
+                ]),
+                "failure_budget": object(["per_wave": budget, "total": budget]),
+                "checks": array(check, "health checks"),
                 "on_failure": enumeration(["revert", "halt", "quarantine"], "what a failed wave does"),
                 "on_inconclusive": enumeration(["pause", "halt", "continue"], "what an inconclusive check does"),
                 "seed": int("shuffles the fleet's order deterministically"),

@@ -20,12 +20,15 @@ extension Workspace {
             if source.isDirectory(path) {
                 for name in source.list(path) where !name.hasPrefix(".") {
                     let child = joinPath(path, name)
-                    if source.isDirectory(child) || name.hasSuffix(".yaml") || name.hasSuffix(".yml") { queue.append(child) }
+                    if source.isDirectory(child) || name.hasSuffix(".yaml") || name.hasSuffix(".yml") {
+                        queue.append(child)
+                    }
                 }
             } else if source.isFile(path) {
                 files.append(path)
             } else if paths.contains(path) {
-                report.diagnostics.append(Diagnostic(at: SourceLocation(file: path, line: 0, column: 0), "no such file or folder"))
+                report.diagnostics.append(
+                    Diagnostic(at: SourceLocation(file: path, line: 0, column: 0), "no such file or folder"))
             }
         }
         report.files = files
@@ -33,7 +36,10 @@ extension Workspace {
         var changes: [(String, Change)] = []
         for file in files {
             let text: String
-            do { text = try read(file) } catch { report.diagnostics += error.diagnostics; continue }
+            do { text = try read(file) } catch {
+                report.diagnostics += error.diagnostics
+                continue
+            }
             do {
                 switch kind(of: text, file: file) {
                 case "fleet":
@@ -66,11 +72,14 @@ extension Workspace {
             if let fleet = fleetsByFolder[folder(of: changesFolder)] {
                 checkRequires(change, known: changeIDs(of: fleet), into: &diagnostics)
             }
-            let expected = file.split(separator: "/").last.map { String($0.prefix(upTo: $0.lastIndex(of: ".") ?? $0.endIndex)) }
+            let expected = file.split(separator: "/").last.map {
+                String($0.prefix(upTo: $0.lastIndex(of: ".") ?? $0.endIndex))
+            }
             if let expected, expected != change.id {
                 diagnostics.warning(
                     change.location, "change",
-                    "change id '\(change.id)' differs from its file name '\(expected)'; --change looks changes up by file name")
+                    "change id '\(change.id)' differs from its file name '\(expected)'; --change looks changes up by file name"
+                )
             }
         }
         report.diagnostics += diagnostics.all

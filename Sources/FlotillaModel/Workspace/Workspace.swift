@@ -36,7 +36,9 @@ public struct Workspace: Sendable {
         if source.isFile(joinPath(reference, "fleet.yaml")) { return joinPath(reference, "fleet.yaml") }
         let named = joinPath(root, "fleets", reference, "fleet.yaml")
         if source.isFile(named) { return named }
-        let known = source.list(joinPath(root, "fleets")).filter { source.isFile(joinPath(root, "fleets", $0, "fleet.yaml")) }
+        let known = source.list(joinPath(root, "fleets")).filter {
+            source.isFile(joinPath(root, "fleets", $0, "fleet.yaml"))
+        }
         let suggestion = closestMatch(to: reference, in: known).map { " (did you mean '\($0)'?)" } ?? ""
         throw problem(
             reference,
@@ -51,7 +53,8 @@ public struct Workspace: Sendable {
 
     /// The folder holding a fleet's `changes/`.
     public func changesDirectory(of fleet: Fleet) -> String {
-        let folder = fleet.file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        let folder = fleet.file.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(
+            separator: "/")
         return joinPath(folder, "changes")
     }
 
@@ -98,7 +101,8 @@ public struct Workspace: Sendable {
         for required in change.requires where !known.contains(required) {
             let suggestion = closestMatch(to: required, in: known).map { " (did you mean '\($0)'?)" } ?? ""
             diagnostics.error(
-                change.location, "requires", "change '\(change.id)' requires '\(required)', which is not defined\(suggestion)")
+                change.location, "requires",
+                "change '\(change.id)' requires '\(required)', which is not defined\(suggestion)")
         }
     }
 
@@ -111,7 +115,9 @@ public struct Workspace: Sendable {
         }
         let named = joinPath(root, "policies", reference + ".yaml")
         if source.isFile(named) { return named }
-        let known = source.list(joinPath(root, "policies")).filter { $0.hasSuffix(".yaml") }.map { String($0.dropLast(5)) }
+        let known = source.list(joinPath(root, "policies")).filter { $0.hasSuffix(".yaml") }.map {
+            String($0.dropLast(5))
+        }
         let suggestion = closestMatch(to: reference, in: known).map { " (did you mean '\($0)'?)" } ?? ""
         throw problem(
             reference,

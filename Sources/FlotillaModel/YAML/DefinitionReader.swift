@@ -196,7 +196,9 @@ struct ObjectReader {
     func oneOf<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) -> T? where T.RawValue == String {
         values[key].flatMap { reader.oneOf($0, at(key), type) }
     }
-    func list(_ key: String, what: String) -> [YAMLNode]? { values[key].flatMap { reader.list($0, at(key), what: what) } }
+    func list(_ key: String, what: String) -> [YAMLNode]? {
+        values[key].flatMap { reader.list($0, at(key), what: what) }
+    }
     func stringList(_ key: String, what: String) -> [String]? {
         values[key].flatMap { reader.stringList($0, at(key), what: what) }
     }

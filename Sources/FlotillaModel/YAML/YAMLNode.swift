@@ -37,7 +37,9 @@ public struct YAMLNode: Sendable, Hashable {
 
     /// `null`, `~` or an empty plain scalar.
     public var isNull: Bool {
-        if case .scalar(let text, .plain) = value { return text.isEmpty || text == "null" || text == "~" || text == "Null" || text == "NULL" }
+        if case .scalar(let text, .plain) = value {
+            return text.isEmpty || text == "null" || text == "~" || text == "Null" || text == "NULL"
+        }
         return false
     }
 
@@ -85,7 +87,8 @@ extension YAMLNode {
             self.init(.scalar(scalar.string, style), at: location)
         case .mapping(let mapping):
             self.init(
-                .mapping(mapping.map { Pair(key: YAMLNode($0.key, file: file), value: YAMLNode($0.value, file: file)) }),
+                .mapping(
+                    mapping.map { Pair(key: YAMLNode($0.key, file: file), value: YAMLNode($0.value, file: file)) }),
                 at: location)
         case .sequence(let sequence):
             self.init(.sequence(sequence.map { YAMLNode($0, file: file) }), at: location)

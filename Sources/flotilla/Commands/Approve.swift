@@ -12,9 +12,12 @@ struct ControlOptions: ParsableArguments {
 
     func session() async throws -> Session {
         let workspace = currentWorkspace()
-        let fleet = try self.fleet.map { name in try loading { () throws(DefinitionError) in try workspace.loadFleet(name) } }
+        let fleet = try self.fleet.map { name in
+            try loading { () throws(DefinitionError) in try workspace.loadFleet(name) }
+        }
         return try await runtime {
-            try await Session.open(fleet: fleet, control: control, environment: workspace.environment, logger: makeLogger())
+            try await Session.open(
+                fleet: fleet, control: control, environment: workspace.environment, logger: makeLogger())
         }
     }
 }
@@ -38,7 +41,9 @@ extension Flotilla {
             let message = try await runtime {
                 try await session.withControlStore { store -> String in
                     guard let record = try await store.rollout(id: rollout) else { return "no rollout \(rollout)" }
-                    guard let target = phase ?? record.currentPhase else { return "rollout \(rollout) has no current phase; say --phase" }
+                    guard let target = phase ?? record.currentPhase else {
+                        return "rollout \(rollout) has no current phase; say --phase"
+                    }
                     _ = try await store.approve(rollout, phase: target)
                     return "approved phase \(target) of rollout \(rollout)"
                 }

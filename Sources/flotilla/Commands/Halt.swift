@@ -33,13 +33,18 @@ extension Flotilla {
 
         func validate() throws {
             guard all != (fleet != nil) else { throw ValidationError("say either --fleet F or --all") }
-            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--reason must say why") }
+            guard !reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw ValidationError("--reason must say why")
+            }
         }
 
         func run() async throws {
-            let options = try ControlOptions.parse((fleet.map { ["--fleet", $0] } ?? []) + (control.map { ["--control", $0] } ?? []))
+            let options = try ControlOptions.parse(
+                (fleet.map { ["--fleet", $0] } ?? []) + (control.map { ["--control", $0] } ?? []))
             let session = try await options.session()
-            let fleetName = try fleet.map { name in try loading { () throws(DefinitionError) in try currentWorkspace().loadFleet(name) }.name }
+            let fleetName = try fleet.map { name in
+                try loading { () throws(DefinitionError) in try currentWorkspace().loadFleet(name) }.name
+            }
             let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
             let (reason, revert) = (self.reason, self.revert)
             let record = try await runtime {
@@ -72,9 +77,12 @@ extension Flotilla {
         }
 
         func run() async throws {
-            let options = try ControlOptions.parse((fleet.map { ["--fleet", $0] } ?? []) + (control.map { ["--control", $0] } ?? []))
+            let options = try ControlOptions.parse(
+                (fleet.map { ["--fleet", $0] } ?? []) + (control.map { ["--control", $0] } ?? []))
             let session = try await options.session()
-            let fleetName = try fleet.map { name in try loading { () throws(DefinitionError) in try currentWorkspace().loadFleet(name) }.name }
+            let fleetName = try fleet.map { name in
+                try loading { () throws(DefinitionError) in try currentWorkspace().loadFleet(name) }.name
+            }
             let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
             let (lifted, remaining) = try await runtime {
                 try await session.withControlStore { store in

@@ -41,7 +41,8 @@ extension Flotilla {
                 }
                 let text: String
                 do { text = try source.read(path) } catch {
-                    problems.append(Diagnostic(at: SourceLocation(file: path, line: 0, column: 0), "cannot read: \(error)"))
+                    problems.append(
+                        Diagnostic(at: SourceLocation(file: path, line: 0, column: 0), "cannot read: \(error)"))
                     continue
                 }
                 if path.hasSuffix(".yaml") || path.hasSuffix(".yml") {

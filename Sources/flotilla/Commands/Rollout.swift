@@ -8,7 +8,8 @@ extension Flotilla {
     struct Rollout: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run a change across a fleet in waves, or resume its unfinished rollout.",
-            discussion: "Exit 0 when done, 3 when halted or reverted, 2 when the definitions are invalid (nothing touched).")
+            discussion:
+                "Exit 0 when done, 3 when halted or reverted, 2 when the definitions are invalid (nothing touched).")
 
         @OptionGroup var options: RolloutOptions
 
@@ -30,7 +31,9 @@ extension Flotilla {
             try refuseUnsafe(change)
             try refuseUnsupportedChecks(policy)
             if !yes, isatty(STDIN_FILENO) != 0 {
-                print("Roll out \(change.id) (\(change.phases.count) phases) to \(fleet.tenants.count) tenants of fleet \(fleet.name) in \(plan.waves.count) waves with policy \(policy.name)? [y/N] ", terminator: "")
+                print(
+                    "Roll out \(change.id) (\(change.phases.count) phases) to \(fleet.tenants.count) tenants of fleet \(fleet.name) in \(plan.waves.count) waves with policy \(policy.name)? [y/N] ",
+                    terminator: "")
                 guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
                     print("not started")
                     throw ExitCode(1)
@@ -39,11 +42,14 @@ extension Flotilla {
             let logger = makeLogger()
             let printer = ProgressPrinter(verbose: verbose)
             let outcome = try await runtime {
-                let session = try await Session.open(fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
+                let session = try await Session.open(
+                    fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
                 return try await session.withControlStore { store in
                     try await session.withFleet(fleet) { connections in
                         try await connections.preflight()
-                        let engine = RolloutEngine(store: store, connections: connections, logger: logger) { printer($0) }
+                        let engine = RolloutEngine(store: store, connections: connections, logger: logger) {
+                            printer($0)
+                        }
                         return try await engine.run(
                             change: change, policy: policy, plan: plan,
                             options: {
@@ -59,7 +65,9 @@ extension Flotilla {
                 printError("error: not started: fleet \(fleet.name) is \(halt.description)")
                 printError("lift it with: flotilla resume \(halt.fleet.map { "--fleet \($0)" } ?? "--all")")
             }
-            if case .alreadyDone(let id) = outcome { print("rollout \(id) of \(change.id) is already done; nothing to do") }
+            if case .alreadyDone(let id) = outcome {
+                print("rollout \(id) of \(change.id) is already done; nothing to do")
+            }
             if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
         }
     }
@@ -70,7 +78,9 @@ func refuseUnsafe(_ change: Change) throws {
     let blocking = ChangeLint.blocking(ChangeLint.findings(change))
     guard !blocking.isEmpty else { return }
     for finding in blocking {
-        printError("\(finding.file):\(finding.line):\(finding.column): error: [\(finding.rule)] \(finding.risk.rawValue) risk in phase \(finding.phase ?? "?"): \(finding.message)")
+        printError(
+            "\(finding.file):\(finding.line):\(finding.column): error: [\(finding.rule)] \(finding.risk.rawValue) risk in phase \(finding.phase ?? "?"): \(finding.message)"
+        )
     }
     printError(
         "refusing to roll out \(change.id): \(blocking.count) unacknowledged high-risk statement\(blocking.count == 1 ? "" : "s"). Use the safe rewrite, or acknowledge with `-- flotilla:ignore RULE reason` on the statement or `ignore: [{rule: RULE, reason: …}]` on the phase."

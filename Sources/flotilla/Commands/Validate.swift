@@ -5,7 +5,8 @@ extension Flotilla {
     struct Validate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Parse and check fleets, changes and policies.",
-            discussion: "With no paths, checks fleets/ and policies/ under the current folder. Exit 0 when valid, 2 when not.")
+            discussion:
+                "With no paths, checks fleets/ and policies/ under the current folder. Exit 0 when valid, 2 when not.")
 
         @Argument(help: "Files or folders to check.")
         var paths: [String] = []

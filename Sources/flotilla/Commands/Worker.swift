@@ -29,10 +29,13 @@ extension Flotilla {
             let printer = ProgressPrinter(verbose: verbose)
             let once = self.once
             try await runtime {
-                let session = try await Session.open(fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
+                let session = try await Session.open(
+                    fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
                 try await session.withControlStore { store in
                     try await session.withFleet(fleet) { connections in
-                        let engine = RolloutEngine(store: store, connections: connections, logger: logger) { printer($0) }
+                        let engine = RolloutEngine(store: store, connections: connections, logger: logger) {
+                            printer($0)
+                        }
                         try await engine.work(once: once) { changeID, policyName in
                             let change = try workspace.loadChange(changeID, fleet: fleet)
                             let policy = try workspace.loadPolicy(policyName)

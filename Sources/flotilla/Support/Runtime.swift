@@ -7,7 +7,8 @@ import Logging
 
 /// The process-wide logger: to standard error, level from `FLOTILLA_LOG_LEVEL` (default `notice`).
 func makeLogger() -> Logger {
-    let level = ProcessInfo.processInfo.environment["FLOTILLA_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
+    let level =
+        ProcessInfo.processInfo.environment["FLOTILLA_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .notice
     var logger = Logger(label: "flotilla") { StreamLogHandler.standardError(label: $0) }
     logger.logLevel = level
     return logger
@@ -44,9 +45,13 @@ struct ProgressPrinter: Sendable {
         case .phaseSkipped(let phase, let reason):
             print("phase \(phase): \(reason)")
         case .waveStarted(let phase, let wave, let tenants, let shard):
-            print("  [\(phase)] wave \(wave)\(shard.map { " · shard \($0)" } ?? ""): \(tenants) tenant\(tenants == 1 ? "" : "s")…")
+            print(
+                "  [\(phase)] wave \(wave)\(shard.map { " · shard \($0)" } ?? ""): \(tenants) tenant\(tenants == 1 ? "" : "s")…"
+            )
         case .stepApplied(let phase, let tenant, let milliseconds, let already):
-            if verbose { print("    [\(phase)] \(tenant): \(already ? "already applied" : "applied in \(milliseconds) ms")") }
+            if verbose {
+                print("    [\(phase)] \(tenant): \(already ? "already applied" : "applied in \(milliseconds) ms")")
+            }
         case .stepRetry(_, _, let attempt, let error):
             print("    retry after attempt \(attempt): \(error)")
         case .stepFailed(let error):
