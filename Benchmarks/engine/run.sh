@@ -10,6 +10,7 @@ N="${1:-1000}"
 WORK="$(mktemp -d /tmp/flotilla-bench.XXXXXX)"
 chmod 711 "$WORK"
 export FLOTILLA_HOME="$WORK/home"
+BIN="${BIN:-flotilla}"
 trap 'FLOTILLA_HOME="$WORK/home" "$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
 swift build -c release --product flotilla >/dev/null

@@ -13,6 +13,7 @@ chmod 711 "$WORK"
 export FLOTILLA_HOME="$WORK/home"
 swift build -c release --product flotilla >/dev/null
 BIN="$(swift build -c release --show-bin-path)/flotilla"
+BIN="${BIN:-flotilla}"
 trap '"$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
 mkdir -p "$WORK/fleets/bench/changes" "$WORK/policies"

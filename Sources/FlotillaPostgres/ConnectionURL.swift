@@ -177,7 +177,8 @@ extension ConnectionURL {
             configuration = .init(
                 host: host, port: port, username: user, password: password, database: database, tls: tls)
         }
-        let nanoseconds = connectTimeout.components.seconds * 1_000_000_000
+        let nanoseconds =
+            connectTimeout.components.seconds * 1_000_000_000
             + connectTimeout.components.attoseconds / 1_000_000_000
         configuration.options.connectTimeout = .nanoseconds(nanoseconds)
         if let applicationName {

@@ -29,14 +29,14 @@ public actor EmbeddedPostgres {
     /// Whether the server syncs to disk. `false` turns off `fsync`, `synchronous_commit` and
     /// `full_page_writes`: much faster, and a crash of the machine may lose the cluster.
     public nonisolated let durable: Bool
-    private let logger: Logger
+    let logger: Logger
     private let givenBinaries: PostgresBinaries?
 
     /// The superuser URL of the running server, once ``start()`` returned.
     public private(set) var url: ConnectionURL?
 
     private var starting: Task<ConnectionURL, any Error>?
-    private var announcedServerUser = false
+    var announcedServerUser = false
 
     /// - Parameters:
     ///   - directory: the folder of the cluster; created if missing.
@@ -73,7 +73,7 @@ public actor EmbeddedPostgres {
         if let url, await answers(url) { return url }
         url = nil
         let binaries = try requireServerBinaries()
-        try prepareDirectory()
+        try await prepareDirectory()
         // Another process may be starting the same cluster: one at a time, the later one reuses it.
         let lock = try await lockDirectory()
         defer { close(lock) }
@@ -201,7 +201,8 @@ public actor EmbeddedPostgres {
                 throw EmbeddedPostgresError(.start, "another process holds \(path) and does not let go")
             }
             if waited == .zero {
-                logger.info("waiting for another process that is starting the same cluster", metadata: ["lock": "\(path)"])
+                logger.info(
+                    "waiting for another process that is starting the same cluster", metadata: ["lock": "\(path)"])
             }
             try await Task.sleep(for: .milliseconds(100))
             waited += .milliseconds(100)
@@ -257,9 +258,11 @@ public actor EmbeddedPostgres {
             for try await _ in rows { exists = true }
             guard !exists else { return }
             do {
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name))"), logger: logger)
-            } catch where postgresSQLState(error) == "42P04" {
-                // Created meanwhile by someone else: that is what was asked for.
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoteIdentifier(name))"), logger: logger)
+            } catch {
+                // 42P04: created meanwhile by someone else, which is what was asked for.
+                guard postgresSQLState(error) == "42P04" else { throw error }
             }
         }
     }
@@ -363,180 +366,5 @@ public actor EmbeddedPostgres {
         let plain = word.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_=./:-,".contains($0)) }
         if plain && !word.isEmpty { return word }
         return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-}
-
-// MARK: - Running as root
-
-extension EmbeddedPostgres {
-    static var isRoot: Bool { geteuid() == 0 }
-
-    /// The command that runs a server program: directly, or as `postgres` through `runuser` when root.
-    static func serverCommand(_ tool: URL, _ arguments: [String]) -> (URL, [String]) {
-        guard isRoot else { return (tool, arguments) }
-        let runuser = ProcessRunner.find("runuser") ?? URL(fileURLWithPath: "/usr/sbin/runuser")
-        return (runuser, ["-u", serverOSUser, "--", tool.path] + arguments)
-    }
-
-    /// The environment for server programs: this process's, without `PG*` variables that would
-    /// point them elsewhere, with messages in English.
-    static func serverEnvironment() -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-        environment["LC_ALL"] = "C"
-        return environment
-    }
-
-    private func runServerTool(_ tool: URL, _ arguments: [String]) async throws -> ProcessResult {
-        if Self.isRoot && !announcedServerUser {
-            announcedServerUser = true
-            logger.info("running PostgreSQL as the unprivileged user '\(Self.serverOSUser)'")
-        }
-        let (executable, fullArguments) = Self.serverCommand(tool, arguments)
-        logger.debug("running", metadata: ["command": "\(([executable.path] + fullArguments).joined(separator: " "))"])
-        return try await ProcessRunner.run(
-            executable, fullArguments, environment: Self.serverEnvironment(), currentDirectory: directory)
-    }
-
-    /// Creates the folder (mode 0700) and, when root, hands it to the `postgres` user and checks
-    /// that this user can reach it.
-    private func prepareDirectory() throws {
-        do {
-            try FileManager.default.createDirectory(
-                at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        } catch {
-            throw EmbeddedPostgresError(.directory, "cannot create \(directory.path): \(error.localizedDescription)")
-        }
-        guard Self.isRoot else { return }
-        let account = try ensureServerUser()
-        guard let chown = ProcessRunner.find("chown") else {
-            throw EmbeddedPostgresError(.directory, "chown not found")
-        }
-        let chowned = try ProcessRunner.run(chown, ["-R", "\(Self.serverOSUser):", directory.path])
-        guard chowned.succeeded else {
-            throw EmbeddedPostgresError(
-                .directory, "cannot hand \(directory.path) to the user '\(Self.serverOSUser)'",
-                output: chowned.combinedOutput)
-        }
-        let (test, arguments) = Self.serverCommand(
-            URL(fileURLWithPath: ProcessRunner.find("test")?.path ?? "/usr/bin/test"),
-            ["-r", directory.path, "-a", "-w", directory.path, "-a", "-x", directory.path])
-        let reachable = try ProcessRunner.run(test, arguments)
-        guard reachable.succeeded else {
-            var message =
-                "PostgreSQL refuses to run as root, so it runs as the unprivileged user '\(Self.serverOSUser)', "
-                + "which cannot reach \(directory.path)"
-            if let blocker = Self.unreachableAncestor(of: directory, uid: account.uid, gid: account.gid) {
-                message +=
-                    ": \(blocker.path) is not searchable by it (mode \(String(blocker.mode, radix: 8)), "
-                    + "owner \(blocker.owner)); put the cluster somewhere it can reach, such as under /tmp, "
-                    + "or open the way with: chmod o+x \(blocker.path)"
-            }
-            throw EmbeddedPostgresError(.directory, message, output: reachable.combinedOutput)
-        }
-    }
-
-    /// Gives a file of the folder to the `postgres` user when root (it created nothing itself).
-    private func handToServerUser(_ file: URL) throws {
-        guard Self.isRoot else { return }
-        let account = try ensureServerUser()
-        guard chown(file.path, account.uid, account.gid) == 0 else {
-            throw EmbeddedPostgresError(
-                .directory,
-                "cannot give \(file.path) to the user '\(Self.serverOSUser)': \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// The `postgres` OS user, created with `useradd --system` if missing.
-    private func ensureServerUser() throws -> (uid: uid_t, gid: gid_t) {
-        if let account = Self.lookUpUser(Self.serverOSUser) { return account }
-        logger.info("creating the system user '\(Self.serverOSUser)' to run PostgreSQL")
-        guard let useradd = ProcessRunner.find("useradd") else {
-            throw EmbeddedPostgresError(
-                .serverUser,
-                "PostgreSQL cannot run as root and the user '\(Self.serverOSUser)' does not exist; "
-                    + "useradd was not found to create it")
-        }
-        let result = try ProcessRunner.run(
-            useradd,
-            [
-                "--system", "--user-group", "--no-create-home", "--home-dir", "/var/lib/postgresql",
-                "--shell", "/usr/sbin/nologin", Self.serverOSUser,
-            ])
-        guard result.succeeded || result.status == 9, let account = Self.lookUpUser(Self.serverOSUser) else {
-            throw EmbeddedPostgresError(
-                .serverUser, "could not create the system user '\(Self.serverOSUser)' to run PostgreSQL",
-                output: result.combinedOutput)
-        }
-        return account
-    }
-
-    private static func lookUpUser(_ name: String) -> (uid: uid_t, gid: gid_t)? {
-        guard let entry = getpwnam(name) else { return nil }
-        return (entry.pointee.pw_uid, entry.pointee.pw_gid)
-    }
-
-    /// The first folder on the way to `directory` that the user cannot enter (supplementary
-    /// groups aside), to explain why it cannot reach it.
-    private static func unreachableAncestor(of directory: URL, uid: uid_t, gid: gid_t)
-        -> (path: String, mode: mode_t, owner: String)?
-    {
-        var path = ""
-        for component in directory.pathComponents {
-            path = path.isEmpty ? component : (path as NSString).appendingPathComponent(component)
-            var info = stat()
-            guard stat(path, &info) == 0 else { return nil }
-            let bit: mode_t = info.st_uid == uid ? S_IXUSR : (info.st_gid == gid ? S_IXGRP : S_IXOTH)
-            if info.st_mode & bit == 0 {
-                let owner = getpwuid(info.st_uid).map { String(cString: $0.pointee.pw_name) } ?? "\(info.st_uid)"
-                return (path, info.st_mode & 0o7777, owner)
-            }
-        }
-        return nil
-    }
-}
-
-// MARK: - Ports
-
-extension EmbeddedPostgres {
-    /// A port of 127.0.0.1 that is free now: bind port 0 and read back what the kernel chose.
-    static func freePort() throws -> Int {
-        guard let port = bindLoopback(port: 0) else {
-            throw EmbeddedPostgresError(
-                .start, "cannot find a free port on 127.0.0.1: \(String(cString: strerror(errno)))")
-        }
-        return port
-    }
-
-    static func isFree(port: Int) -> Bool {
-        bindLoopback(port: port) != nil
-    }
-
-    private static func bindLoopback(port: Int) -> Int? {
-        #if canImport(Glibc)
-            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-            let descriptor = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        // Like the server's own socket, so that a port left in TIME_WAIT by the last run counts as free.
-        var reuse: Int32 = 1
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        guard bound == 0 else { return nil }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        guard named == 0 else { return nil }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -11,7 +11,9 @@ public func postgresErrorSummary(_ error: any Error) -> String {
     if let error = error as? PostgresTransactionError {
         if let cause = error.closureError ?? error.commitError ?? error.beginError {
             var text = postgresErrorSummary(cause)
-            if let rollback = error.rollbackError { text += "; rollback also failed: \(postgresErrorSummary(rollback))" }
+            if let rollback = error.rollbackError {
+                text += "; rollback also failed: \(postgresErrorSummary(rollback))"
+            }
             return text
         }
         return "transaction failed"

@@ -78,9 +78,10 @@ package enum ProcessRunner {
     package static func find(_ name: String, environment: [String: String] = ProcessInfo.processInfo.environment)
         -> URL?
     {
-        let directories = (environment["PATH"] ?? "").split(separator: ":").map(String.init) + [
-            "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
-        ]
+        let directories =
+            (environment["PATH"] ?? "").split(separator: ":").map(String.init) + [
+                "/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin",
+            ]
         for directory in directories where !directory.isEmpty {
             let candidate = URL(fileURLWithPath: directory).appendingPathComponent(name)
             if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
@@ -91,11 +92,13 @@ package enum ProcessRunner {
 
 #if os(Linux)
     extension ProcessRunner {
-        private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) ->
+        private typealias AddCloseFrom =
+            @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) ->
             Int32
-        private typealias AddChdir = @convention(c) (
-            UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>
-        ) -> Int32
+        private typealias AddChdir =
+            @convention(c) (
+                UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>
+            ) -> Int32
 
         /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34) and `…_addchdir_np` (2.29),
         /// which the Glibc module does not import.
@@ -125,17 +128,19 @@ package enum ProcessRunner {
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &stdinPipe) == 0
             else { throw failure("socketpair") }
             guard makePipe(&stdoutPipe) else {
-                stdinPipe.forEach { close($0) }
+                for end in stdinPipe { close(end) }
                 throw failure("pipe")
             }
             guard makePipe(&stderrPipe) else {
-                (stdinPipe + stdoutPipe).forEach { close($0) }
+                for end in stdinPipe + stdoutPipe { close(end) }
                 throw failure("pipe")
             }
             var inputEnd = stdinPipe[1]
             var outputEnd = stdoutPipe[0]
             var errorEnd = stderrPipe[0]
-            defer { [inputEnd, outputEnd, errorEnd].filter { $0 >= 0 }.forEach { close($0) } }
+            defer {
+                for end in [inputEnd, outputEnd, errorEnd] where end >= 0 { close(end) }
+            }
 
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
@@ -182,8 +187,7 @@ package enum ProcessRunner {
             let cArguments = argv.map { strdup($0) } + [nil]
             let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
             defer {
-                cArguments.forEach { free($0) }
-                cEnvironment.forEach { free($0) }
+                for pointer in cArguments + cEnvironment { free(pointer) }
             }
             var pid = pid_t()
             let spawned = posix_spawn(&pid, program, &actions, &attributes, cArguments, cEnvironment)
@@ -227,9 +231,15 @@ package enum ProcessRunner {
             }
             while outputDescriptor >= 0 || errorDescriptor >= 0 || inputDescriptor >= 0 {
                 var polled: [pollfd] = []
-                if inputDescriptor >= 0 { polled.append(pollfd(fd: inputDescriptor, events: Int16(POLLOUT), revents: 0)) }
-                if outputDescriptor >= 0 { polled.append(pollfd(fd: outputDescriptor, events: Int16(POLLIN), revents: 0)) }
-                if errorDescriptor >= 0 { polled.append(pollfd(fd: errorDescriptor, events: Int16(POLLIN), revents: 0)) }
+                if inputDescriptor >= 0 {
+                    polled.append(pollfd(fd: inputDescriptor, events: Int16(POLLOUT), revents: 0))
+                }
+                if outputDescriptor >= 0 {
+                    polled.append(pollfd(fd: outputDescriptor, events: Int16(POLLIN), revents: 0))
+                }
+                if errorDescriptor >= 0 {
+                    polled.append(pollfd(fd: errorDescriptor, events: Int16(POLLIN), revents: 0))
+                }
                 guard poll(&polled, nfds_t(polled.count), -1) >= 0 else {
                     if errno == EINTR { continue }
                     break

@@ -66,7 +66,9 @@ struct ConnectionURLTests {
         Case(url: "postgres://h", environment: ["USER": "app"], host: "h"),
         Case(url: "postgres://h", environment: ["USER": "other", "PGUSER": "app"], host: "h"),
         // An empty password counts as none.
-        Case(url: "postgres://app:@h/db", environment: ["PGPASSWORD": "envpw"], host: "h", password: "envpw", database: "db"),
+        Case(
+            url: "postgres://app:@h/db", environment: ["PGPASSWORD": "envpw"], host: "h", password: "envpw",
+            database: "db"),
     ]
 
     @Test(arguments: cases)
@@ -117,7 +119,10 @@ struct ConnectionURLTests {
     static let badURLs: [(url: String, code: ConnectionURLError.Code, message: String)] = [
         ("", .empty, "the connection URL is empty"),
         ("   ", .empty, "the connection URL is empty"),
-        ("mysql://app:hunter2@h/db", .unsupportedScheme, "unsupported scheme 'mysql'; expected postgres:// or postgresql://"),
+        (
+            "mysql://app:hunter2@h/db", .unsupportedScheme,
+            "unsupported scheme 'mysql'; expected postgres:// or postgresql://"
+        ),
         ("db.example.com:5432", .unsupportedScheme, "expected a URL that starts with postgres:// or postgresql://"),
         ("host=h user=app password=hunter2", .unsupportedScheme, "keyword=value connection strings are not supported"),
         ("postgres://app:hunter2@h:abc/db", .invalidPort, "port 'abc' is not a number between 1 and 65535"),
@@ -126,7 +131,10 @@ struct ConnectionURLTests {
         ("postgres://app:hunter2@h/db?port=x", .invalidPort, "port 'x' is not a number between 1 and 65535"),
         ("postgres://app:hunter2@h/db?sslmode=maybe", .invalidSSLMode, "sslmode 'maybe' is not one of disable, allow"),
         ("postgres://app:hunter2@h/db?connect_timeout=soon", .invalidConnectTimeout, "connect_timeout 'soon'"),
-        ("postgres://app:hunter2@h/db?sslrootcert=x", .unsupportedParameter, "unsupported query parameter 'sslrootcert'"),
+        (
+            "postgres://app:hunter2@h/db?sslrootcert=x", .unsupportedParameter,
+            "unsupported query parameter 'sslrootcert'"
+        ),
         ("postgres://app:hunter2@h1:5432,h2:5432/db", .multipleHosts, "several hosts"),
         ("postgres://app:hunt/er2@h/db", .malformed, "percent-encode special characters"),
         ("postgres://h/db", .missingUser, "no user name"),
@@ -193,7 +201,8 @@ struct ConnectionURLTests {
         #expect(configuration.options.connectTimeout == .seconds(7))
         #expect(configuration.options.additionalStartupParameters.contains { $0 == ("application_name", "flotilla") })
 
-        let socket = try ConnectionURL(parsing: "postgres://app@%2Fvar%2Frun%2Fpostgresql:5433/db").clientConfiguration()
+        let socket = try ConnectionURL(parsing: "postgres://app@%2Fvar%2Frun%2Fpostgresql:5433/db")
+            .clientConfiguration()
         #expect(socket.unixSocketPath == "/var/run/postgresql/.s.PGSQL.5433")
         #expect(socket.host == nil)
     }

@@ -66,7 +66,11 @@ struct EmbeddedPostgresTests {
         let name = "tenant \"x\"; DROP DATABASE postgres; --"
         try await server.createDatabase(name)
         try await server.createDatabase(name)
-        #expect(try psql(url, "SELECT count(*) FROM pg_database WHERE datname = '\(name.replacingOccurrences(of: "'", with: "''"))'") == "1")
+        #expect(
+            try psql(
+                url,
+                "SELECT count(*) FROM pg_database WHERE datname = '\(name.replacingOccurrences(of: "'", with: "''"))'")
+                == "1")
         #expect(try psql(url.with(database: name), "SELECT current_database()") == name)
 
         // The password stays secret: a private file, never in the log or the URL's text.
@@ -103,6 +107,26 @@ struct EmbeddedPostgresTests {
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/postmaster.pid").path))
     }
 
+    @Test(.timeLimit(.minutes(3)))
+    func twoStartsOnANewFolderMakeOneServer() async throws {
+        let directory = try makeScratchDirectory(prefix: "flotilla-test-race")
+        defer {
+            EmbeddedPostgres.stopImmediately(directory: directory)
+            try? FileManager.default.removeItem(at: directory)
+        }
+        // Two server objects, as two processes would have: one initdb, one server, one password.
+        let first = EmbeddedPostgres(directory: directory, durable: false, logger: logger)
+        let second = EmbeddedPostgres(directory: directory, durable: false, logger: logger)
+        async let firstURL = first.start()
+        async let secondURL = second.start()
+        let urls = try await [firstURL, secondURL]
+        #expect(urls[0] == urls[1])
+        #expect(try psql(urls[1], "SELECT 1") == "1")
+        try await first.stop()
+        // The other one finds it stopped and has nothing left to do.
+        try await second.stop()
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func explainsAFolderItCannotUse() async throws {
         let parent = try makeScratchDirectory(prefix: "flotilla-test-locked")
@@ -130,7 +154,8 @@ struct EmbeddedPostgresTests {
         let directory = try makeScratchDirectory(prefix: "flotilla-test-nobinaries")
         defer { try? FileManager.default.removeItem(at: directory) }
         let server = EmbeddedPostgres(
-            directory: directory, logger: logger, binaries: PostgresBinaries(paths: [.psql: URL(fileURLWithPath: "/x")]))
+            directory: directory, logger: logger, binaries: PostgresBinaries(paths: [.psql: URL(fileURLWithPath: "/x")])
+        )
         await #expect {
             try await server.start()
         } throws: { error in

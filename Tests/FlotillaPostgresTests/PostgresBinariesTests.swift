@@ -64,7 +64,8 @@ struct PostgresBinariesTests {
         #expect {
             try binaries.path(for: .psql)
         } throws: { error in
-            "\(error)" == "PostgreSQL client binaries not found (psql); install them with: apt-get install -y postgresql"
+            "\(error)"
+                == "PostgreSQL client binaries not found (psql); install them with: apt-get install -y postgresql"
         }
     }
 

@@ -70,7 +70,9 @@ struct PostgresClientServiceTests {
         let error = await #expect(throws: PostgresConnectError.self) {
             try await withPostgresClient(url, logger: logger) { _ in }
         }
-        #expect(error?.description.hasPrefix("could not connect to PostgreSQL at 127.0.0.1:1 (database 'db', user 'app'): ") == true)
+        #expect(
+            error?.description.hasPrefix("could not connect to PostgreSQL at 127.0.0.1:1 (database 'db', user 'app'): ")
+                == true)
         #expect(error?.description.contains("hunter2") == false)
     }
 }

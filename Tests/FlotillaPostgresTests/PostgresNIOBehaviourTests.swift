@@ -22,7 +22,9 @@ struct PostgresNIOBehaviourTests {
             }
         }
         #expect(error.flatMap(postgresSQLState) == "42601")
-        #expect(error.map(postgresErrorSummary)?.contains("cannot insert multiple commands into a prepared statement") == true)
+        #expect(
+            error.map(postgresErrorSummary)?.contains("cannot insert multiple commands into a prepared statement")
+                == true)
         #expect(try psql(url, "SELECT count(*) FROM pg_tables WHERE tablename IN ('a', 'b')") == "0")
 
         // The deprecated simpleQuery is the same extended-protocol query under another name.
@@ -66,7 +68,8 @@ struct PostgresNIOBehaviourTests {
                         }
                     }
                     #expect(error.flatMap(postgresSQLState) == "57014")
-                    #expect(error.map(postgresErrorSummary)?.contains("canceling statement due to user request") == true)
+                    #expect(
+                        error.map(postgresErrorSummary)?.contains("canceling statement due to user request") == true)
                 }
                 var iterator = pids.makeAsyncIterator()
                 let pid = try #require(await iterator.next())

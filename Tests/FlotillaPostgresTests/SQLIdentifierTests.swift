@@ -42,9 +42,11 @@ struct SQLIdentifierTests {
         try await withPostgresConnection(url, logger: logger) { connection in
             try await connection.query("CREATE TABLE x (id int)", logger: logger)
             for name in Self.hostileNames {
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(quoteIdentifier(name))"), logger: logger)
                 try await connection.query(
-                    PostgresQuery(unsafeSQL: "CREATE TABLE \(quoteQualified(name, name)) (\(quoteIdentifier(name)) int)"),
+                    PostgresQuery(unsafeSQL: "CREATE SCHEMA \(quoteIdentifier(name))"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(
+                        unsafeSQL: "CREATE TABLE \(quoteQualified(name, name)) (\(quoteIdentifier(name)) int)"),
                     logger: logger)
                 try await connection.query(
                     PostgresQuery(unsafeSQL: "INSERT INTO \(quoteQualified(name, name)) VALUES (42)"), logger: logger)
@@ -63,7 +65,9 @@ struct SQLIdentifierTests {
         // Nothing was dropped by an injected statement.
         #expect(try psql(url, "SELECT count(*) FROM x") == "0")
         let columns = try psql(
-            url, "SELECT count(*) FROM information_schema.columns WHERE table_schema = column_name AND table_name = column_name")
+            url,
+            "SELECT count(*) FROM information_schema.columns WHERE table_schema = column_name AND table_name = column_name"
+        )
         #expect(columns == "\(Self.hostileNames.count)")
     }
 
@@ -73,7 +77,8 @@ struct SQLIdentifierTests {
         let logger = Logger(label: "test")
         let error = await #expect(throws: PSQLError.self) {
             try await withPostgresConnection(url, logger: logger) { connection in
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(quoteIdentifier(""))"), logger: logger)
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "CREATE SCHEMA \(quoteIdentifier(""))"), logger: logger)
             }
         }
         #expect(error.flatMap(postgresSQLState) == "42601")
