@@ -11,91 +11,240 @@ enum BakeVerdict: Sendable, Equatable {
     case inconclusive(String)
 }
 
-/// Watches a wave: checks right after its steps, during its bake, and before it starts (preflight).
+/// Watches a wave's health: `tenant` and `wave` checks right after the wave's steps and then every `interval`
+/// while it bakes, with a last round when the bake ends; `preflight` checks before the wave starts.
+///
+/// Every measurement is journaled (`flotilla.measurements`) as it is taken, and each check's verdict per wave
+/// (`flotilla.check_verdicts`). A check fails as soon as its failures exceed `failure_limit`, or one target's
+/// consecutive errors exceed `consecutive_error_limit`: the bake stops there and the Driver reverts or halts.
+/// A bake that ends with a target whose latest measurement is an error or no data is inconclusive.
 struct BakeWatcher: Sendable {
     let driver: Driver
     let phase: Phase
     let wave: PlannedWave
 
-    /// Tenant-scope checks after the wave, then the bake, then the checks again.
+    /// Measurements closer together than this are not useful; it also keeps `interval: 0s` from spinning.
+    static let shortestInterval = Duration.milliseconds(100)
+
+    var runner: CheckRunner {
+        CheckRunner(
+            connections: driver.engine.connections, policy: driver.policy, logger: driver.logger,
+            rollout: driver.rolloutID, phase: phase.name, wave: wave.name)
+    }
+
+    // MARK: bake
+
+    /// Tenant- and wave-scope checks after the wave, every interval during the bake, and at its end.
     func watch(_ tenants: [Tenant]) async throws -> BakeVerdict {
-        let checker = HealthChecker(driver: driver, phase: phase, wave: wave.name)
-        if let failure = try await checker.run(on: tenants) { return .failed(failure) }
+        let checks = driver.policy.checks.filter { $0.scope != .preflight }
         let bake = Duration.milliseconds(wave.bakeMilliseconds)
-        if bake > .zero {
-            driver.observe(.baking(phase: phase.name, wave: wave.name, duration: bake))
-            try await Task.sleep(for: bake)
-            if let failure = try await checker.run(on: tenants) { return .failed(failure) }
+        if bake > .zero { driver.observe(.baking(phase: phase.name, wave: wave.name, duration: bake)) }
+        guard !checks.isEmpty else {
+            if bake > .zero { try await Task.sleep(for: bake) }
+            return .healthy
         }
+        try await driver.store.ensureCheckTables()
+        var tallies = checks.map(CheckTally.init)
+        let clock = ContinuousClock()
+        let end = clock.now + bake
+        // When each check measures next; nil once its end-of-bake round is done.
+        var next: [ContinuousClock.Instant?] = Array(repeating: clock.now, count: checks.count)
+        var last = Array(repeating: bake == .zero, count: checks.count)
+        while true {
+            let now = clock.now
+            let due = checks.indices.filter { index in next[index].map { $0 <= now } ?? false }
+            if !due.isEmpty {
+                if let failed = try await measure(due, of: checks, on: tenants, into: &tallies).failed {
+                    return .failed(try await failure(of: tallies[failed]))
+                }
+                let after = clock.now
+                for index in due {
+                    guard let scheduled = next[index], !last[index] else {
+                        next[index] = nil
+                        continue
+                    }
+                    var upcoming = scheduled + max(checks[index].interval, Self.shortestInterval)
+                    if upcoming < after { upcoming = after }  // a slow round: carry on, do not burst to catch up
+                    if upcoming >= end {
+                        upcoming = end
+                        last[index] = true
+                    }
+                    next[index] = upcoming
+                }
+            }
+            guard let wake = next.compactMap({ $0 }).min() else { break }
+            if wake > clock.now { try await Task.sleep(until: wake, clock: clock) }
+        }
+        var unsettled: [String] = []
+        var summary: [String] = []
+        for tally in tallies {
+            let state = tally.state
+            var reason: String?
+            if case .inconclusive(let why) = state {
+                reason = why
+                unsettled.append("check \(tally.check.name): \(why)")
+            }
+            try await driver.store.recordCheckVerdict(
+                driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: state.name, reason: reason)
+            summary.append("\(tally.check.name) \(state.name) (\(tally.counts))")
+        }
+        try await driver.store.event(
+            driver.rolloutID, "checks", phase: phase.name, wave: wave.name, summary.joined(separator: "; "))
+        if !unsettled.isEmpty { return .inconclusive(unsettled.joined(separator: "; ")) }
         return .healthy
     }
 
-    /// Preflight checks before a wave starts; nil when clear to go.
-    func preflight(_ tenants: [Tenant]) async throws -> String? {
-        nil
+    /// What one round measured: per check index, and the check that failed, if one did.
+    struct Round {
+        var failed: Int?
+        var measurements: [Int: [Measurement]] = [:]
     }
-}
 
-/// Runs a policy's tenant-scope `sql` checks on a wave's tenants, each in a read-only transaction in the tenant.
-struct HealthChecker: Sendable {
-    let driver: Driver
-    let phase: Phase
-    let wave: String
-
-    /// Why the wave is unhealthy, or nil.
-    func run(on tenants: [Tenant]) async throws -> String? {
-        for check in driver.policy.checks where check.scope == .tenant {
-            guard case .sql(let sql, let min, let max) = check.kind else { continue }
-            let failures = Failures()
-            _ = try await WaveRunner(driver: driver, phase: phase).dispatch(tenants) { tenant in
-                let verdict = await measure(sql: sql, min: min, max: max, tenant: tenant, timeout: check.timeout)
-                if let verdict { await failures.add("\(tenant.id): \(verdict)") }
-                return nil
-            }
-            let found = await failures.all
-            if found.count > check.failureLimit {
-                let message = "check \(check.name) failed on \(found.count) tenant(s) of wave \(wave): \(found.prefix(5).joined(separator: "; "))"
-                driver.observe(.checkFailed(check: check.name, message: message))
-                try await driver.store.event(driver.rolloutID, "check-failed", phase: phase.name, wave: wave, message)
-                return message
+    /// One round: the checks `indices` on their targets, at once under the caps; journals what was measured.
+    /// Stops at the first measurement that makes a check fail.
+    func measure(_ indices: [Int], of checks: [Check], on tenants: [Tenant], into tallies: inout [CheckTally])
+        async throws -> Round
+    {
+        var jobs: [CheckRunner.Job] = []
+        for index in indices {
+            for target in CheckTarget.targets(of: checks[index], tenants: tenants) {
+                jobs.append(CheckRunner.Job(index: index, check: checks[index], target: target))
             }
         }
-        return nil
+        var round = Round()
+        let taken = try await runner.run(jobs) { job, measurement in
+            tallies[job.index].add(measurement)
+            round.measurements[job.index, default: []].append(measurement)
+            if tallies[job.index].failure != nil {
+                round.failed = job.index
+                return true
+            }
+            return false
+        }
+        try await driver.store.recordMeasurements(driver.rolloutID, phase: phase.name, wave: wave.name, taken.map(\.1))
+        return round
     }
 
-    /// nil when the check passes, else what it saw.
-    func measure(sql: String, min: Double?, max: Double?, tenant: Tenant, timeout: Duration) async -> String? {
-        do {
-            let value = try await driver.engine.connections.withTenant(tenant) { connection -> String? in
-                try await SQLRunner.execute("BEGIN READ ONLY", on: connection, logger: driver.logger)
-                do {
-                    try await SQLRunner.execute("SET LOCAL statement_timeout = '\(timeout.milliseconds)ms'", on: connection, logger: driver.logger)
-                    if case .schema(let schema) = tenant.placement {
-                        try await SQLRunner.execute("SET LOCAL search_path = \(quoteIdentifier(schema))", on: connection, logger: driver.logger)
+    /// Journals a failed check and says why it failed, what it measured last, and which tenants have the phase
+    /// from this rollout (the ones a revert touches), newest wave first.
+    func failure(of tally: CheckTally, preflight: Bool = false) async throws -> String {
+        let check = tally.check
+        let why = tally.failure ?? tally.inconclusive ?? "failed"
+        var lines = [
+            "check \(check.name) (\(check.kind.name), scope \(check.scope.rawValue)) failed \(preflight ? "before" : "in") wave \(wave.name) of phase \(phase.name): \(why)"
+        ]
+        let failing = tally.failing.map(\.target)
+        if !failing.isEmpty {
+            lines.append("failing: \(Self.list(failing, limit: 10))")
+        }
+        lines.append("last measurements: " + tally.last(5).map(\.summary).joined(separator: "; "))
+        if !preflight {
+            let steps = try await driver.store.steps(driver.rolloutID, phase: phase.name).filter { $0.state == "applied" }
+            var byWave: [String] = []
+            for planned in driver.plan.waves.reversed() {
+                let members = steps.filter { $0.wave == planned.name }.map(\.tenant)
+                if !members.isEmpty { byWave.append("wave \(planned.name) (\(members.count)): \(Self.list(members, limit: 8))") }
+            }
+            lines.append(
+                "phase \(phase.name) was applied on \(steps.count) tenant\(steps.count == 1 ? "" : "s") in this rollout"
+                    + (byWave.isEmpty ? "" : ", newest wave first: " + byWave.joined(separator: "; ")))
+        }
+        let message = lines.joined(separator: "\n  ")
+        try await driver.store.recordCheckVerdict(
+            driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: "failed", reason: why)
+        try await driver.store.event(
+            driver.rolloutID, preflight ? "preflight-failed" : "check-failed", phase: phase.name, wave: wave.name, message)
+        driver.observe(.checkFailed(check: check.name, message: message))
+        return message
+    }
+
+    static func list(_ names: [String], limit: Int) -> String {
+        names.prefix(limit).joined(separator: ", ") + (names.count > limit ? ", … (\(names.count - limit) more)" : "")
+    }
+
+    // MARK: preflight
+
+    /// Preflight checks before the wave starts; nil when clear to go, else why the rollout must halt.
+    ///
+    /// A round where every measurement passes lets the wave start. A failing or erroring check is measured again
+    /// every interval — the wave waits — until it passes, or until its failures exceed `failure_limit` (or its
+    /// consecutive errors `consecutive_error_limit`): then the rollout halts. Nothing is ever reverted: the wave
+    /// has not started. Inconclusive rounds follow `on_inconclusive`: continue, halt, or pause (wait, measuring,
+    /// until it passes or `flotilla approve ROLLOUT --phase preflight:PHASE@WAVE`).
+    func preflight(_ tenants: [Tenant]) async throws -> String? {
+        let checks = driver.policy.checks.filter { $0.scope == .preflight }
+        guard !checks.isEmpty else { return nil }
+        try await driver.store.ensureCheckTables()
+        var tallies = checks.map(CheckTally.init)
+        let gate = "preflight:\(phase.name)@\(wave.name)"
+        var saidWaiting = false
+        while true {
+            try Task.checkCancellation()
+            let measured = try await measure(Array(checks.indices), of: checks, on: tenants, into: &tallies)
+            if let failed = measured.failed {
+                return try await failure(of: tallies[failed], preflight: true)
+            }
+            let round = checks.indices.map { measured.measurements[$0] ?? [] }
+            let open = checks.indices.filter { index in round[index].contains { $0.verdict != .pass } }
+            if open.isEmpty {
+                for tally in tallies {
+                    try await driver.store.recordCheckVerdict(
+                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: "passed", reason: nil)
+                }
+                if saidWaiting {
+                    try await driver.store.event(
+                        driver.rolloutID, "preflight-passed", phase: phase.name, wave: wave.name, "preflight checks pass now")
+                }
+                return nil
+            }
+            let reasons = open.map { index in
+                let bad = round[index].filter { $0.verdict != .pass }
+                return "check \(checks[index].name): "
+                    + bad.prefix(3).map { "\($0.target) \($0.verdict.rawValue): \($0.detail)" }.joined(separator: "; ")
+                    + (bad.count > 3 ? "; …" : "")
+            }.joined(separator: "; ")
+            let onlyInconclusive = open.allSatisfy { index in
+                round[index].allSatisfy { $0.verdict == .pass || $0.verdict == .inconclusive }
+            }
+            if onlyInconclusive {
+                switch driver.policy.onInconclusive {
+                case .continue:
+                    try await driver.store.event(
+                        driver.rolloutID, "inconclusive", phase: phase.name, wave: wave.name,
+                        "preflight inconclusive, going on (on_inconclusive: continue): \(reasons)")
+                    return nil
+                case .halt:
+                    return "inconclusive (on_inconclusive: halt): \(reasons)"
+                case .pause:
+                    if try await driver.store.rollout(id: driver.rolloutID)?.approvedPhases.contains(gate) == true {
+                        try await driver.store.event(
+                            driver.rolloutID, "approved", phase: phase.name, wave: wave.name, "preflight \(gate) approved")
+                        return nil
                     }
-                    let value = try await SQLRunner.firstValue(sql.trimmingCharacters(in: CharacterSet(charactersIn: "; \n")), on: connection, logger: driver.logger)
-                    try await SQLRunner.execute("ROLLBACK", on: connection, logger: driver.logger)
-                    return value
-                } catch {
-                    try? await SQLRunner.execute("ROLLBACK", on: connection, logger: driver.logger)
-                    throw error
+                    if !driver.options.waitForApproval {
+                        return "inconclusive: \(reasons); approve with flotilla approve \(driver.rolloutID) --phase \(gate)"
+                    }
                 }
             }
-            guard let value else { return "no row" }
-            if min != nil || max != nil {
-                guard let number = Double(value) else { return "returned \(value), not a number" }
-                if let min, number < min { return "returned \(value), below \(min)" }
-                if let max, number > max { return "returned \(value), above \(max)" }
-                return nil
+            if !saidWaiting {
+                saidWaiting = true
+                let how =
+                    onlyInconclusive
+                    ? "; to go on anyway: flotilla approve \(driver.rolloutID) --phase \(gate)"
+                    : ""
+                try await driver.store.event(
+                    driver.rolloutID, "preflight-waiting", phase: phase.name, wave: wave.name,
+                    "wave \(wave.name) waits: \(reasons)\(how)")
+                for index in open {
+                    try await driver.store.recordCheckVerdict(
+                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tallies[index], verdict: "waiting",
+                        reason: reasons)
+                }
             }
-            return value == "true" ? nil : "returned \(value)"
-        } catch {
-            return "error: \(DatabaseFailure(error).message)"
+            let interval = open.map { max(checks[$0].interval, Self.shortestInterval) }.min() ?? .seconds(1)
+            try await Task.sleep(for: interval)
+            // A halt while waiting: let the wave "start"; the Driver's halt handling stops it before any step.
+            if try await driver.monitor.check() != nil { return nil }
         }
     }
-}
-
-actor Failures {
-    var all: [String] = []
-    func add(_ text: String) { all.append(text) }
 }

@@ -94,11 +94,10 @@ extension Workspace {
 
     /// `fleet`, `change` or `policy`, from the file's first key.
     func kind(of text: String, file: String) -> String? {
-        for line in text.split(separator: "\n") {
+        for line in text.split(separator: "\n") where !line.hasPrefix(" ") && !line.hasPrefix("-") {
             let trimmed = line.trimmingWhitespace()
             if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed == "---" { continue }
             for kind in ["fleet", "change", "policy"] where trimmed.hasPrefix(kind + ":") { return kind }
-            if !line.hasPrefix(" ") { continue }
         }
         return nil
     }
