@@ -166,11 +166,17 @@ struct ConcurrencyTests {
             lock_timeout: 300ms
             retries: {attempts: 5, backoff: 200ms}
             """)
+        // The lock goes ~1.5 s in, and in any case only after the first lock timeout was seen (a slow start
+        // under load must not let the first attempt through).
+        let events = EventLog()
         let release = Task {
-            try await Task.sleep(for: .milliseconds(1500))
+            let started = ContinuousClock.now
+            _ = try await eventually(within: .seconds(60), every: .milliseconds(20)) {
+                events.all.contains { if case .stepRetry = $0 { return true } else { return false } }
+            }
+            try await Task.sleep(until: max(started + .milliseconds(1500), ContinuousClock.now + .milliseconds(300)))
             try await holder.execute("COMMIT")
         }
-        let events = EventLog()
         let outcome: RolloutOutcome
         do {
             outcome = try await rig.rollout(try parseChange(Self.addScore), policy, events: events)

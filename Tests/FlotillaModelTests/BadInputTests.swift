@@ -187,7 +187,10 @@ let badInputs: [BadInput] = [
             "      count: 3", "      id: \"t{n}\"", "      shard: pg-a",
         ]),
     bad(
-        "YAML syntax: unclosed [", .fleet, at: 5, 1, ["YAML syntax error", "did not find expected ',' or ']'"],
+        // Inside the unclosed flow sequence, "pg-b" and "tenants" fold into one plain scalar; the ':' after it (3:8) is
+        // where libyaml wanted ',' or ']'. The message also says where the sequence opened.
+        "YAML syntax: unclosed [", .fleet, at: 3, 8,
+        ["YAML syntax error", "did not find expected ',' or ']'", "while parsing a flow sequence at line 2"],
         [
             "fleet: demo",
             "shards: [pg-a, pg-b",
@@ -195,11 +198,37 @@ let badInputs: [BadInput] = [
             "  - {id: acme, shard: pg-a, schema: s1}",
         ]),
     bad(
+        // The same at the end of the file: the error is at the end of the stream (line 3, col 1).
+        "YAML syntax: unclosed [ at the end", .fleet, at: 3, 1, ["YAML syntax error", "did not find expected ',' or ']'"],
+        ["fleet: demo", "shards: [pg-a, pg-b"]),
+    bad(
+        // libyaml's problem mark is the end of the stream (after the last newline: 4:1); the context names line 3.
+        "YAML syntax: unclosed quote", .fleet, at: 4, 1,
+        ["YAML syntax error", "found unexpected end of stream", "while scanning a quoted scalar at line 3"],
+        ["fleet: demo", "shards:", "  - name: \"pg-a"]),
+    bad(
         "YAML syntax: bad indentation", .fleet, at: 4, 4, ["YAML syntax error"],
         [
             "fleet: demo", "shards:", "  - name: pg-a",
             "   url: embedded:a",  // one column left of "name"
             "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        // Two shapes for generated tenants is one too many, as for a single tenant.
+        "generator with both schema and database", .fleet, at: 8, 17, ["not both"],
+        [
+            "fleet: demo", "shards:", "  - {name: pg-a, url: \"embedded:a\"}", "tenants:", "  - generate:",
+            "      count: 3", "      id: \"t{n}\"",
+            "      database: \"db_{id}\"",  // "database:" 7-15, space 16 → col 17
+            "      shard: pg-a", "      schema: \"tenant_{id}\"",
+        ]),
+    bad(
+        "generator with an empty list of shards", .fleet, at: 8, 14, ["shard"],
+        [
+            "fleet: demo", "shards:", "  - {name: pg-a, url: \"embedded:a\"}", "tenants:",
+            "  - {id: acme, shard: pg-a, schema: s1}", "  - generate:", "      count: 3",
+            "      shard: []",  // "shard:" 7-12, space 13 → col 14
+            "      id: \"t{n}\"", "      schema: \"tenant_{id}\"",
         ]),
     bad("an empty file", .fleet, at: 1, 1, ["the file is empty; expected a fleet definition"], ["# nothing here"]),
     bad("a list at the top", .fleet, at: 1, 1, ["expected a fleet (a mapping), found a list"], ["- fleet: demo"]),
@@ -240,8 +269,12 @@ let badInputs: [BadInput] = [
         // "    backfill: {" 1-15, "table: users, " 16-29, "set: \"a = 1\", " 30-43, "pause: " 44-50 → col 51
         ["change: 0001_x", "phases:", "  - name: fill", "    backfill: {table: users, set: \"a = 1\", pause: 20 ms}"]),
     bad(
-        "pattern: changes", .change, at: 2, 10, ["'pattern:' changes are not supported"],
-        ["change: 0001_x", "pattern: add-column-not-null"]),
+        // An empty SET clause would plan "UPDATE users SET  WHERE …".
+        "backfill with an empty set", .change, at: 4, 35, ["empty"],
+        ["change: 0001_x", "phases:", "  - name: fill", "    backfill: {table: users, set: \"\"}"]),  // quote at col 35
+    bad(
+        "requires as a mapping", .change, at: 2, 11, ["expected a list of change ids, found a mapping"],
+        ["change: 0001_x", "requires: {0001_users: true}", "phases:", "  - {name: p, up: SELECT 1}"]),
     bad(
         "change without phases", .change, at: 1, 1, ["missing required key 'phases' in a change"],
         ["change: 0001_x", "description: nothing"]),
@@ -267,6 +300,10 @@ let badInputs: [BadInput] = [
     bad(
         "percent as a word", .policy, at: 4, 23, ["expected a percent above 0 and at most 100, found a string ('ten')"],
         ["policy: p", "waves:", "  - name: canary", "    select: {percent: ten}"]),
+    bad(
+        // Double("nan") is NaN, which is neither <= 0 nor > 100; planning it would trap in Int(NaN).
+        "percent nan", .policy, at: 4, 23, ["expected a percent above 0 and at most 100"],
+        ["policy: p", "waves:", "  - name: canary", "    select: {percent: nan}"]),
     bad(
         "empty selector", .policy, at: 4, 13, ["empty selector: wave 'canary' selects nobody"],
         ["policy: p", "waves:", "  - name: canary", "    select: {}"]),

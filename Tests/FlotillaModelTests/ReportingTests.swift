@@ -74,18 +74,33 @@ struct ReportingTests {
         }
     }
 
-    @Test("an empty selector is reported even when the file has another, unrelated error")
+    @Test("an empty selector is reported even when the file has another, unrelated error before it")
     func emptySelectorWithOtherErrors() {
-        let yaml = """
+        // Both files have two independent mistakes; the empty selector of wave 'canary' must be reported in both.
+        let typoFirst = """
             policy: p
-            parallel: lots
+            paralel: 4
             waves:
               - {name: canary, select: {}}
               - {name: rest, select: {remaining: true}}
             """
-        let found = diagnostics(of: yaml, as: .policy)
-        #expect(found.contains { $0.location.line == 2 && $0.message.contains("whole number") }, "\(describe(found))")
+        let found = diagnostics(of: typoFirst, as: .policy)
+        #expect(found.contains { $0.location.line == 2 && $0.message.contains("did you mean 'parallel'") }, "\(describe(found))")
         #expect(found.contains { $0.location.line == 4 && $0.message.contains("empty selector") }, "\(describe(found))")
+
+        let badBakeFirst = """
+            policy: p
+            waves:
+              - {name: pilot, select: {percent: 5}, bake: soon}
+              - {name: canary, select: {}}
+              - {name: rest, select: {remaining: true}}
+            """
+        let again = diagnostics(of: badBakeFirst, as: .policy)
+        #expect(again.contains { $0.location.line == 3 && $0.message.contains("duration") }, "\(describe(again))")
+        #expect(again.contains { $0.location.line == 4 && $0.message.contains("empty selector") }, "\(describe(again))")
+
+        let alone = diagnostics(of: "policy: p\nwaves:\n  - {name: canary, select: {}}\n", as: .policy)
+        #expect(alone.count == 1 && alone.first?.message.contains("empty selector") == true)
     }
 
     @Test("warnings do not make a definition invalid")
@@ -190,5 +205,104 @@ struct InterpolationTests {
     func onlyFleets() throws {
         let change = try Change.parse("change: c\nphases:\n  - {name: p, up: \"SELECT '${X}'\"}\n", file: "c.yaml")
         #expect(change.phases[0].up?.sql == "SELECT '${X}'")
+    }
+}
+
+@Suite("YAML features and places")
+struct YAMLFeatureTests {
+    @Test("anchors and aliases work like writing the value out")
+    func anchors() throws {
+        let yaml = """
+            fleet: demo
+            shards:
+              - {name: pg-a, url: "embedded:a"}
+            tenants:
+              - {id: a, shard: pg-a, schema: a, labels: &free {tier: free, region: eu}}
+              - {id: b, shard: pg-a, schema: b, labels: *free}
+            """
+        let found = diagnostics(of: yaml, as: .fleet)
+        #expect(found.isEmpty, "\(describe(found))")
+        let fleet = try? Fleet.parse(yaml, file: "f.yaml", environment: [:])
+        #expect(fleet?.tenants.map(\.labels) == [["tier": "free", "region": "eu"], ["tier": "free", "region": "eu"]])
+    }
+
+    @Test("comments, quoting styles and document markers")
+    func styles() throws {
+        let yaml = """
+            # a comment
+            ---
+            fleet: 'demo'   # trailing comment
+            shards:
+              - name: "pg-a"
+                url: >-
+                  embedded:a
+            tenants:
+              - id: acme
+                shard: pg-a
+                schema: tenant_acme
+            ...
+            """
+        let fleet = try Fleet.parse(yaml, file: "f.yaml", environment: [:])
+        #expect(fleet.name == "demo" && fleet.shards[0].url == "embedded:a" && fleet.tenants.count == 1)
+        #expect(fleet.location.line == 3 && fleet.location.column == 1)
+        #expect(fleet.shards[0].location.line == 5 && fleet.shards[0].location.column == 5)
+        #expect(fleet.tenants[0].location.line == 9)
+    }
+
+    @Test("where SQL starts in the file, for lint findings")
+    func sqlPlaces() throws {
+        let yaml = """
+            change: 0001_x
+            phases:
+              - name: expand
+                up: |
+
+                  ALTER TABLE users
+                    ADD COLUMN x int;
+                down: ALTER TABLE users DROP COLUMN x;
+                verify: "SELECT true"
+            """
+        let change = try Change.parse(yaml, file: "c.yaml")
+        let phase = change.phases[0]
+        // Block scalar (`|` on line 4): YAML keeps the leading blank line, so SQL line 1 is file line 5 (blank) and
+        // SQL line 2, "ALTER TABLE users", is file line 6; columns are shifted by the block's indent (6).
+        let up = try #require(phase.up)
+        #expect(up.sql == "\nALTER TABLE users\n  ADD COLUMN x int;\n")
+        #expect(up.lineOffset == 4)
+        #expect(up.columnOffset == 6)
+        // Plain scalar at 8:11: line 1 of the SQL is file line 8; column 1 is file column 11.
+        let down = try #require(phase.down)
+        #expect(down.lineOffset == 7 && down.columnOffset == 10)
+        // Quoted scalar at 9:13: the text starts one column after the quote.
+        let verify = try #require(phase.verify)
+        #expect(verify.lineOffset == 8 && verify.columnOffset == 13)
+    }
+
+    @Test("a generator width placeholder without digits is an error, not a crash")
+    func emptyWidth() async {
+        // `{n:}`: GeneratorPattern.problem indexes `split(":")[1]` of "n:", which has one element.
+        await #expect(processExitsWith: .success) {
+            let yaml = "fleet: f\nshards:\n  - {name: s, url: \"embedded:s\"}\ntenants:\n  - generate: {count: 2, id: \"t{n:}\", shard: s, schema: \"x_{id}\"}\n"
+            _ = try? Fleet.parse(yaml, file: "f.yaml", environment: [:])
+        }
+    }
+
+    @Test("generator patterns: widths, start, round-robin shards, database-per-tenant")
+    func generator() throws {
+        let yaml = """
+            fleet: f
+            shards:
+              - {name: a, url: "embedded:a"}
+              - {name: b, url: "embedded:b"}
+            tenants:
+              - generate: {count: 5, start: 8, id: "c{n:03}", shard: [b, a], database: "db_{id}_{n}", labels: {tier: free}}
+              - generate: {count: 2, id: "x{n}", shard: a, schema: "s{n:1}"}
+            """
+        let fleet = try Fleet.parse(yaml, file: "f.yaml", environment: [:])
+        #expect(fleet.tenants.map(\.id) == ["c008", "c009", "c010", "c011", "c012", "x1", "x2"])
+        #expect(fleet.tenants.map(\.shard) == ["b", "a", "b", "a", "b", "a", "a"])
+        #expect(fleet.tenants[0].placement == .database("db_c008_8"))
+        #expect(fleet.tenants[5].placement == .schema("s1"))
+        #expect(fleet.tenants[0].labels == ["tier": "free"] && fleet.tenants[5].labels.isEmpty)
     }
 }

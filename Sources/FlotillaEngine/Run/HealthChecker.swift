@@ -97,7 +97,7 @@ struct BakeWatcher: Sendable {
     /// What one round measured: per check index, and the check that failed, if one did.
     struct Round {
         var failed: Int?
-        var measurements: [Int: [Measurement]] = [:]
+        var measurements: [Int: [CheckMeasurement]] = [:]
     }
 
     /// One round: the checks `indices` on their targets, at once under the caps; journals what was measured.
@@ -139,11 +139,15 @@ struct BakeWatcher: Sendable {
         }
         lines.append("last measurements: " + tally.last(5).map(\.summary).joined(separator: "; "))
         if !preflight {
-            let steps = try await driver.store.steps(driver.rolloutID, phase: phase.name).filter { $0.state == "applied" }
+            let steps = try await driver.store.steps(driver.rolloutID, phase: phase.name).filter {
+                $0.state == "applied"
+            }
             var byWave: [String] = []
             for planned in driver.plan.waves.reversed() {
                 let members = steps.filter { $0.wave == planned.name }.map(\.tenant)
-                if !members.isEmpty { byWave.append("wave \(planned.name) (\(members.count)): \(Self.list(members, limit: 8))") }
+                if !members.isEmpty {
+                    byWave.append("wave \(planned.name) (\(members.count)): \(Self.list(members, limit: 8))")
+                }
             }
             lines.append(
                 "phase \(phase.name) was applied on \(steps.count) tenant\(steps.count == 1 ? "" : "s") in this rollout"
@@ -153,7 +157,8 @@ struct BakeWatcher: Sendable {
         try await driver.store.recordCheckVerdict(
             driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: "failed", reason: why)
         try await driver.store.event(
-            driver.rolloutID, preflight ? "preflight-failed" : "check-failed", phase: phase.name, wave: wave.name, message)
+            driver.rolloutID, preflight ? "preflight-failed" : "check-failed", phase: phase.name, wave: wave.name,
+            message)
         driver.observe(.checkFailed(check: check.name, message: message))
         return message
     }
@@ -189,11 +194,13 @@ struct BakeWatcher: Sendable {
             if open.isEmpty {
                 for tally in tallies {
                     try await driver.store.recordCheckVerdict(
-                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: "passed", reason: nil)
+                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: "passed",
+                        reason: nil)
                 }
                 if saidWaiting {
                     try await driver.store.event(
-                        driver.rolloutID, "preflight-passed", phase: phase.name, wave: wave.name, "preflight checks pass now")
+                        driver.rolloutID, "preflight-passed", phase: phase.name, wave: wave.name,
+                        "preflight checks pass now")
                 }
                 return nil
             }
@@ -218,11 +225,13 @@ struct BakeWatcher: Sendable {
                 case .pause:
                     if try await driver.store.rollout(id: driver.rolloutID)?.approvedPhases.contains(gate) == true {
                         try await driver.store.event(
-                            driver.rolloutID, "approved", phase: phase.name, wave: wave.name, "preflight \(gate) approved")
+                            driver.rolloutID, "approved", phase: phase.name, wave: wave.name,
+                            "preflight \(gate) approved")
                         return nil
                     }
                     if !driver.options.waitForApproval {
-                        return "inconclusive: \(reasons); approve with flotilla approve \(driver.rolloutID) --phase \(gate)"
+                        return
+                            "inconclusive: \(reasons); approve with flotilla approve \(driver.rolloutID) --phase \(gate)"
                     }
                 }
             }

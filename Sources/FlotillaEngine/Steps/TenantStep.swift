@@ -220,30 +220,42 @@ struct TenantStep: Sendable {
         let table = quoteIdentifier(backfill.table)
         let key = quoteIdentifier(backfill.key)
         let filter = condition.map { " AND (\($0))" } ?? ""
+        // BEGIN patterns: batch size and pauses come from BackfillThrottle (smaller batches when one holds its row
+        // locks too long, longer pauses while sessions wait on them); see Steps/BackfillThrottle.swift.
         let sql = """
             WITH batch AS (
                 UPDATE \(table) SET \(set)
-                WHERE \(key) IN (SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT \(backfill.batchSize) FOR UPDATE)
+                WHERE \(key) IN (SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT $2 FOR UPDATE)
                 RETURNING \(key)
             )
             SELECT max(\(key))::bigint, count(*)::bigint FROM batch
             """
+        var throttle = BackfillThrottle(pause: backfill.pause, batchSize: backfill.batchSize)
         var last = start ?? Int64.min
         while true {
             try Task.checkCancellation()
             if let monitor, let halt = await monitor.halt { throw HaltedError(halt: halt) }
-            let (maxKey, count) = try await inTransaction(connection) { () -> (Int64?, Int64) in
+            let limit = Int64(throttle.batchSize)
+            let started = ContinuousClock.now
+            let (maxKey, count, blocked) = try await inTransaction(connection) { () -> (Int64?, Int64, Int) in
                 var binds = PostgresBindings()
                 binds.append(last)
+                binds.append(limit)
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-                for try await (maxKey, count) in rows.decode((Int64?, Int64).self) { return (maxKey, count) }
-                return (nil, 0)
+                var result: (Int64?, Int64) = (nil, 0)
+                for try await (maxKey, count) in rows.decode((Int64?, Int64).self) { result = (maxKey, count) }
+                let blocked = try await BackfillThrottle.blockedSessions(on: connection, logger: logger)
+                return (result.0, result.1, blocked)
             }
+            let wait = throttle.record(batch: ContinuousClock.now - started, rows: count, blocked: blocked)
             guard count > 0, let maxKey else { break }
             last = maxKey
             try await store.saveCheckpoint(rolloutID, phase: phase.name, tenant: tenant.id, key: last)
-            if backfill.pause > .zero { try await Task.sleep(for: backfill.pause) }
+            if wait > .zero { try await Task.sleep(for: wait) }
         }
+        try? await store.event(
+            rolloutID, "backfill-finished", phase: phase.name, tenant: tenant.id, throttle.summary)
+        // END patterns
     }
 
     // MARK: revert
@@ -262,9 +274,14 @@ struct TenantStep: Sendable {
         }
         let downSQL = phase.down?.sql ?? ""
         if !downSQL.isEmpty, phase.transaction == .none || SQLRunner.needsNoTransaction(downSQL) {
-            for statement in SQLLexer.statements(in: downSQL).map(\.text) {
-                try await SQLRunner.execute(SQLRunner.idempotent(statement).sql, on: connection, logger: logger)
+            // BEGIN patterns: in the tenant's search_path and under the policy's timeouts (TenantStep+Session.swift);
+            // without them a schema tenant's DROP INDEX CONCURRENTLY IF EXISTS looked in public and dropped nothing.
+            try await withSessionSettings(connection) {
+                for statement in SQLLexer.statements(in: downSQL).map(\.text) {
+                    try await SQLRunner.execute(SQLRunner.idempotent(statement).sql, on: connection, logger: logger)
+                }
             }
+            // END patterns
             return try await inTransaction(connection) {
                 try await ledger.markReverted(change: change, phase: phase.name, on: connection, logger: logger)
                 return .reverted(milliseconds: Int((ContinuousClock.now - started).milliseconds))

@@ -27,16 +27,13 @@ extension Change {
         if object.has("change"), let problem = nameProblem(id) {
             reader.error(at: object.location("change"), "change", "change id '\(id)' \(problem)")
         }
-        if object.has("pattern") {
-            reader.error(
-                at: object.location("pattern"), "pattern",
-                "'pattern:' changes are not supported by this version of Flotilla; write the phases out with 'phases:'")
-        }
+        // A zero-downtime pattern expands into its phases (Patterns/).
+        let expanded = patternPhases(object, reader: reader)
         if !object.has("phases"), !object.has("pattern") {
             reader.error(root, "phases", "missing required key 'phases' in a change")
         }
         let requires = object.has("requires") ? object.stringList("requires", what: "change ids") ?? [] : []
-        var phases: [Phase] = []
+        var phases: [Phase] = expanded ?? []
         for (index, node) in (object.list("phases", what: "phases") ?? []).enumerated() {
             let path = "phases[\(index)]"
             guard let phase = reader.object(node, path, what: "a phase", keys: phaseKeys, required: ["name"]),

@@ -63,11 +63,15 @@ public struct Phase: Sendable, Hashable {
     /// Lint rules acknowledged for this phase, each with a reason.
     public var ignore: [LintAcknowledgement]
     public var location: SourceLocation
+    /// What a person must make sure of before approving the phase's gate (set by patterns).
+    public var message: String? = nil
+    /// The `pattern:` that generated this phase, if one did; its SQL then points at the pattern's node.
+    public var pattern: String? = nil
 
     public init(
         name: String, up: SQLText? = nil, down: SQLText? = nil, verify: SQLText? = nil, backfill: Backfill? = nil,
         gate: Gate? = nil, reversible: Bool? = nil, transaction: TransactionMode = .auto,
-        ignore: [LintAcknowledgement] = [], location: SourceLocation
+        ignore: [LintAcknowledgement] = [], location: SourceLocation, message: String? = nil, pattern: String? = nil
     ) {
         self.name = name
         self.up = up
@@ -79,6 +83,8 @@ public struct Phase: Sendable, Hashable {
         self.transaction = transaction
         self.ignore = ignore
         self.location = location
+        self.message = message
+        self.pattern = pattern
     }
 
     /// A stable fingerprint of what the phase does to a tenant; a ledger row with another checksum is drift.

@@ -148,12 +148,82 @@ public enum DefinitionSchema {
                         ["rule": str("lint rule id"), "reason": str("why it is safe here")],
                         required: ["rule", "reason"]), "acknowledged lint rules"),
             ], required: ["name"])
-        return object(
-            [
-                "change": str("change id, as its file name: NNNN_name"), "description": str("what and why"),
-                "requires": array(.object(["type": .string("string")]), "changes that must come first"),
-                "phases": array(phase, "phases, in order"),
-            ], required: ["change", "phases"], description: "A Flotilla change (fleets/<fleet>/changes/NNNN_name.yaml)")
+        // `pattern: {NAME: {parameters}}`: a zero-downtime pattern that expands into phases.
+        let sqlValue: JSONValue = .object([
+            "type": .array([.string("string"), .string("number"), .string("boolean")]),
+            "description": .string("SQL expression"),
+        ])
+        let batches: [String: JSONValue] = [
+            "key": str("integer key column backfill batches range on (default id)"),
+            "batch_size": int("rows per batch (default 1000)", minimum: 1),
+            "pause": duration("pause between batches (default 5ms; longer on its own while lock waits rise)"),
+        ]
+        let table = str("the table, as the tenant's search_path finds it")
+        let column = str("the column")
+        let type = str("SQL type, e.g. bigint, varchar(20)")
+        let indexColumns: JSONValue = .object([
+            "oneOf": .array([
+                .object(["type": .string("string")]),
+                .object(["type": .string("array"), "items": .object(["type": .string("string")])]),
+            ]),
+            "description": .string("a column (or expression), or a list of them"),
+        ])
+        let patterns: [String: JSONValue] = [
+            "add-column": object(
+                [
+                    "table": table, "column": column, "type": type, "default": sqlValue,
+                    "not_null": bool("NOT NULL, enforced with CHECK NOT VALID, VALIDATE, SET NOT NULL"),
+                    "backfill": str("SQL expression filling the rows that exist"),
+                ].merging(batches) { a, _ in a }, required: ["table", "column", "type"]),
+            "rename-column": object(
+                ["table": table, "column": column, "to": str("the new name")].merging(batches) { a, _ in a },
+                required: ["table", "column", "to"]),
+            "drop-column": object(["table": table, "column": column], required: ["table", "column"]),
+            "change-type": object(
+                [
+                    "table": table, "column": column, "type": type,
+                    "using": str("SQL expression of the new value (default column::type)"),
+                    "shadow": str("shadow column name (default column_new)"),
+                    "old": str("the old column's name after the switch (default column_old)"),
+                    "default": sqlValue,
+                ].merging(batches) { a, _ in a }, required: ["table", "column", "type"]),
+            "add-index": object(
+                [
+                    "table": table, "columns": indexColumns, "name": str("index name (default table_columns_idx)"),
+                    "unique": bool("a unique index"), "method": str("btree, gin, gist, brin, hash…"),
+                    "where": str("predicate of a partial index"),
+                ], required: ["table", "columns"]),
+            "add-constraint": object(
+                ["table": table, "name": str("constraint name"), "check": str("the CHECK expression")],
+                required: ["table", "name", "check"]),
+            "add-foreign-key": object(
+                [
+                    "table": table, "columns": stringOrList, "references": str("the referenced table"),
+                    "referenced_columns": stringOrList, "name": str("constraint name (default table_columns_fkey)"),
+                    "on_delete": enumeration(
+                        ["cascade", "restrict", "set null", "set default", "no action"], "ON DELETE action"),
+                ], required: ["table", "columns", "references"]),
+        ]
+        var allPatterns = patterns
+        allPatterns["add-column-not-null"] = patterns["add-column"]
+        allPatterns["shadow-column"] = patterns["change-type"]
+        let pattern: JSONValue = .object([
+            "type": .string("object"), "properties": .object(allPatterns), "additionalProperties": .bool(false),
+            "minProperties": .number(1), "maxProperties": .number(1),
+            "description": .string("a zero-downtime pattern, expanded into phases: {NAME: {parameters}}"),
+        ])
+        guard
+            case .object(var members) = object(
+                [
+                    "change": str("change id, as its file name: NNNN_name"), "description": str("what and why"),
+                    "requires": array(.object(["type": .string("string")]), "changes that must come first"),
+                    "phases": array(phase, "phases, in order"), "pattern": pattern,
+                ], required: ["change"], description: "A Flotilla change (fleets/<fleet>/changes/NNNN_name.yaml)")
+        else { return .null }
+        members["oneOf"] = .array([
+            .object(["required": .array([.string("phases")])]), .object(["required": .array([.string("pattern")])]),
+        ])
+        return .object(members)
     }
 
     static var policy: JSONValue {

@@ -29,7 +29,6 @@ extension Flotilla {
             let workspace = currentWorkspace()
             let (fleet, change, policy, plan) = try options.load(workspace)
             try refuseUnsafe(change)
-            try refuseUnsupportedChecks(policy)
             if !yes, isatty(STDIN_FILENO) != 0 {
                 print(
                     "Roll out \(change.id) (\(change.phases.count) phases) to \(fleet.tenants.count) tenants of fleet \(fleet.name) in \(plan.waves.count) waves with policy \(policy.name)? [y/N] ",
@@ -86,18 +85,4 @@ func refuseUnsafe(_ change: Change) throws {
         "refusing to roll out \(change.id): \(blocking.count) unacknowledged high-risk statement\(blocking.count == 1 ? "" : "s"). Use the safe rewrite, or acknowledge with `-- flotilla:ignore RULE reason` on the statement or `ignore: [{rule: RULE, reason: …}]` on the phase."
     )
     throw ExitCode(2)
-}
-
-/// Health checks this version cannot run yet are refused rather than silently skipped.
-func refuseUnsupportedChecks(_ policy: Policy) throws {
-    var problems: [Diagnostic] = []
-    for check in policy.checks {
-        if case .sql = check.kind, check.scope == .tenant { continue }
-        problems.append(
-            Diagnostic(
-                at: check.location,
-                "check '\(check.name)': only sql checks with scope: tenant are run by this version of Flotilla; a rollout will not start with a check it cannot run"
-            ))
-    }
-    try reportDiagnostics(problems)
 }

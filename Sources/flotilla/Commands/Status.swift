@@ -24,19 +24,26 @@ extension Flotilla {
                     guard let rollout else {
                         let records = try await store.rollouts()
                         let halts = try await store.activeHalts()
-                        if format == .json { return try StatusReport.json(StatusReport.Overview(halts: halts, rollouts: records)) }
+                        if format == .json {
+                            return try StatusReport.json(StatusReport.Overview(halts: halts, rollouts: records))
+                        }
                         let haltLines = halts.map { "HALT \($0.description)" }
                         if records.isEmpty { return (haltLines + ["no rollouts yet"]).joined(separator: "\n") }
-                        return (haltLines + records.map { "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")" }
-                            ).joined(separator: "\n")
+                        return
+                            (haltLines
+                            + records.map {
+                                "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
+                            }).joined(separator: "\n")
                     }
                     guard let record = try await store.rollout(id: rollout) else { return nil }
                     let steps = try await store.steps(rollout)
                     let events = try await store.events(rollout)
+                    let checks = try await StatusReport.checks(rollout, store: store)
                     if format == .json {
-                        return try StatusReport.json(StatusReport.Document(rollout: record, steps: steps, events: events))
+                        return try StatusReport.json(
+                            StatusReport.Document(rollout: record, steps: steps, events: events, checks: checks))
                     }
-                    return StatusReport.text(record, steps: steps)
+                    return StatusReport.text(record, steps: steps, checks: checks)
                 }
             }
             guard let text else {
@@ -58,6 +65,54 @@ enum StatusReport {
         var rollout: ControlStore.RolloutRecord
         var steps: [ControlStore.StepRecord]
         var events: [ControlStore.EventRecord]
+        var checks: [CheckSection]
+    }
+
+    /// One health check of a rollout: its verdict in each wave, and its newest measurements.
+    struct CheckSection: Encodable {
+        var name: String
+        var kind: String
+        var scope: String
+        var counts: [String: Int]
+        var verdicts: [ControlStore.CheckVerdictRecord]
+        var recent: [ControlStore.MeasurementRecord]
+    }
+
+    /// The checks of a rollout, in the order they were first measured.
+    static func checks(_ rollout: String, store: ControlStore, recent: Int = 5) async throws -> [CheckSection] {
+        let verdicts = try await store.checkVerdicts(rollout)
+        let measurements = try await store.recentMeasurements(rollout, perCheck: recent)
+        let counts = try await store.measurementCounts(rollout)
+        var names: [String] = []
+        for name in verdicts.map(\.check) + measurements.map(\.measurement.check) where !names.contains(name) {
+            names.append(name)
+        }
+        return names.map { name in
+            let mine = verdicts.filter { $0.check == name }
+            let latest = measurements.filter { $0.measurement.check == name }
+            return CheckSection(
+                name: name, kind: mine.first?.kind ?? latest.first?.measurement.kind ?? "?",
+                scope: mine.first?.scope ?? latest.first?.measurement.scope ?? "?", counts: counts[name] ?? [:],
+                verdicts: mine, recent: latest)
+        }
+    }
+
+    /// The checks' part of a report: per check, its verdict in each phase and wave, then its newest measurements.
+    static func checkLines(_ checks: [CheckSection]) -> [String] {
+        guard !checks.isEmpty else { return [] }
+        var lines = ["  checks"]
+        for check in checks {
+            let counts = ["pass", "fail", "error", "inconclusive"].map { "\(check.counts[$0] ?? 0) \($0)" }
+            lines.append("    \(check.name) (\(check.kind), scope \(check.scope)): \(counts.joined(separator: ", "))")
+            for verdict in check.verdicts {
+                let reason = verdict.verdict == "passed" ? "" : verdict.reason.map { ": \($0)" } ?? ""
+                lines.append("      \(verdict.phase)/\(verdict.wave): \(verdict.verdict)\(reason)")
+            }
+            for record in check.recent {
+                lines.append("      · [\(record.phase)/\(record.wave)] \(record.measurement.summary)")
+            }
+        }
+        return lines
     }
 
     static func json<T: Encodable>(_ value: T) throws -> String {
@@ -68,8 +123,12 @@ enum StatusReport {
         return String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 
-    static func text(_ record: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord]) -> String {
-        var lines = ["rollout \(record.id): \(record.state) — change \(record.change) on fleet \(record.fleet), policy \(record.policy)"]
+    static func text(
+        _ record: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord], checks: [CheckSection] = []
+    ) -> String {
+        var lines = [
+            "rollout \(record.id): \(record.state) — change \(record.change) on fleet \(record.fleet), policy \(record.policy)"
+        ]
         if let reason = record.reason { lines.append("  reason: \(reason)") }
         var phases: [String] = []
         for step in steps where !phases.contains(step.phase) { phases.append(step.phase) }
@@ -81,15 +140,19 @@ enum StatusReport {
                 let members = steps.filter { $0.phase == phase && $0.wave == wave }
                 var counts: [String: Int] = [:]
                 for step in members { counts[step.state, default: 0] += 1 }
-                let summary = ["applied", "running", "failed", "quarantined", "reverted", "pending"].compactMap { state in
+                let summary = ["applied", "running", "failed", "quarantined", "reverted", "pending"].compactMap {
+                    state in
                     counts[state].map { "\($0) \(state == "applied" ? "done" : state)" }
                 }.joined(separator: ", ")
                 lines.append("    wave \(wave): \(summary)")
                 for step in members where ["failed", "quarantined"].contains(step.state) {
-                    lines.append("      \(step.tenant) (shard \(step.shard)): \(step.state): \(step.sqlState.map { "SQLSTATE \($0): " } ?? "")\(step.error ?? "")")
+                    lines.append(
+                        "      \(step.tenant) (shard \(step.shard)): \(step.state): \(step.sqlState.map { "SQLSTATE \($0): " } ?? "")\(step.error ?? "")"
+                    )
                 }
             }
         }
+        lines += checkLines(checks)
         return lines.joined(separator: "\n")
     }
 }

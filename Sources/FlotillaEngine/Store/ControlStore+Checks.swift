@@ -1,0 +1,211 @@
+import FlotillaModel
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The health-check journal in the control store: every measurement (`flotilla.measurements`) and each check's
+/// verdict per wave (`flotilla.check_verdicts`). Created on first use, idempotently.
+extension ControlStore {
+    static let checkTables: [String] = [
+        """
+        CREATE TABLE IF NOT EXISTS flotilla.measurements (
+            id bigserial PRIMARY KEY,
+            rollout_id text NOT NULL REFERENCES flotilla.rollouts(id) ON DELETE CASCADE,
+            phase text NOT NULL,
+            wave text NOT NULL,
+            check_name text NOT NULL,
+            kind text NOT NULL,
+            scope text NOT NULL,
+            target text NOT NULL,
+            tenant text,
+            shard text,
+            verdict text NOT NULL CHECK (verdict IN ('pass', 'fail', 'error', 'inconclusive')),
+            value text,
+            detail text NOT NULL DEFAULT '',
+            duration_ms integer,
+            at timestamptz NOT NULL
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS measurements_rollout ON flotilla.measurements (rollout_id, check_name, id)",
+        """
+        CREATE TABLE IF NOT EXISTS flotilla.check_verdicts (
+            id bigserial PRIMARY KEY,
+            rollout_id text NOT NULL REFERENCES flotilla.rollouts(id) ON DELETE CASCADE,
+            phase text NOT NULL,
+            wave text NOT NULL,
+            check_name text NOT NULL,
+            kind text NOT NULL,
+            scope text NOT NULL,
+            verdict text NOT NULL,
+            passes integer NOT NULL DEFAULT 0,
+            failures integer NOT NULL DEFAULT 0,
+            errors integer NOT NULL DEFAULT 0,
+            inconclusive integer NOT NULL DEFAULT 0,
+            reason text,
+            at timestamptz NOT NULL DEFAULT clock_timestamp()
+        )
+        """,
+        "CREATE INDEX IF NOT EXISTS check_verdicts_rollout ON flotilla.check_verdicts (rollout_id, id)",
+    ]
+
+    /// Creates the health-check tables when they are missing. Idempotent; serialized with the migrations.
+    public func ensureCheckTables() async throws {
+        if try await hasCheckTables() { return }
+        try await client.withConnection { connection in
+            try await SQLRunner.execute(
+                "SELECT pg_advisory_lock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+            do {
+                try await SQLRunner.execute("CREATE SCHEMA IF NOT EXISTS flotilla", on: connection, logger: logger)
+                for statement in Self.checkTables {
+                    try await SQLRunner.execute(statement, on: connection, logger: logger)
+                }
+            } catch {
+                try? await SQLRunner.execute(
+                    "SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+                throw error
+            }
+            try await SQLRunner.execute(
+                "SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
+        }
+    }
+
+    func hasCheckTables() async throws -> Bool {
+        let rows = try await client.query(
+            "SELECT to_regclass('flotilla.measurements') IS NOT NULL AND to_regclass('flotilla.check_verdicts') IS NOT NULL",
+            logger: logger)
+        for try await exists in rows.decode(Bool.self) { return exists }
+        return false
+    }
+
+    /// Journals measurements of one rollout's phase and wave, in one statement.
+    func recordMeasurements(_ rollout: String, phase: String, wave: String, _ measurements: [CheckMeasurement])
+        async throws
+    {
+        guard !measurements.isEmpty else { return }
+        let checks = measurements.map(\.check)
+        let kinds = measurements.map(\.kind)
+        let scopes = measurements.map(\.scope)
+        let targets = measurements.map(\.target)
+        let tenants = measurements.map { $0.tenant ?? "" }
+        let shards = measurements.map { $0.shard ?? "" }
+        let verdicts = measurements.map(\.verdict.rawValue)
+        let values = measurements.map { $0.value ?? "" }
+        let hasValue = measurements.map { $0.value != nil }
+        let details = measurements.map(\.detail)
+        let durations = measurements.map(\.milliseconds)
+        let ats = measurements.map(\.at)
+        try await client.query(
+            """
+            INSERT INTO flotilla.measurements
+                (rollout_id, phase, wave, check_name, kind, scope, target, tenant, shard, verdict, value, detail, duration_ms, at)
+            SELECT \(rollout), \(phase), \(wave), c, k, s, t, NULLIF(te, ''), NULLIF(sh, ''), v,
+                   CASE WHEN hv THEN va END, d, ms, a
+            FROM unnest(\(checks)::text[], \(kinds)::text[], \(scopes)::text[], \(targets)::text[], \(tenants)::text[],
+                        \(shards)::text[], \(verdicts)::text[], \(values)::text[], \(hasValue)::boolean[],
+                        \(details)::text[], \(durations)::int[], \(ats)::timestamptz[])
+                AS u(c, k, s, t, te, sh, v, va, hv, d, ms, a)
+            """, logger: logger)
+    }
+
+    /// Journals a check's verdict for a wave (or a preflight).
+    func recordCheckVerdict(
+        _ rollout: String, phase: String, wave: String, tally: CheckTally, verdict: String, reason: String?
+    ) async throws {
+        try await client.query(
+            """
+            INSERT INTO flotilla.check_verdicts
+                (rollout_id, phase, wave, check_name, kind, scope, verdict, passes, failures, errors, inconclusive, reason)
+            VALUES (\(rollout), \(phase), \(wave), \(tally.check.name), \(tally.check.kind.name),
+                    \(tally.check.scope.rawValue), \(verdict), \(tally.passes), \(tally.failures), \(tally.errors),
+                    \(tally.inconclusives), \(reason))
+            """, logger: logger)
+    }
+
+    /// A check's verdict for one wave of one phase, as journaled.
+    public struct CheckVerdictRecord: Sendable, Hashable, Codable {
+        public var phase: String
+        public var wave: String
+        public var check: String
+        public var kind: String
+        public var scope: String
+        /// `passed`, `failed`, `inconclusive`, or for a preflight `waiting`.
+        public var verdict: String
+        public var passes: Int
+        public var failures: Int
+        public var errors: Int
+        public var inconclusive: Int
+        public var reason: String?
+        public var at: Date
+    }
+
+    /// Every check verdict of a rollout, oldest first.
+    public func checkVerdicts(_ rollout: String) async throws -> [CheckVerdictRecord] {
+        guard try await hasCheckTables() else { return [] }
+        let rows = try await client.query(
+            """
+            SELECT phase, wave, check_name, kind, scope, verdict, passes, failures, errors, inconclusive, reason, at
+            FROM flotilla.check_verdicts WHERE rollout_id = \(rollout) ORDER BY id
+            """, logger: logger)
+        var result: [CheckVerdictRecord] = []
+        for try await row in rows {
+            let (phase, wave, check, kind, scope, verdict, passes, failures, errors, inconclusive, reason, at) =
+                try row.decode((String, String, String, String, String, String, Int, Int, Int, Int, String?, Date).self)
+            result.append(
+                CheckVerdictRecord(
+                    phase: phase, wave: wave, check: check, kind: kind, scope: scope, verdict: verdict, passes: passes,
+                    failures: failures, errors: errors, inconclusive: inconclusive, reason: reason, at: at))
+        }
+        return result
+    }
+
+    /// A measurement as journaled, with the phase and wave it was taken in.
+    public struct MeasurementRecord: Sendable, Hashable, Codable {
+        public var phase: String
+        public var wave: String
+        public var measurement: CheckMeasurement
+    }
+
+    /// The newest `limit` measurements of each check of a rollout (newest first within each check).
+    public func recentMeasurements(_ rollout: String, perCheck limit: Int = 5) async throws -> [MeasurementRecord] {
+        guard try await hasCheckTables() else { return [] }
+        let rows = try await client.query(
+            """
+            SELECT phase, wave, check_name, kind, scope, target, tenant, shard, verdict, value, detail,
+                   coalesce(duration_ms, 0), at
+            FROM (SELECT *, row_number() OVER (PARTITION BY check_name ORDER BY id DESC) AS n
+                  FROM flotilla.measurements WHERE rollout_id = \(rollout)) m
+            WHERE n <= \(limit) ORDER BY check_name, id DESC
+            """, logger: logger)
+        var result: [MeasurementRecord] = []
+        for try await row in rows {
+            let (phase, wave, check, kind, scope, target, tenant, shard, verdict, value, detail, duration, at) =
+                try row.decode(
+                    (
+                        String, String, String, String, String, String, String?, String?, String, String?, String, Int,
+                        Date
+                    )
+                    .self)
+            result.append(
+                MeasurementRecord(
+                    phase: phase, wave: wave,
+                    measurement: CheckMeasurement(
+                        check: check, kind: kind, scope: scope, target: target, tenant: tenant, shard: shard,
+                        verdict: CheckMeasurement.Verdict(rawValue: verdict) ?? .error, value: value, detail: detail,
+                        milliseconds: duration, at: at)))
+        }
+        return result
+    }
+
+    /// How many measurements of each verdict each check has in a rollout: `[check: [verdict: count]]`.
+    public func measurementCounts(_ rollout: String) async throws -> [String: [String: Int]] {
+        guard try await hasCheckTables() else { return [:] }
+        let rows = try await client.query(
+            "SELECT check_name, verdict, count(*)::int FROM flotilla.measurements WHERE rollout_id = \(rollout) GROUP BY 1, 2",
+            logger: logger)
+        var result: [String: [String: Int]] = [:]
+        for try await (check, verdict, count) in rows.decode((String, String, Int).self) {
+            result[check, default: [:]][verdict] = count
+        }
+        return result
+    }
+}
