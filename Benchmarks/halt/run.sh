@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Halt latency: from `flotilla halt` returning to the last tenant step ending, over ROUNDS halts of a TENANTS-tenant
 # rollout whose steps take ~50 ms (pg_sleep(0.05) in the phase). Each round lifts the halt, resumes the same rollout,
-# lets it run ~1.5 s, halts it, and reads the journal: the newest step end against the halt's time.
+# lets it run ~0.4 s, halts it, and reads the journal: the newest step end against the halt's time.
 # Usage: Benchmarks/halt/run.sh [TENANTS] [ROUNDS]   (from the package root)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,10 +54,12 @@ for round in $(seq 1 "$ROUNDS"); do
     "$BIN" resume --fleet bench >/dev/null
     "$BIN" rollout --fleet bench --change 0001_slow --policy nobake --yes >"$WORK/rollout.log" 2>&1 &
     pid=$!
-    sleep 1.5
+    sleep 0.4
     "$BIN" halt --fleet bench --reason "bench round $round" >/dev/null
     returned=$(date +%s.%N)
-    wait "$pid" || true
+    status=0
+    wait "$pid" || status=$?
+    if [ "$status" -eq 0 ]; then echo "round $round: the rollout finished before the halt; not counted"; break; fi
     last=$(psql -X -A -t -d flotilla -c "SELECT extract(epoch FROM max(finished_at)) FROM flotilla.steps")
     latency=$(awk "BEGIN{d = $last - $returned; if (d < 0) d = 0; printf \"%.3f\", d}")
     latencies+=("$latency")

@@ -50,7 +50,9 @@ public enum WavePlanner {
                 return true
             }
             if let percent = selector.percent {
-                let size = max(1, Int((Double(fleet.tenants.count) * percent / 100).rounded(.up)))
+                // Round away binary noise first (2.2% of 1500 is 33, not 33.000000000000004 → 34).
+                let exact = (Double(fleet.tenants.count) * percent / 100 * 1e9).rounded() / 1e9
+                let size = max(1, Int(exact.rounded(.up)))
                 candidates = Array(candidates.prefix(size))
             } else if let count = selector.count {
                 candidates = Array(candidates.prefix(count))

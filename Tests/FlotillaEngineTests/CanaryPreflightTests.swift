@@ -92,10 +92,11 @@ struct CanaryPreflightTests {
             ))
         let change = try canaryChange(Self.change)
         let run = Task { try await rig.rollout(change, policy) }
-        let waiting = try await canaryEventually {
+        // Generous: the whole test suite shares two cores and one PostgreSQL.
+        let waiting = try await canaryEventually(within: .seconds(150)) {
             (try? rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'preflight-waiting'")) == "1"
         }
-        #expect(waiting)
+        try #require(waiting)
         try await Task.sleep(for: .milliseconds(300))
         // Still waiting: nothing of the second wave has started.
         #expect(

@@ -1,8 +1,6 @@
 import FlotillaPostgres
 import FlotillaTestSupport
 import Foundation
-import Logging
-import PostgresNIO
 import Testing
 
 #if canImport(Glibc)
@@ -40,12 +38,6 @@ enum ChildProcessFixtures {
         }
         return binary
     }
-
-    static let logger: Logger = {
-        var logger = Logger(label: "flotilla.child-process-tests")
-        logger.logLevel = .critical
-        return logger
-    }()
 
     /// A `postgres://` URL with the password in it (`ConnectionURL.description` hides the password).
     static func postgresURL(_ url: ConnectionURL) -> String {
@@ -437,9 +429,7 @@ enum ChildProcessFixtures {
         let database: ConnectionURL
         let process: Process
 
-        static func start(on cluster: ConnectionURL, databases: [String], every interval: Duration) async throws
-            -> SleeperSampler
-        {
+        static func start(databases: [String], every interval: Duration) async throws -> SleeperSampler {
             let database = try await TestCluster.shared.freshDatabase(prefix: "cp_sampler")
             _ = try psql(database, "CREATE TABLE samples (n int, db text, c int); CREATE TABLE stop (x int);")
             let names = databases.map { "'\($0.replacingOccurrences(of: "'", with: "''"))'" }.joined(separator: ", ")
@@ -502,7 +492,10 @@ enum ChildProcessFixtures {
             for columns in rows(try psql(database, "SELECT db, max(c) FROM samples WHERE db <> '' GROUP BY db")) {
                 peaks.perDatabase[columns[0]] = Int(columns[1]) ?? 0
             }
-            peaks.total = Int(try psql(database, "SELECT coalesce(max(s), 0) FROM (SELECT sum(c) AS s FROM samples GROUP BY n) t")) ?? 0
+            peaks.total =
+                Int(
+                    try psql(database, "SELECT coalesce(max(s), 0) FROM (SELECT sum(c) AS s FROM samples GROUP BY n) t")
+                ) ?? 0
             return peaks
         }
 

@@ -43,7 +43,7 @@ struct CoordinatorTests {
         let control = fleet.control
 
         let sampler = try await Fixtures.SleeperSampler.start(
-            on: control, databases: fleet.shards.map(\.database), every: .milliseconds(50))
+            databases: fleet.shards.map(\.database), every: .milliseconds(50))
         defer { sampler.cancel() }
 
         let rollout = try children.start(

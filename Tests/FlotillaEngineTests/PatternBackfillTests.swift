@@ -44,11 +44,13 @@ struct PatternBackfillTests {
         #expect(throttle.summary.contains("23 batches kept others waiting"))
     }
 
-    @Test("each example pattern change plans and lints clean at --fail-on high", arguments: [
-        "0005_users_locale", "0006_users_email_lower_index", "0007_users_email_check", "0008_users_locale_varchar",
-        "0009_users_signed_up_at", "0010_users_referred_by", "0011_users_referred_by_fkey",
-        "0012_users_drop_email_verification_token",
-    ])
+    @Test(
+        "each example pattern change plans and lints clean at --fail-on high",
+        arguments: [
+            "0005_users_locale", "0006_users_email_lower_index", "0007_users_email_check", "0008_users_locale_varchar",
+            "0009_users_signed_up_at", "0010_users_referred_by", "0011_users_referred_by_fkey",
+            "0012_users_drop_email_verification_token",
+        ])
     func examples(_ id: String) throws {
         let path = "fleets/demo/changes/\(id).yaml"
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -59,7 +61,8 @@ struct PatternBackfillTests {
         #expect(!findings.isEmpty)
         #expect(ChangeLint.blocking(findings).isEmpty, "\(ChangeLint.blocking(findings))")
         let fleet = Fleet(
-            name: "demo", control: nil, shards: [Shard(name: "a", url: "postgres://app@127.0.0.1/tenants", location: here)],
+            name: "demo", control: nil,
+            shards: [Shard(name: "a", url: "postgres://app@127.0.0.1/tenants", location: here)],
             tenants: [schemaTenant("t1", shard: "a")], file: "fleets/demo/fleet.yaml", location: here)
         let policy = try parsePolicy("policy: p\nwaves:\n  - {name: all, select: {remaining: true}}\n")
         let plan = try makePlan(fleet, change, policy)

@@ -133,7 +133,9 @@ struct LiveTraffic: Sendable {
             let text = (try? String(contentsOfFile: directory.appendingPathComponent(name).path, encoding: .utf8)) ?? ""
             for line in text.split(separator: "\n") {
                 let fields = line.split(separator: " ")
-                if fields.count >= 3, let microseconds = Double(fields[2]) { report.latencies.append(microseconds / 1000) }
+                if fields.count >= 3, let microseconds = Double(fields[2]) {
+                    report.latencies.append(microseconds / 1000)
+                }
             }
         }
     }
@@ -152,49 +154,31 @@ extension Substring {
     fileprivate var trimmed: String { trimmingCharacters(in: .whitespaces) }
 }
 
-/// Tenants for the pattern tests: a schema each with `users` (id, email, phone_number, score, created_at), `orders`
-/// referring to users, and `writes`, where the workload logs every value it writes (so a test can tell, after a
-/// revert, that no write was lost).
+/// Tenants for the pattern tests, from the same templates Benchmarks/patterns uses: a schema each with `users` (id,
+/// email, phone_number, score, created_at), `orders` referring to users, and `writes`, where the workload logs every
+/// value it writes (so a test can tell, after a revert, that no write was lost).
 enum PatternTenants {
     static let rows = 4000
 
-    static func create(_ shard: ConnectionURL, schemas: [String]) throws {
-        var sql = ""
-        for schema in schemas {
-            sql += """
-                CREATE SCHEMA \(schema);
-                CREATE TABLE \(schema).users (id bigserial PRIMARY KEY, email text NOT NULL, phone_number text,
-                    score integer NOT NULL DEFAULT 0, created_at timestamptz NOT NULL DEFAULT now());
-                INSERT INTO \(schema).users (email, phone_number, score)
-                    SELECT 'user' || g || '@example.com', CASE WHEN g % 7 = 0 THEN NULL ELSE '+1-555-' || g END, g % 1000
-                    FROM generate_series(1, \(rows)) AS g;
-                CREATE TABLE \(schema).orders (id bigserial PRIMARY KEY, user_id bigint NOT NULL, total integer NOT NULL);
-                INSERT INTO \(schema).orders (user_id, total) SELECT 1 + g % \(rows), g FROM generate_series(1, \(rows)) AS g;
-                CREATE TABLE \(schema).writes (id bigserial PRIMARY KEY, user_id bigint NOT NULL, value text);
-                ANALYZE \(schema).users;
-
-                """
-        }
-        _ = try psql(shard, sql)
+    /// A file of Benchmarks/patterns with its `@NAME@` placeholders filled in.
+    static func template(_ name: String, _ values: [String: String]) throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        var text = try String(
+            contentsOf: root.appendingPathComponent("Benchmarks/patterns/\(name)"), encoding: .utf8)
+        for (key, value) in values { text = text.replacingOccurrences(of: "@\(key)@", with: value) }
+        return text
     }
 
-    /// The application's transaction on one tenant: read a user, write `column` (as `value`, an expression of
-    /// `:v`), sign up a user, place an order; every value written is logged in `writes`.
-    static func workload(schema: String, column: String, value: String) -> String {
-        """
-        \\set id random(1, \(rows))
-        \\set v random(1, 999999)
-        BEGIN;
-        SELECT * FROM \(schema).users WHERE id = :id;
-        UPDATE \(schema).users SET \(column) = \(value) WHERE id = :id;
-        INSERT INTO \(schema).writes (user_id, value) VALUES (:id, (\(value))::text);
-        INSERT INTO \(schema).users (email, \(column)) VALUES ('new' || :v || '@example.com', \(value)) RETURNING id AS new_id \\gset
-        INSERT INTO \(schema).writes (user_id, value) VALUES (:new_id, (\(value))::text);
-        INSERT INTO \(schema).orders (user_id, total) VALUES (:id, :v);
-        SELECT count(*) FROM \(schema).orders WHERE user_id = :id;
-        END;
+    static func create(_ shard: ConnectionURL, schemas: [String]) throws {
+        let sql = try schemas.map { try template("tenant.sql", ["SCHEMA": $0, "ROWS": "\(rows)"]) }
+        _ = try psql(shard, sql.joined(separator: "\n"))
+    }
 
-        """
+    /// The application's transaction on one tenant (Benchmarks/patterns/workload.sql): read a user, write `column`
+    /// (as `value`, an expression of `:v`), sign up a user, place an order; every value written is logged in `writes`.
+    static func workload(schema: String, column: String, value: String) throws -> String {
+        try template("workload.sql", ["SCHEMA": schema, "ROWS": "\(rows)", "COLUMN": column, "VALUE": value])
     }
 
     /// Users whose `column` is not the value last written to it, and writes whose user is gone: both 0 when no
@@ -214,12 +198,14 @@ enum PatternTenants {
 
 @Suite("Live traffic harness")
 struct PatternLoadTests {
-    @Test("pgbench runs the workload, reports latencies, and counts the transactions an error broke", .timeLimit(.minutes(2)))
+    @Test(
+        "pgbench runs the workload, reports latencies, and counts the transactions an error broke",
+        .timeLimit(.minutes(2)))
     func harnessSeesFailures() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "load")
         try PatternTenants.create(shard, schemas: ["tenant_a"])
         let traffic = LiveTraffic(
-            url: shard, scripts: [PatternTenants.workload(schema: "tenant_a", column: "score", value: ":v")], rate: 100)
+            url: shard, scripts: [try PatternTenants.workload(schema: "tenant_a", column: "score", value: ":v")], rate: 100)
         let (_, clean) = try await traffic.during { try await Task.sleep(for: .seconds(1)) }
         #expect(clean.failed == 0, "\(clean)")
         #expect(clean.transactions > 50 && clean.latencies.count == clean.transactions, "\(clean)")

@@ -12,82 +12,123 @@ import Testing
 /// workload must see no failed transaction, and every value it wrote must still be there.
 @Suite("Patterns under live traffic", .serialized)
 struct PatternRolloutTests {
-    @Test("add-column NOT NULL: added, backfilled from an expression, enforced without a long lock; reverted", .timeLimit(.minutes(2)))
+    @Test(
+        "add-column NOT NULL: added, backfilled from an expression, enforced without a long lock; reverted",
+        .timeLimit(.minutes(2)))
     func addColumnNotNull() async throws {
         try await PatternRig.exercise(
             "add_column",
             pattern:
                 "add-column: {table: users, column: domain, type: text, not_null: true, default: \"''\", backfill: \"split_part(email, '@', 2)\", batch_size: 500}",
-            column: "score", value: ":v", stopsAt: nil
-            , applied: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.query(schema, "SELECT is_nullable FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'domain'") == "NO")
-            // Every row that existed has the backfill expression; rows written since the expand have the default.
-            #expect(try rig.query(schema, "SELECT count(*) FROM users WHERE id <= \(PatternTenants.rows) AND domain IS DISTINCT FROM split_part(email, '@', 2)") == "0")
-            #expect(try rig.query(schema, "SELECT count(*) FROM users WHERE domain NOT IN ('', split_part(email, '@', 2))") == "0")
-            #expect(try rig.query(schema, "SELECT count(*) FROM pg_constraint WHERE conname = 'users_domain_not_null'") == "0")
-            }, reverted: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.columnType(schema, "domain") == nil)
+            column: "score", value: ":v", stopsAt: nil,
+            applied: { (rig: PatternRig, schema: String) throws in
+                #expect(
+                    try rig.query(
+                        schema,
+                        "SELECT is_nullable FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'domain'"
+                    ) == "NO")
+                // Every row that existed has the backfill expression; rows written since the expand have the default.
+                #expect(
+                    try rig.query(
+                        schema,
+                        "SELECT count(*) FROM users WHERE id <= \(PatternTenants.rows) AND domain IS DISTINCT FROM split_part(email, '@', 2)"
+                    ) == "0")
+                #expect(
+                    try rig.query(
+                        schema, "SELECT count(*) FROM users WHERE domain NOT IN ('', split_part(email, '@', 2))") == "0"
+                )
+                #expect(
+                    try rig.query(schema, "SELECT count(*) FROM pg_constraint WHERE conname = 'users_domain_not_null'")
+                        == "0")
+            },
+            reverted: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.columnType(schema, "domain") == nil)
             })
     }
 
-    @Test("rename-column: both names in sync both ways under writes, the old shape back after revert", .timeLimit(.minutes(2)))
+    @Test(
+        "rename-column: both names in sync both ways under writes, the old shape back after revert",
+        .timeLimit(.minutes(2)))
     func renameColumn() async throws {
         try await PatternRig.exercise(
             "rename_column", pattern: "rename-column: {table: users, column: phone_number, to: phone, batch_size: 500}",
-            column: "phone_number", value: "'+1-' || :v", stopsAt: "contract"
-            , applied: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.columnType(schema, "phone") == "text")
-            #expect(try rig.query(schema, "SELECT count(*) FROM users WHERE phone IS DISTINCT FROM phone_number") == "0")
-            // A release that already uses the new name: the old one follows, on insert and on update.
-            let id = try rig.query(schema, "INSERT INTO users (email, phone) VALUES ('alias@example.com', '+1-alias') RETURNING id")
-            #expect(try rig.query(schema, "SELECT phone_number FROM users WHERE id = \(id)") == "+1-alias")
-            _ = try rig.query(schema, "UPDATE users SET phone = '+1-renamed' WHERE id = \(id)")
-            #expect(try rig.query(schema, "SELECT phone_number FROM users WHERE id = \(id)") == "+1-renamed")
-            }, reverted: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.columnType(schema, "phone") == nil)
-            #expect(try rig.query(schema, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%flotilla_sync'") == "0")
-            #expect(try rig.query(schema, "SELECT phone_number FROM users WHERE email = 'alias@example.com'") == "+1-renamed")
+            column: "phone_number", value: "'+1-' || :v", stopsAt: "contract",
+            applied: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.columnType(schema, "phone") == "text")
+                #expect(
+                    try rig.query(schema, "SELECT count(*) FROM users WHERE phone IS DISTINCT FROM phone_number") == "0"
+                )
+                // A release that already uses the new name: the old one follows, on insert and on update.
+                let id = try rig.query(
+                    schema, "INSERT INTO users (email, phone) VALUES ('alias@example.com', '+1-alias') RETURNING id")
+                #expect(try rig.query(schema, "SELECT phone_number FROM users WHERE id = \(id)") == "+1-alias")
+                _ = try rig.query(schema, "UPDATE users SET phone = '+1-renamed' WHERE id = \(id)")
+                #expect(try rig.query(schema, "SELECT phone_number FROM users WHERE id = \(id)") == "+1-renamed")
+            },
+            reverted: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.columnType(schema, "phone") == nil)
+                #expect(
+                    try rig.query(schema, "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%flotilla_sync'") == "0")
+                #expect(
+                    try rig.query(schema, "SELECT phone_number FROM users WHERE email = 'alias@example.com'")
+                        == "+1-renamed")
             })
     }
 
-    @Test("drop-column: retired behind its gate (gone for every query), brought back with its data by revert", .timeLimit(.minutes(2)))
+    @Test(
+        "drop-column: retired behind its gate (gone for every query), brought back with its data by revert",
+        .timeLimit(.minutes(2)))
     func dropColumn() async throws {
-        let fingerprint = "SELECT md5(string_agg(coalesce(phone_number, '-'), ',' ORDER BY id)) FROM users WHERE id <= \(PatternTenants.rows)"
+        let fingerprint =
+            "SELECT md5(string_agg(coalesce(phone_number, '-'), ',' ORDER BY id)) FROM users WHERE id <= \(PatternTenants.rows)"
         let before = LockedBox<String>([:])
         try await PatternRig.exercise(
             "drop_column", pattern: "drop-column: {table: users, column: phone_number}", column: "score", value: ":v",
             approvals: ["retire"], stopsAt: "drop",
-            before: { (rig: PatternRig, schema: String) throws in before.set(schema, try rig.query(schema, fingerprint)) }
-            , applied: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.columnType(schema, "phone_number") == nil)
-            #expect(try rig.columnType(schema, "phone_number_retired") == "text")
-            }, reverted: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.columnType(schema, "phone_number_retired") == nil)
-            #expect(try rig.query(schema, fingerprint) == before.get(schema))
+            before: { (rig: PatternRig, schema: String) throws in before.set(schema, try rig.query(schema, fingerprint))
+            },
+            applied: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.columnType(schema, "phone_number") == nil)
+                #expect(try rig.columnType(schema, "phone_number_retired") == "text")
+            },
+            reverted: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.columnType(schema, "phone_number_retired") == nil)
+                #expect(try rig.query(schema, fingerprint) == before.get(schema))
             })
     }
 
-    @Test("change-type: the shadow column equals `using` of the old for every row, switched in, reverted", .timeLimit(.minutes(2)))
+    @Test(
+        "change-type: the shadow column equals `using` of the old for every row, switched in, reverted",
+        .timeLimit(.minutes(2)))
     func changeType() async throws {
         try await PatternRig.exercise(
             "change_type",
-            pattern: "change-type: {table: users, column: phone_number, type: varchar(40), using: \"left(phone_number, 40)\", batch_size: 500}",
-            column: "phone_number", value: "'+1-' || :v", stopsAt: "contract"
-            , applied: { (rig: PatternRig, schema: String) throws in
-            // After the switch phone_number is the new column; phone_number_old is the old one, kept in sync.
-            #expect(try rig.columnType(schema, "phone_number") == "character varying")
-            #expect(try rig.columnType(schema, "phone_number_old") == "text")
-            #expect(try rig.query(schema, "SELECT count(*) FROM users WHERE phone_number IS DISTINCT FROM left(phone_number_old, 40)") == "0")
-            }, reverted: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.columnType(schema, "phone_number") == "text")
-            #expect(try rig.columnType(schema, "phone_number_new") == nil)
-            #expect(try rig.columnType(schema, "phone_number_old") == nil)
+            pattern:
+                "change-type: {table: users, column: phone_number, type: varchar(40), using: \"left(phone_number, 40)\", batch_size: 500}",
+            column: "phone_number", value: "'+1-' || :v", stopsAt: "contract",
+            applied: { (rig: PatternRig, schema: String) throws in
+                // After the switch phone_number is the new column; phone_number_old is the old one, kept in sync.
+                #expect(try rig.columnType(schema, "phone_number") == "character varying")
+                #expect(try rig.columnType(schema, "phone_number_old") == "text")
+                #expect(
+                    try rig.query(
+                        schema,
+                        "SELECT count(*) FROM users WHERE phone_number IS DISTINCT FROM left(phone_number_old, 40)")
+                        == "0")
+            },
+            reverted: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.columnType(schema, "phone_number") == "text")
+                #expect(try rig.columnType(schema, "phone_number_new") == nil)
+                #expect(try rig.columnType(schema, "phone_number_old") == nil)
             })
     }
 
-    @Test("add-index: built concurrently (an INVALID leftover rebuilt), dropped concurrently by revert", .timeLimit(.minutes(2)))
+    @Test(
+        "add-index: built concurrently (an INVALID leftover rebuilt), dropped concurrently by revert",
+        .timeLimit(.minutes(2)))
     func addIndex() async throws {
-        let valid = "SELECT coalesce(string_agg(i.indisvalid::text, ','), 'none') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_email_lower_idx' AND c.relnamespace = current_schema()::regnamespace"
+        let valid =
+            "SELECT coalesce(string_agg(i.indisvalid::text, ','), 'none') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_email_lower_idx' AND c.relnamespace = current_schema()::regnamespace"
         try await PatternRig.exercise(
             "add_index", pattern: "add-index: {table: users, columns: [\"lower(email)\"], name: users_email_lower_idx}",
             column: "score", value: ":v", stopsAt: nil,
@@ -96,55 +137,65 @@ struct PatternRolloutTests {
                 // A failed try leaves an INVALID index behind.
                 _ = try rig.query(schema, "INSERT INTO users (id, email) VALUES (-1, 'USER1@example.com')")
                 #expect(throws: PsqlError.self) {
-                    try rig.query(schema, "CREATE UNIQUE INDEX CONCURRENTLY users_email_lower_idx ON users (lower(email))")
+                    try rig.query(
+                        schema, "CREATE UNIQUE INDEX CONCURRENTLY users_email_lower_idx ON users (lower(email))")
                 }
                 _ = try rig.query(schema, "DELETE FROM users WHERE id = -1")
                 #expect(try rig.query(schema, valid) == "false")
-            }
-            , applied: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.query(schema, valid) == "true")
-            }, reverted: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.query(schema, valid) == "none")
+            },
+            applied: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.query(schema, valid) == "true")
+            },
+            reverted: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.query(schema, valid) == "none")
             })
     }
 
     @Test("add-constraint: NOT VALID then VALIDATE under writes; dropped by revert", .timeLimit(.minutes(2)))
     func addConstraint() async throws {
-        let state = "SELECT coalesce(string_agg(convalidated::text, ','), 'none') FROM pg_constraint WHERE conname = 'users_score_not_negative' AND connamespace = current_schema()::regnamespace"
+        let state =
+            "SELECT coalesce(string_agg(convalidated::text, ','), 'none') FROM pg_constraint WHERE conname = 'users_score_not_negative' AND connamespace = current_schema()::regnamespace"
         try await PatternRig.exercise(
-            "add_constraint", pattern: "add-constraint: {table: users, name: users_score_not_negative, check: \"score >= 0\"}",
-            column: "score", value: ":v", stopsAt: nil
-            , applied: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.query(schema, state) == "true")
-            }, reverted: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.query(schema, state) == "none")
+            "add_constraint",
+            pattern: "add-constraint: {table: users, name: users_score_not_negative, check: \"score >= 0\"}",
+            column: "score", value: ":v", stopsAt: nil,
+            applied: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.query(schema, state) == "true")
+            },
+            reverted: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.query(schema, state) == "none")
             })
     }
 
-    @Test("add-foreign-key: NOT VALID then VALIDATE while orders are placed; dropped by revert", .timeLimit(.minutes(2)))
+    @Test(
+        "add-foreign-key: NOT VALID then VALIDATE while orders are placed; dropped by revert", .timeLimit(.minutes(2)))
     func addForeignKey() async throws {
-        let state = "SELECT coalesce(string_agg(convalidated::text || ':' || contype::text, ','), 'none') FROM pg_constraint WHERE conname = 'orders_user_id_fkey' AND connamespace = current_schema()::regnamespace"
+        let state =
+            "SELECT coalesce(string_agg(convalidated::text || ':' || contype::text, ','), 'none') FROM pg_constraint WHERE conname = 'orders_user_id_fkey' AND connamespace = current_schema()::regnamespace"
         try await PatternRig.exercise(
             "add_foreign_key", pattern: "add-foreign-key: {table: orders, columns: user_id, references: users}",
-            column: "score", value: ":v", stopsAt: nil
-            , applied: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.query(schema, state) == "true:f")
-            }, reverted: { (rig: PatternRig, schema: String) throws in
-            #expect(try rig.query(schema, state) == "none")
+            column: "score", value: ":v", stopsAt: nil,
+            applied: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.query(schema, state) == "true:f")
+            },
+            reverted: { (rig: PatternRig, schema: String) throws in
+                #expect(try rig.query(schema, state) == "none")
             })
     }
 }
 
 extension PatternRolloutTests {
-    @Test("rename-column to the end: the application moves to the new name at the gate, then the contract runs", .timeLimit(.minutes(2)))
+    @Test(
+        "rename-column to the end: the application moves to the new name at the gate, then the contract runs",
+        .timeLimit(.minutes(2)))
     func renameColumnToTheEnd() async throws {
         let rig = try await PatternRig.make("rename_end")
         let change = try parseChange(
             "change: 0001_rename\npattern:\n  rename-column: {table: users, column: phone_number, to: phone}\n")
-        func traffic(_ column: String) -> LiveTraffic {
+        func traffic(_ column: String) throws -> LiveTraffic {
             LiveTraffic(
                 url: rig.shard,
-                scripts: rig.schemas.map { PatternTenants.workload(schema: $0, column: column, value: "'+1-' || :v") })
+                scripts: try rig.schemas.map { try PatternTenants.workload(schema: $0, column: column, value: "'+1-' || :v") })
         }
         // The release that knows only phone_number, until the gate.
         let (gate, old) = try await traffic("phone_number").during { try await rig.rollout(change) }
@@ -171,9 +222,11 @@ extension PatternRolloutTests {
     func changeTypeToTheEnd() async throws {
         let rig = try await PatternRig.make("change_end")
         let change = try parseChange(
-            "change: 0001_score\npattern:\n  change-type: {table: users, column: score, type: bigint, using: \"score::bigint\"}\n")
+            "change: 0001_score\npattern:\n  change-type: {table: users, column: score, type: bigint, using: \"score::bigint\"}\n"
+        )
         let traffic = LiveTraffic(
-            url: rig.shard, scripts: rig.schemas.map { PatternTenants.workload(schema: $0, column: "score", value: ":v") })
+            url: rig.shard,
+            scripts: try rig.schemas.map { try PatternTenants.workload(schema: $0, column: "score", value: ":v") })
         let (done, report) = try await traffic.during {
             guard case .awaitingApproval(let id, "contract") = try await rig.rollout(change) else {
                 return RolloutOutcome.halted(rollout: "", reason: "did not wait at the contract gate")
@@ -190,7 +243,11 @@ extension PatternRolloutTests {
             #expect(try rig.columnType(schema, "score") == "bigint")
             #expect(try rig.columnType(schema, "score_old") == nil && rig.columnType(schema, "score_new") == nil)
             // The old column's default moved to the new one.
-            #expect(try rig.query(schema, "SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'score'") == "0")
+            #expect(
+                try rig.query(
+                    schema,
+                    "SELECT column_default FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'users' AND column_name = 'score'"
+                ) == "0")
             #expect(try PatternTenants.lostWrites(rig.shard, schema: schema, column: "score") == "0|0", "\(schema)")
         }
     }
@@ -218,7 +275,9 @@ struct PatternRig: Sendable {
 
     static func make(_ name: String) async throws -> PatternRig {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "pat_\(name)")
-        let tenants = (1...3).map { n in schemaTenant("t\(n)", shard: "a", labels: ["tier": n == 1 ? "internal" : "free"]) }
+        let tenants = (1...3).map { n in
+            schemaTenant("t\(n)", shard: "a", labels: ["tier": n == 1 ? "internal" : "free"])
+        }
         try PatternTenants.create(shard, schemas: tenants.map(\.placement.name))
         let fleet = makeFleet(name: "patterns-\(name)", shards: [("a", shard)], tenants: tenants)
         return PatternRig(
@@ -226,7 +285,9 @@ struct PatternRig: Sendable {
             policy: try parsePolicy(policyYAML))
     }
 
-    func query(_ schema: String, _ sql: String) throws -> String { try psql(shard, "SET search_path = \(schema); " + sql) }
+    func query(_ schema: String, _ sql: String) throws -> String {
+        try psql(shard, "SET search_path = \(schema); " + sql)
+    }
 
     func columnType(_ schema: String, _ column: String) throws -> String? {
         try TenantProbe(shard: shard, schema: schema).columnType(column)
@@ -249,7 +310,7 @@ struct PatternRig: Sendable {
         let change = try parseChange("change: 0001_\(name)\npattern:\n  \(pattern)\n")
         let traffic = LiveTraffic(
             url: rig.shard,
-            scripts: rig.schemas.map { PatternTenants.workload(schema: $0, column: column, value: value) })
+            scripts: try rig.schemas.map { try PatternTenants.workload(schema: $0, column: column, value: value) })
         let (_, report) = try await traffic.during {
             var outcome = try await rig.rollout(change)
             for phase in approvals {

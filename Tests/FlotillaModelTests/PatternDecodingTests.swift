@@ -27,7 +27,10 @@ let badPatterns: [BadPattern] = [
         ["change: 0001_x", "pattern:", "  rename-colum: {table: users, column: a, to: b}"]),
     bad(
         "two patterns in one change", at: 3, 3, ["expected one pattern", "found 2 keys"],
-        ["change: 0001_x", "pattern:", "  add-index: {table: users, columns: a}", "  drop-column: {table: users, column: a}"]),
+        [
+            "change: 0001_x", "pattern:", "  add-index: {table: users, columns: a}",
+            "  drop-column: {table: users, column: a}",
+        ]),
     bad(
         "both phases and a pattern", at: 3, 3, ["either 'phases:' or 'pattern:', not both"],
         ["change: 0001_x", "pattern:", "  add-index: {table: users, columns: a}", "phases: [{name: p, up: SELECT 1}]"]),
@@ -50,7 +53,8 @@ let badPatterns: [BadPattern] = [
         "the new name is the old one", at: 3, 52, ["to 'phone' is the same name as 'phone'"],
         ["change: 0001_x", "pattern:", "  rename-column: {table: users, column: phone, to: phone}"]),
     bad(
-        "an expression that ends the statement", at: 4, 12, ["using expression 'a::int; DROP TABLE users' contains ';'"],
+        "an expression that ends the statement", at: 4, 12,
+        ["using expression 'a::int; DROP TABLE users' contains ';'"],
         [
             "change: 0001_x", "pattern:", "  change-type: {table: users, column: a, type: int,",
             "    using: \"a::int; DROP TABLE users\"}",  // quote at col 12
@@ -69,20 +73,29 @@ let badPatterns: [BadPattern] = [
         ["change: 0001_x", "pattern:", "  add-column: {table: t, column: c, type: int, default: \"f(1\"}"]),
     bad(
         "a type that is not a type", at: 3, 48, ["type 'int; DROP' contains ';'"],
-        ["change: 0001_x", "pattern:", "  change-type: {table: users, column: a, type: \"int; DROP\"}"]),  // quote at col 48
+        // the quote at col 48
+        ["change: 0001_x", "pattern:", "  change-type: {table: users, column: a, type: \"int; DROP\"}"]),
     bad(
         "NOT NULL with nothing to fill the rows", at: 3, 15,
         ["a NOT NULL column needs 'default:' or 'backfill:'"],
-        ["change: 0001_x", "pattern:", "  add-column: {table: t, column: c, type: int, not_null: true}"]),  // "{" at col 15
+        // "{" at col 15
+        ["change: 0001_x", "pattern:", "  add-column: {table: t, column: c, type: int, not_null: true}"]),
     bad(
         "the alias is NOT NULL too", at: 3, 24, ["a NOT NULL column needs 'default:' or 'backfill:'"],
         ["change: 0001_x", "pattern:", "  add-column-not-null: {table: t, column: c, type: int}"]),  // "{" at col 24
     bad(
         "a bad pause", at: 3, 83, ["expected a duration like 500ms, 30s, 5m or 1h, found '5 ms'"],
-        ["change: 0001_x", "pattern:", "  rename-column: {table: users, column: phone, to: mobile, batch_size: 10, pause: 5 ms}"]),
+        [
+            "change: 0001_x", "pattern:",
+            "  rename-column: {table: users, column: phone, to: mobile, batch_size: 10, pause: 5 ms}",
+        ]),
     bad(
-        "an unknown ON DELETE action", at: 3, 84, ["expected one of cascade, restrict, set null, set default or no action"],
-        ["change: 0001_x", "pattern:", "  add-foreign-key: {table: orders, columns: user_id, references: users, on_delete: nuke}"]),
+        "an unknown ON DELETE action", at: 3, 84,
+        ["expected one of cascade, restrict, set null, set default or no action"],
+        [
+            "change: 0001_x", "pattern:",
+            "  add-foreign-key: {table: orders, columns: user_id, references: users, on_delete: nuke}",
+        ]),
     bad(
         "an index without columns", at: 3, 38, ["an index needs at least one column"],
         ["change: 0001_x", "pattern:", "  add-index: {table: users, columns: []}"]),  // "[" at col 38

@@ -34,7 +34,8 @@ struct PatternExpansionTests {
 
     @Test("add-column, NOT NULL with a default: add, backfill, CHECK NOT VALID, VALIDATE, SET NOT NULL, drop the check")
     func addColumnNotNull() throws {
-        let change = try change("add-column: {table: users, column: locale, type: text, not_null: true, default: \"'en'\"}")
+        let change = try change(
+            "add-column: {table: users, column: locale, type: text, not_null: true, default: \"'en'\"}")
         #expect(
             shape(change) == [
                 "expand - rev auto -", "backfill - rev auto backfill", "check - rev auto -", "validate - rev auto -",
@@ -57,7 +58,8 @@ struct PatternExpansionTests {
         // VALIDATE has nothing of its own to undo; its down is a comment, so a revert passes through it.
         #expect(sql(phases[3].down).hasPrefix("-- nothing to undo"))
         // The alias says NOT NULL by its name.
-        let alias = try self.change("add-column-not-null: {table: users, column: locale, type: text, default: \"'en'\"}")
+        let alias = try self.change(
+            "add-column-not-null: {table: users, column: locale, type: text, default: \"'en'\"}")
         #expect(alias.phases == change.phases)
     }
 
@@ -66,7 +68,8 @@ struct PatternExpansionTests {
         let change = try change(
             "add-column: {table: users, column: email_lower, type: text, not_null: true, backfill: lower(email)}")
         #expect(shape(change)[1] == "backfill gate rev auto backfill")
-        #expect(change.phases[1].message?.contains("every release of the application now writes users.email_lower") == true)
+        #expect(
+            change.phases[1].message?.contains("every release of the application now writes users.email_lower") == true)
         #expect(change.phases[1].backfill?.set == "email_lower = lower(email)")
         // A backfill phase's `up` runs after its batches: here only the gate's comment, which runs nothing.
         #expect(sql(change.phases[1].up).hasPrefix("-- gate: every release"))
@@ -97,7 +100,9 @@ struct PatternExpansionTests {
         #expect(backfill.set == "phone = phone_number")
         #expect(backfill.whereClause == "phone IS DISTINCT FROM phone_number")
         #expect(backfill.batchSize == 200 && backfill.key == "id")
-        #expect(sql(change.phases[1].verify) == "SELECT NOT EXISTS (SELECT FROM users WHERE phone IS DISTINCT FROM phone_number)")
+        #expect(
+            sql(change.phases[1].verify)
+                == "SELECT NOT EXISTS (SELECT FROM users WHERE phone IS DISTINCT FROM phone_number)")
         let contract = change.phases[2]
         #expect(sql(contract.up).hasSuffix("ALTER TABLE users DROP COLUMN phone_number;"))
         #expect(contract.down == nil)
@@ -108,8 +113,11 @@ struct PatternExpansionTests {
     func dropColumn() throws {
         let change = try change("drop-column: {table: users, column: phone_number}")
         #expect(shape(change) == ["retire gate rev auto -", "drop gate final auto -"])
-        #expect(change.phases[0].message?.contains("no release of the application may still read or write users.phone_number") == true)
-        #expect(sql(change.phases[0].up).hasSuffix("ALTER TABLE users RENAME COLUMN phone_number TO phone_number_retired;"))
+        #expect(
+            change.phases[0].message?.contains(
+                "no release of the application may still read or write users.phone_number") == true)
+        #expect(
+            sql(change.phases[0].up).hasSuffix("ALTER TABLE users RENAME COLUMN phone_number TO phone_number_retired;"))
         #expect(sql(change.phases[0].up).contains("NOT NULL without a default"))
         #expect(sql(change.phases[0].down) == "ALTER TABLE users RENAME COLUMN phone_number_retired TO phone_number;")
         #expect(change.phases[0].ignore.map(\.rule) == ["rename-column"])
@@ -130,11 +138,13 @@ struct PatternExpansionTests {
         #expect(up.contains("SET search_path FROM CURRENT"))
         #expect(change.phases[1].backfill?.set == "score_new = score * 10")
         #expect(
-            sql(change.phases[1].verify) == "SELECT NOT EXISTS (SELECT FROM users WHERE score_new IS DISTINCT FROM (score * 10))")
+            sql(change.phases[1].verify)
+                == "SELECT NOT EXISTS (SELECT FROM users WHERE score_new IS DISTINCT FROM (score * 10))")
         let switchOver = change.phases[2]
         #expect(
             sql(switchOver.up).contains(
-                "ALTER TABLE users RENAME COLUMN score TO score_old;\nALTER TABLE users RENAME COLUMN score_new TO score;"))
+                "ALTER TABLE users RENAME COLUMN score TO score_old;\nALTER TABLE users RENAME COLUMN score_new TO score;"
+            ))
         #expect(sql(switchOver.up).contains("NEW.score_old := NEW.score;"))
         #expect(sql(switchOver.down).contains("ALTER TABLE users RENAME COLUMN score_old TO score;"))
         #expect(sql(switchOver.down).contains("NEW.score_new := (SELECT score * 10"))
@@ -151,12 +161,16 @@ struct PatternExpansionTests {
         let change = try change("add-index: {table: users, columns: [\"lower(email)\", created_at], unique: true}")
         #expect(shape(change) == ["index - rev none -"])
         let up = sql(change.phases[0].up)
-        #expect(up.hasSuffix("CREATE UNIQUE INDEX CONCURRENTLY users_lower_email_created_at_key ON users (lower(email), created_at);"))
+        #expect(
+            up.hasSuffix(
+                "CREATE UNIQUE INDEX CONCURRENTLY users_lower_email_created_at_key ON users (lower(email), created_at);"
+            ))
         #expect(up.contains("table users has no column created_at"))
         #expect(!up.contains("no column lower(email)"))
         #expect(sql(change.phases[0].down) == "DROP INDEX CONCURRENTLY IF EXISTS users_lower_email_created_at_key;")
         let partial = try self.change(
-            "add-index: {table: users, columns: email, name: users_live_email, method: hash, where: \"deleted_at IS NULL\"}")
+            "add-index: {table: users, columns: email, name: users_live_email, method: hash, where: \"deleted_at IS NULL\"}"
+        )
         #expect(
             sql(partial.phases[0].up).hasSuffix(
                 "CREATE INDEX CONCURRENTLY users_live_email ON users USING hash (email) WHERE deleted_at IS NULL;"))
@@ -166,11 +180,14 @@ struct PatternExpansionTests {
     func constraints() throws {
         let check = try change("add-constraint: {table: users, name: users_email_at, check: \"email LIKE '%@%'\"}")
         #expect(shape(check) == ["add - rev auto -", "validate - rev auto -"])
-        #expect(sql(check.phases[0].up).hasSuffix("ALTER TABLE users ADD CONSTRAINT users_email_at CHECK (email LIKE '%@%') NOT VALID;"))
+        #expect(
+            sql(check.phases[0].up).hasSuffix(
+                "ALTER TABLE users ADD CONSTRAINT users_email_at CHECK (email LIKE '%@%') NOT VALID;"))
         #expect(sql(check.phases[0].down) == "ALTER TABLE users DROP CONSTRAINT IF EXISTS users_email_at;")
         #expect(sql(check.phases[1].up).hasSuffix("ALTER TABLE users VALIDATE CONSTRAINT users_email_at;"))
         let key = try change(
-            "add-foreign-key: {table: orders, columns: user_id, references: users, referenced_columns: [id], on_delete: set null}")
+            "add-foreign-key: {table: orders, columns: user_id, references: users, referenced_columns: [id], on_delete: set null}"
+        )
         #expect(
             sql(key.phases[0].up).hasSuffix(
                 "ALTER TABLE orders ADD CONSTRAINT orders_user_id_fkey FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE SET NULL NOT VALID;"

@@ -36,17 +36,35 @@ func exampleText(_ relativePath: String) throws -> String {
     try String(contentsOfFile: packageRoot + "/" + relativePath, encoding: .utf8)
 }
 
-/// Every example definition (relative path → text): the demo fleet, its changes and the policies.
+/// The relative paths of every example definition: each fleet's fleet.yaml and changes, and the policies, sorted.
+let examplePaths: [String] = {
+    let manager = FileManager.default
+    func yaml(in folder: String) -> [String] {
+        ((try? manager.contentsOfDirectory(atPath: packageRoot + "/" + folder)) ?? [])
+            .filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { folder + "/" + $0 }
+    }
+    var paths: [String] = []
+    for fleet in ((try? manager.contentsOfDirectory(atPath: packageRoot + "/fleets")) ?? []).sorted() {
+        paths.append("fleets/\(fleet)/fleet.yaml")
+        paths += yaml(in: "fleets/\(fleet)/changes")
+    }
+    return paths + yaml(in: "policies")
+}()
+
+/// The demo fleet's change ids (file names without .yaml), in order.
+let demoChangeIDs: [String] = examplePaths.filter { $0.hasPrefix("fleets/demo/changes/") }.map {
+    String($0.dropFirst("fleets/demo/changes/".count).prefix { $0 != "." })
+}
+
+/// The example policies' names, in order.
+let policyNames: [String] = examplePaths.filter { $0.hasPrefix("policies/") }.map {
+    String($0.dropFirst("policies/".count).prefix { $0 != "." })
+}
+
+/// Every example definition (relative path → text).
 func exampleFiles() throws -> [String: String] {
     var files: [String: String] = [:]
-    let manager = FileManager.default
-    files["fleets/demo/fleet.yaml"] = try exampleText("fleets/demo/fleet.yaml")
-    for name in try manager.contentsOfDirectory(atPath: packageRoot + "/fleets/demo/changes") where name.hasSuffix(".yaml") {
-        files["fleets/demo/changes/\(name)"] = try exampleText("fleets/demo/changes/\(name)")
-    }
-    for name in try manager.contentsOfDirectory(atPath: packageRoot + "/policies") where name.hasSuffix(".yaml") {
-        files["policies/\(name)"] = try exampleText("policies/\(name)")
-    }
+    for path in examplePaths { files[path] = try exampleText(path) }
     return files
 }
 

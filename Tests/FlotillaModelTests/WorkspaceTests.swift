@@ -83,9 +83,9 @@ struct WorkspaceTests {
         let workspace = try Self.workspace()
         let fleet = try workspace.loadFleet("demo")
         let message = Self.message { _ = try workspace.loadChange("000", fleet: fleet) }
-        #expect(
-            message == "change '000' is ambiguous: 0001_users, 0002_email_verified, 0003_phone_number_new",
-            "\(message ?? "no error")")
+        let candidates = demoChangeIDs.filter { $0.hasPrefix("000") }
+        #expect(candidates.count >= 3)
+        #expect(message == "change '000' is ambiguous: \(candidates.joined(separator: ", "))", "\(message ?? "no error")")
     }
 
     @Test("an unknown change is an error with a suggestion and the list of changes")
@@ -95,31 +95,31 @@ struct WorkspaceTests {
         let message = Self.message { _ = try workspace.loadChange("0002_email_verifed", fleet: fleet) }
         #expect(message?.contains("no change '0002_email_verifed' in fleet 'demo'") == true, "\(message ?? "no error")")
         #expect(message?.contains("did you mean '0002_email_verified'?") == true)
-        #expect(message?.contains("changes: 0001_users, 0002_email_verified, 0003_phone_number_new") == true)
+        #expect(message?.contains("changes: \(demoChangeIDs.joined(separator: ", "))") == true)
         #expect(Self.message { _ = try workspace.loadChange("0009_nope.yaml", fleet: fleet) }?.contains("no such change file") == true)
     }
 
     @Test("a change file ending in .yml is found by its id")
     func ymlChange() throws {
         let workspace = try Self.workspace(extra: [
-            "fleets/demo/changes/0004_orders.yml": "change: 0004_orders\nphases:\n  - {name: p, up: SELECT 1}\n"
+            "fleets/demo/changes/0098_orders.yml": "change: 0098_orders\nphases:\n  - {name: p, up: SELECT 1}\n"
         ])
         let fleet = try workspace.loadFleet("demo")
-        #expect(workspace.changeIDs(of: fleet).contains("0004_orders"))
-        let message = Self.message { _ = try workspace.loadChange("0004_orders", fleet: fleet) }
+        #expect(workspace.changeIDs(of: fleet).contains("0098_orders"))
+        let message = Self.message { _ = try workspace.loadChange("0098_orders", fleet: fleet) }
         #expect(message == nil, "\(message ?? "")")
     }
 
     @Test("requires naming an undefined change is an error, in loadChange and in validate")
     func undefinedRequirement() throws {
         let workspace = try Self.workspace(extra: [
-            "fleets/demo/changes/0004_orders.yaml":
-                "change: 0004_orders\nrequires: [0001_users, 0002_email_verifie]\nphases:\n  - {name: p, up: SELECT 1}\n"
+            "fleets/demo/changes/0099_orders.yaml":
+                "change: 0099_orders\nrequires: [0001_users, 0002_email_verifie]\nphases:\n  - {name: p, up: SELECT 1}\n"
         ])
         let fleet = try workspace.loadFleet("demo")
-        let message = Self.message { _ = try workspace.loadChange("0004", fleet: fleet) }
+        let message = Self.message { _ = try workspace.loadChange("0099", fleet: fleet) }
         #expect(
-            message?.contains("change '0004_orders' requires '0002_email_verifie', which is not defined") == true,
+            message?.contains("change '0099_orders' requires '0002_email_verifie', which is not defined") == true,
             "\(message ?? "no error")")
         #expect(message?.contains("did you mean '0002_email_verified'?") == true)
         #expect(message?.contains("0001_users'") == false, "only the undefined requirement is reported")
@@ -127,7 +127,7 @@ struct WorkspaceTests {
         let report = workspace.validate([])
         #expect(report.hasErrors)
         #expect(report.diagnostics.filter { $0.severity == .error }.count == 1, "\(describe(report.diagnostics))")
-        #expect(report.diagnostics.first?.location.file == "fleets/demo/changes/0004_orders.yaml")
+        #expect(report.diagnostics.first?.location.file == "fleets/demo/changes/0099_orders.yaml")
     }
 
     @Test("--policy by name and by path; unknown with a suggestion")
@@ -137,7 +137,7 @@ struct WorkspaceTests {
         #expect(try workspace.loadPolicy("policies/fast.yaml").name == "fast")
         let message = Self.message { _ = try workspace.loadPolicy("standrd") }
         #expect(message?.contains("no policy 'standrd' (did you mean 'standard'?)") == true, "\(message ?? "no error")")
-        #expect(message?.contains("policies here: fast, standard") == true)
+        #expect(message?.contains("policies here: \(policyNames.joined(separator: ", "))") == true)
         #expect(Self.message { _ = try workspace.loadPolicy("policies/nope.yaml") }?.contains("no such policy file") == true)
     }
 
@@ -147,7 +147,7 @@ struct WorkspaceTests {
         let one = workspace.validate(["policies/fast.yaml"])
         #expect(one.files == ["policies/fast.yaml"] && one.policies == ["fast"] && one.diagnostics.isEmpty)
         let folder = workspace.validate(["fleets/demo/changes"])
-        #expect(folder.changes.count == 3 && folder.diagnostics.isEmpty)
+        #expect(folder.changes.count == demoChangeIDs.count && folder.diagnostics.isEmpty)
         let missing = workspace.validate(["policies/nope.yaml"])
         #expect(missing.hasErrors && missing.diagnostics.first?.message == "no such file or folder")
     }

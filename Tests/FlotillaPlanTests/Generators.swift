@@ -17,6 +17,15 @@ func exampleText(_ relativePath: String) throws -> String {
     try String(contentsOfFile: packageRoot + "/" + relativePath, encoding: .utf8)
 }
 
+/// Names (file names without .yaml) of the yaml files in a folder of the package, sorted.
+func yamlNames(in folder: String) -> [String] {
+    ((try? FileManager.default.contentsOfDirectory(atPath: packageRoot + "/" + folder)) ?? [])
+        .filter { $0.hasSuffix(".yaml") }.sorted().map { String($0.dropLast(5)) }
+}
+
+let demoChangeIDs = yamlNames(in: "fleets/demo/changes")
+let policyNames = yamlNames(in: "policies")
+
 /// SplitMix64, written out here so that the tests never depend on unseeded randomness or on the planner's own generator.
 struct Random {
     private var state: UInt64

@@ -54,10 +54,12 @@ enum HTTPCheck {
         return (.pass, "HTTP \(status) in \(milliseconds) ms")
     }
 
+    /// The start of a body for a measurement's detail: whitespace collapsed, at most 80 characters.
     static func snippet(_ body: Data) -> String {
-        let text = String(decoding: body.prefix(120), as: UTF8.self)
-            .replacingOccurrences(of: "\n", with: " ").trimmingCharacters(in: .whitespaces)
-        return text.isEmpty ? "" : ": \(text)\(body.count > 120 ? "…" : "")"
+        let words = String(decoding: body.prefix(2000), as: UTF8.self).split(whereSeparator: \.isWhitespace)
+        let text = words.joined(separator: " ")
+        guard !text.isEmpty else { return "" }
+        return ": " + (text.count > 80 ? text.prefix(80) + "…" : text)
     }
 
     /// Sends the request; never throws: a failure to measure (refused, timed out, a bad URL) is an `error`.
@@ -106,7 +108,8 @@ enum HTTPCheck {
                     if let error {
                         continuation.resume(throwing: error)
                     } else {
-                        continuation.resume(returning: (data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 0))
+                        continuation.resume(
+                            returning: (data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 0))
                     }
                 }
                 handle.start(task)

@@ -59,11 +59,27 @@ struct TenantStep: Sendable {
             for setting in sessionSettings { try await SQLRunner.execute(setting, on: connection, logger: logger) }
             try await SQLRunner.execute(advisoryLock, on: connection, logger: logger)
             let result = try await body()
+            // A halt that came in while the statements ran: roll back instead of committing.
+            try await checkHalt()
             try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
             return result
         } catch {
             try? await SQLRunner.execute("ROLLBACK", on: connection, logger: logger)
             throw error
+        }
+    }
+
+    /// Throws when a halt is in force. `pg_cancel_backend` only stops a running statement, so the step also looks
+    /// before each statement and before it commits.
+    func checkHalt() async throws {
+        if let monitor, let halt = await monitor.halt { throw HaltedError(halt: halt) }
+    }
+
+    /// Runs phase SQL statement by statement, stopping at a halt.
+    func runStatements(_ sql: String, on connection: PostgresConnection) async throws {
+        for statement in SQLLexer.statements(in: sql) {
+            try await checkHalt()
+            try await SQLRunner.execute(statement.text, on: connection, logger: logger)
         }
     }
 
@@ -103,7 +119,7 @@ struct TenantStep: Sendable {
         }
         return try await inTransaction(connection) {
             if let state = try await ledgerState(connection) { return state }
-            try await SQLRunner.run(upSQL, on: connection, logger: logger)
+            try await runStatements(upSQL, on: connection)
             try await verify(connection)
             let milliseconds = Int((clock.now - started).milliseconds)
             try await ledger.record(
@@ -159,6 +175,7 @@ struct TenantStep: Sendable {
         if let state = try await ledgerState(connection) { return state }
         for statement in SQLLexer.statements(in: phase.up?.sql ?? "").map(\.text) {
             try Task.checkCancellation()
+            try await checkHalt()
             let (sql, index) = SQLRunner.idempotent(statement)
             if let index {
                 // A failed CREATE INDEX CONCURRENTLY leaves an INVALID index behind: drop it before trying again.
@@ -202,7 +219,7 @@ struct TenantStep: Sendable {
             connection, backfill: backfill, set: backfill.set, condition: backfill.whereClause, from: checkpoint)
         return try await inTransaction(connection) {
             if let state = try await ledgerState(connection) { return state }
-            if let up = phase.up { try await SQLRunner.run(up.sql, on: connection, logger: logger) }
+            if let up = phase.up { try await runStatements(up.sql, on: connection) }
             try await verify(connection)
             let milliseconds = Int((ContinuousClock.now - started).milliseconds)
             try await ledger.record(
@@ -221,11 +238,13 @@ struct TenantStep: Sendable {
         let key = quoteIdentifier(backfill.key)
         let filter = condition.map { " AND (\($0))" } ?? ""
         // BEGIN patterns: batch size and pauses come from BackfillThrottle (smaller batches when one holds its row
-        // locks too long, longer pauses while sessions wait on them); see Steps/BackfillThrottle.swift.
+        // locks too long, longer pauses while sessions wait on them); see Steps/BackfillThrottle.swift. `= ANY (ARRAY(…))`
+        // makes PostgreSQL fetch the batch's rows by the key's index: with `IN (SELECT …)` it chose a hash join over
+        // a scan of the whole table, for every batch.
         let sql = """
             WITH batch AS (
                 UPDATE \(table) SET \(set)
-                WHERE \(key) IN (SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT $2 FOR UPDATE)
+                WHERE \(key) = ANY (ARRAY(SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT $2 FOR UPDATE))
                 RETURNING \(key)
             )
             SELECT max(\(key))::bigint, count(*)::bigint FROM batch
@@ -262,6 +281,12 @@ struct TenantStep: Sendable {
 
     /// Runs the phase's `down` (or the backfill's `revert`) and marks the ledger row reverted, in one transaction.
     func revert(_ connection: PostgresConnection) async throws -> Outcome {
+        // A revert runs to its end, also when a halt asked for it (`halt --revert`).
+        if monitor != nil {
+            var unhaltable = self
+            unhaltable.monitor = nil
+            return try await unhaltable.revert(connection)
+        }
         try await checkTenantExists(connection)
         let started = ContinuousClock.now
         let applied = try await inTransaction(connection) {

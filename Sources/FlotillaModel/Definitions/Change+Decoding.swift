@@ -24,7 +24,7 @@ extension Change {
             return nil
         }
         let id = object.string("change") ?? ""
-        if object.has("change"), let problem = nameProblem(id) {
+        if object.has("change"), !id.isEmpty, let problem = nameProblem(id) {
             reader.error(at: object.location("change"), "change", "change id '\(id)' \(problem)")
         }
         // A zero-downtime pattern expands into its phases (Patterns/).
@@ -49,7 +49,7 @@ extension Change {
                 continue
             }
             func sql(_ key: String) -> SQLText? {
-                guard let node = phase.node(key), let text = reader.string(node, phase.at(key)) else { return nil }
+                guard let node = phase.node(key), let text = reader.string(node, phase.at(key), allowEmpty: true) else { return nil }
                 if text.trimmingWhitespace().isEmpty {
                     reader.error(node, phase.at(key), "expected SQL, found an empty string")
                     return nil

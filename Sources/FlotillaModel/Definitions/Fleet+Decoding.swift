@@ -26,7 +26,7 @@ extension Fleet {
             let object = reader.object(root, "", what: "a fleet", keys: keys, required: ["fleet", "shards", "tenants"])
         else { return nil }
         let name = object.string("fleet") ?? ""
-        if object.has("fleet"), let problem = nameProblem(name) {
+        if object.has("fleet"), !name.isEmpty, let problem = nameProblem(name) {
             reader.error(at: object.location("fleet"), "fleet", "fleet name '\(name)' \(problem)")
         }
         var control: String?
@@ -176,11 +176,21 @@ extension Fleet {
         guard let count = generator.int("count", min: 1, max: 1_000_000), let idPattern = generator.string("id")
         else { return }
         let start = generator.int("start", min: 0) ?? 1
-        guard let shards = generator.stringList("shard", what: "shard names"), !shards.isEmpty else { return }
+        guard let shards = generator.stringList("shard", what: "shard names") else { return }
+        if shards.isEmpty {
+            reader.error(at: generator.location("shard"), generator.at("shard"), "expected at least one shard name, found an empty list")
+            return
+        }
         guard shards.allSatisfy({ checkShard($0, generator.location("shard"), generator.at("shard")) }) else { return }
         let labels = generator.has("labels") ? generator.stringMap("labels", what: "labels") ?? [:] : [:]
         let schemaPattern = generator.string("schema")
         let databasePattern = generator.string("database")
+        if generator.has("schema"), generator.has("database") {
+            reader.error(
+                at: generator.location("database"), generator.at("database"),
+                "a generator has either 'schema' (schema-per-tenant) or 'database' (database-per-tenant), not both")
+            return
+        }
         if schemaPattern == nil, databasePattern == nil, !generator.has("schema"), !generator.has("database") {
             reader.error(generator.node, path, "missing 'schema' or 'database' pattern, e.g. schema: \"tenant_{id}\"")
             return
@@ -231,7 +241,12 @@ enum GeneratorPattern {
             guard name == "n" || name == "id" else {
                 return "unknown placeholder '{\(body)}' (use {n}, {n:04} or {id})"
             }
-            if body.contains(":"), Int(body.split(separator: ":")[1]) == nil { return "bad width in '{\(body)}'" }
+            if body.contains(":") {
+                let parts = body.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+                guard parts.count == 2, let width = Int(parts[1]), width >= 0, width <= 20 else {
+                    return "bad width in '{\(body)}' (expected e.g. {n:04})"
+                }
+            }
             rest = rest[rest.index(after: close)...]
         }
         return nil

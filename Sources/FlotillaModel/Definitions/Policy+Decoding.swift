@@ -30,7 +30,7 @@ extension Policy {
         guard let object = reader.object(root, "", what: "a policy", keys: keys, required: ["policy", "waves"])
         else { return nil }
         let name = object.string("policy") ?? ""
-        if object.has("policy"), let problem = nameProblem(name) {
+        if object.has("policy"), !name.isEmpty, let problem = nameProblem(name) {
             reader.error(at: object.location("policy"), "policy", "policy name '\(name)' \(problem)")
         }
         var waves: [Wave] = []
@@ -98,6 +98,7 @@ extension Policy {
         if let problem = nameProblem(name) {
             reader.error(at: wave.location("name"), wave.at("name"), "wave name '\(name)' \(problem)")
         }
+        let errorsBefore = reader.diagnostics.errors.count
         guard let select = wave.object("select", what: "a selector", keys: selectKeys) else { return nil }
         var selector = Selector()
         selector.tenants = select.has("tenants") ? select.stringList("tenants", what: "tenant ids") : nil
@@ -107,7 +108,7 @@ extension Policy {
         if let node = select.node("percent") {
             var text = node.scalar ?? ""
             if text.hasSuffix("%") { text.removeLast() }
-            if let value = Double(text), !node.isNull {
+            if let value = Double(text), value.isFinite, !node.isNull {
                 if value <= 0 || value > 100 {
                     reader.error(
                         node, select.at("percent"),
@@ -130,7 +131,7 @@ extension Policy {
         let hasSomething =
             selector.tenants != nil || selector.labels != nil || selector.shards != nil || selector.percent != nil
             || selector.count != nil || selector.remaining
-        if !hasSomething, !reader.diagnostics.hasErrors {
+        if !hasSomething, reader.diagnostics.errors.count == errorsBefore {
             reader.error(
                 select.node, wave.at("select"),
                 "empty selector: wave '\(name)' selects nobody; say tenants, labels, shards, percent, count or remaining: true"

@@ -48,9 +48,12 @@ extension Pattern {
             let c = PatternSQL.ident(column)
             var checks: [PatternSQL.Check] = [.table(table), .noColumn(column, in: table)]
             if fill != nil { checks.append(.integerKey(batches.key, in: table)) }
-            var expand = [PatternSQL.comment("\(site.pattern): \(summary)."), PatternSQL.preflight(site.pattern, checks)]
+            var expand = [
+                PatternSQL.comment("\(site.pattern): \(summary)."), PatternSQL.preflight(site.pattern, checks),
+            ]
             if backfill == nil {
-                expand.append("ALTER TABLE \(t) ADD COLUMN \(c) \(type)" + (defaultValue.map { " DEFAULT \($0)" } ?? ""))
+                expand.append(
+                    "ALTER TABLE \(t) ADD COLUMN \(c) \(type)" + (defaultValue.map { " DEFAULT \($0)" } ?? ""))
             } else {
                 // The rows that exist get the backfill's value, not the default: add the column bare, then the default.
                 expand.append("ALTER TABLE \(t) ADD COLUMN \(c) \(type)")
@@ -82,7 +85,8 @@ extension Pattern {
                         PatternSQL.comment(
                             "\(site.pattern): NOT VALID: new and updated rows are checked at once, the rows that exist are not scanned."
                         ),
-                        PatternSQL.preflight(site.pattern, [.column(column, in: table), .noConstraint(checkName, on: table)]),
+                        PatternSQL.preflight(
+                            site.pattern, [.column(column, in: table), .noConstraint(checkName, on: table)]),
                         addCheck,
                     ],
                     down: ["ALTER TABLE \(t) DROP CONSTRAINT IF EXISTS \(check)"]))

@@ -54,7 +54,8 @@ extension Pattern {
                 "index",
                 up: [
                     PatternSQL.comment(
-                        "\(site.pattern): \(summary); an INVALID \(name) left by a failed try is dropped and built again."),
+                        "\(site.pattern): \(summary); an INVALID \(name) left by a failed try is dropped and built again."
+                    ),
                     PatternSQL.preflight(
                         site.pattern, [.table(table)] + columnNames.map { .column($0, in: table) }),
                     create,

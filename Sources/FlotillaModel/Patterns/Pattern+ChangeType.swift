@@ -87,9 +87,13 @@ extension Pattern {
                     PatternSQL.comment(
                         "\(site.pattern): in one short transaction under lock_timeout, \(column) becomes \(old) and \(shadow) becomes \(column); the trigger now keeps \(old) equal to \(column), so a revert loses nothing."
                     ),
-                    "ALTER TABLE \(t) RENAME COLUMN \(c) TO \(o)", "ALTER TABLE \(t) RENAME COLUMN \(s) TO \(c)", backward,
+                    "ALTER TABLE \(t) RENAME COLUMN \(c) TO \(o)", "ALTER TABLE \(t) RENAME COLUMN \(s) TO \(c)",
+                    backward,
                 ],
-                down: ["ALTER TABLE \(t) RENAME COLUMN \(c) TO \(s)", "ALTER TABLE \(t) RENAME COLUMN \(o) TO \(c)", forward],
+                down: [
+                    "ALTER TABLE \(t) RENAME COLUMN \(c) TO \(s)", "ALTER TABLE \(t) RENAME COLUMN \(o) TO \(c)",
+                    forward,
+                ],
                 ignore: [
                     LintAcknowledgement(
                         rule: "rename-column",

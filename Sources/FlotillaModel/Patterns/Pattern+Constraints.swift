@@ -52,7 +52,8 @@ extension Pattern {
         public static let deleteActions = ["cascade", "restrict", "set null", "set default", "no action"]
 
         var summary: String {
-            let target = referencedColumns.isEmpty ? references : "\(references) (\(referencedColumns.joined(separator: ", ")))"
+            let target =
+                referencedColumns.isEmpty ? references : "\(references) (\(referencedColumns.joined(separator: ", ")))"
             return
                 "adds the foreign key \(name) from \(table) (\(columns.joined(separator: ", "))) to \(target): NOT VALID first, then VALIDATE in a phase of its own"
         }

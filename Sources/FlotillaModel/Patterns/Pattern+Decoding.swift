@@ -43,7 +43,8 @@ extension Pattern {
             return nil
         }
         guard case .mapping(let pairs) = node.value else {
-            reader.error(node, path, "expected a pattern (a mapping of its name to its parameters), found \(node.kindName)")
+            reader.error(
+                node, path, "expected a pattern (a mapping of its name to its parameters), found \(node.kindName)")
             return nil
         }
         guard pairs.count == 1, let name = pairs[0].key.scalar else {
@@ -71,7 +72,8 @@ extension Pattern {
         case "add-column":
             let column = AddColumn(
                 table: p.name("table") ?? "", column: p.name("column", new: true) ?? "", type: p.type("type") ?? "",
-                defaultValue: p.expression("default"), notNull: object.bool("not_null") ?? (name == "add-column-not-null"),
+                defaultValue: p.expression("default"),
+                notNull: object.bool("not_null") ?? (name == "add-column-not-null"),
                 backfill: p.expression("backfill"), batches: p.batches())
             if column.notNull, column.defaultValue == nil, column.backfill == nil, object.has("column") {
                 reader.error(
@@ -111,7 +113,8 @@ extension Pattern {
             var method: String?
             if let text = object.string("method") {
                 if let problem = identifierProblem(text, reserved: false) {
-                    reader.error(at: object.location("method"), object.at("method"), "index method '\(text)' \(problem)")
+                    reader.error(
+                        at: object.location("method"), object.at("method"), "index method '\(text)' \(problem)")
                 }
                 method = text
             }

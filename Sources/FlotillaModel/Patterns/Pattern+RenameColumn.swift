@@ -75,7 +75,8 @@ extension Pattern {
             let backfill = site.phase(
                 "backfill",
                 verify: "SELECT NOT EXISTS (SELECT FROM \(t) WHERE \(new) IS DISTINCT FROM \(old))",
-                backfill: batches.backfill(table: table, set: "\(new) = \(old)", where: "\(new) IS DISTINCT FROM \(old)"))
+                backfill: batches.backfill(
+                    table: table, set: "\(new) = \(old)", where: "\(new) IS DISTINCT FROM \(old)"))
             let contract = site.phase(
                 "contract",
                 up: [

@@ -26,7 +26,8 @@ public enum Pattern: Sendable, Hashable {
     /// The names `pattern:` takes; `add-column-not-null` and `shadow-column` are other names for `add-column` with
     /// `not_null: true` and for `change-type`.
     public static let names = [
-        "add-column", "add-column-not-null", "rename-column", "drop-column", "change-type", "shadow-column", "add-index",
+        "add-column", "add-column-not-null", "rename-column", "drop-column", "change-type", "shadow-column",
+        "add-index",
         "add-constraint", "add-foreign-key",
     ]
 
@@ -112,7 +113,9 @@ struct PatternSite {
             upSQL = [PatternSQL.comment("gate: " + gate)] + (up ?? [])
         }
         return Phase(
-            name: name, up: upSQL.map(sql), down: down.map(sql), verify: verify.map { SQLText($0, lineOffset: location.line - 1, columnOffset: location.column - 1) }, backfill: backfill,
+            name: name, up: upSQL.map(sql), down: down.map(sql),
+            verify: verify.map { SQLText($0, lineOffset: location.line - 1, columnOffset: location.column - 1) },
+            backfill: backfill,
             gate: gate == nil ? nil : .approval, reversible: reversible, transaction: transaction, ignore: ignore,
             location: location, message: gate, pattern: pattern)
     }

@@ -8,7 +8,9 @@ enum PatternSQL {
     static func ident(_ name: String) -> String {
         let simple =
             name.unicodeScalars.first.map { $0 == "_" || ("a"..."z").contains($0) } == true
-            && name.unicodeScalars.allSatisfy { $0 == "_" || $0 == "$" || ("a"..."z").contains($0) || ("0"..."9").contains($0) }
+            && name.unicodeScalars.allSatisfy {
+                $0 == "_" || $0 == "$" || ("a"..."z").contains($0) || ("0"..."9").contains($0)
+            }
         if simple, !reservedWords.contains(name) { return name }
         return "\"" + name.replacing("\"", with: "\"\"") + "\""
     }
@@ -82,7 +84,8 @@ enum PatternSQL {
         var body: [String] = []
         func fail(_ condition: String, _ message: String, _ code: String) {
             let text = "flotilla preflight (\(pattern)): \(message)".replacing("%", with: "%%")
-            body.append("    IF \(condition) THEN RAISE EXCEPTION \(literal(text)) USING ERRCODE = \(literal(code)); END IF;")
+            body.append(
+                "    IF \(condition) THEN RAISE EXCEPTION \(literal(text)) USING ERRCODE = \(literal(code)); END IF;")
         }
         func attribute(_ column: String, _ table: String, _ extra: String = "") -> String {
             "SELECT FROM pg_attribute WHERE attrelid = \(regclass(table)) AND attname = \(literal(column))"
@@ -138,7 +141,8 @@ enum PatternSQL {
 
     /// PostgreSQL's reserved key words (they need quotes as column or table names).
     static let reservedWords: Set<String> = [
-        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "binary", "both",
+        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "binary",
+        "both",
         "case", "cast", "check", "collate", "collation", "column", "concurrently", "constraint", "create", "cross",
         "current_catalog", "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
         "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
@@ -203,7 +207,8 @@ extension PatternSQL {
         var depth = 0
         for scalar in text.unicodeScalars {
             let ok =
-                scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || " _,.[]\"".unicodeScalars.contains(scalar)
+                scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                || " _,.[]\"".unicodeScalars.contains(scalar)
             if scalar == "(" {
                 depth += 1
             } else if scalar == ")" {

@@ -24,7 +24,7 @@ public func parseDuration(_ text: String) -> Duration? {
     guard !digits.isEmpty, !unit.isEmpty else { return nil }
     parts.append((digits, unit))
     for (number, unit) in parts {
-        guard let value = Double(number), value >= 0 else { return nil }
+        guard let value = Double(number), value >= 0, value.isFinite else { return nil }
         let milliseconds: Double
         switch unit {
         case "ms": milliseconds = value
@@ -33,7 +33,10 @@ public func parseDuration(_ text: String) -> Duration? {
         case "h": milliseconds = value * 3_600_000
         default: return nil
         }
+        // Beyond about 290 years a duration is a typo, and Int64 milliseconds would overflow.
+        guard milliseconds < 9e15 else { return nil }
         total += .milliseconds(Int64(milliseconds.rounded()))
+        guard total < .seconds(9_000_000_000_000) else { return nil }
     }
     return total
 }

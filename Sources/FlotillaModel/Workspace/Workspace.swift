@@ -77,7 +77,11 @@ public struct Workspace: Sendable {
         }
         let ids = changeIDs(of: fleet)
         let matches = ids.contains(reference) ? [reference] : ids.filter { $0.hasPrefix(reference) }
-        if matches.count == 1 { return joinPath(changesDirectory(of: fleet), matches[0] + ".yaml") }
+        if matches.count == 1 {
+            let directory = changesDirectory(of: fleet)
+            let yaml = joinPath(directory, matches[0] + ".yaml")
+            return source.isFile(yaml) ? yaml : joinPath(directory, matches[0] + ".yml")
+        }
         if matches.count > 1 {
             throw problem(reference, "change '\(reference)' is ambiguous: \(matches.joined(separator: ", "))")
         }

@@ -62,7 +62,13 @@ final class DefinitionReader {
             error(node, path, "expected a string, found \(node.kindName)")
             return nil
         }
-        guard let environment else { return raw }
+        guard let environment else {
+            if !allowEmpty, raw.trimmingWhitespace().isEmpty {
+                error(node, path, "expected a non-empty string, found an empty one")
+                return nil
+            }
+            return raw
+        }
         switch interpolate(raw, environment: environment) {
         case .success(let text):
             if text.isEmpty && !allowEmpty {
