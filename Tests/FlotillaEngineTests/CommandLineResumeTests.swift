@@ -13,15 +13,18 @@ struct CommandLineResumeTests {
     static func flotillaBinary() throws -> URL {
         var candidates: [URL] = []
         if let first = CommandLine.arguments.first {
-            candidates.append(URL(fileURLWithPath: first).deletingLastPathComponent().appendingPathComponent("flotilla"))
+            candidates.append(
+                URL(fileURLWithPath: first).deletingLastPathComponent().appendingPathComponent("flotilla"))
         }
         candidates.append(Bundle.main.bundleURL.appendingPathComponent("flotilla"))
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         candidates.append(root.appendingPathComponent(".build/debug/flotilla"))
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) {
             return candidate
         }
-        throw TestFailure("the flotilla executable is not built (looked in \(candidates.map(\.path))); run swift build --build-tests")
+        throw TestFailure(
+            "the flotilla executable is not built (looked in \(candidates.map(\.path))); run swift build --build-tests")
     }
 
     /// Counts ledger rows per tenant schema of a shard, for one phase.
@@ -51,7 +54,9 @@ struct CommandLineResumeTests {
         process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = folder
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") && $0.key != "FLOTILLA_CONTROL_URL" }
+        var environment = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("PG") && $0.key != "FLOTILLA_CONTROL_URL"
+        }
         environment["FLOTILLA_HOME"] = folder.appendingPathComponent(".flotilla").path
         environment["FLOTILLA_LOG_LEVEL"] = "error"
         process.environment = environment
@@ -85,51 +90,56 @@ struct CommandLineResumeTests {
         let control = try await TestCluster.shared.freshDatabase(prefix: "kill_ctl")
         let ids = (1...40).map { String(format: "k%02d", $0) }
         // The generator deals tenants over [a, b] in turn: odd ones on a, even ones on b.
-        try createSchemaTenants(shardA, schemas: ids.enumerated().filter { $0.offset % 2 == 0 }.map { "tenant_\($0.element)" }, rows: 2, extra: Self.ledgerFunction)
-        try createSchemaTenants(shardB, schemas: ids.enumerated().filter { $0.offset % 2 == 1 }.map { "tenant_\($0.element)" }, rows: 2, extra: Self.ledgerFunction)
+        try createSchemaTenants(
+            shardA, schemas: ids.enumerated().filter { $0.offset % 2 == 0 }.map { "tenant_\($0.element)" }, rows: 2,
+            extra: Self.ledgerFunction)
+        try createSchemaTenants(
+            shardB, schemas: ids.enumerated().filter { $0.offset % 2 == 1 }.map { "tenant_\($0.element)" }, rows: 2,
+            extra: Self.ledgerFunction)
 
         let folder = try makeScratchDirectory(prefix: "flotilla-kill")
         defer { try? FileManager.default.removeItem(at: folder) }
         let files: [String: String] = [
             "fleets/kill-fleet/fleet.yaml": """
-                fleet: kill-fleet
-                control: \(fullURL(control))
-                shards:
-                  - name: a
-                    url: \(fullURL(shardA))
-                  - name: b
-                    url: \(fullURL(shardB))
-                tenants:
-                  - generate: {count: 40, id: "k{n:02}", shard: [a, b], schema: "tenant_{id}"}
-                """,
+            fleet: kill-fleet
+            control: \(fullURL(control))
+            shards:
+              - name: a
+                url: \(fullURL(shardA))
+              - name: b
+                url: \(fullURL(shardB))
+            tenants:
+              - generate: {count: 40, id: "k{n:02}", shard: [a, b], schema: "tenant_{id}"}
+            """,
             "fleets/kill-fleet/changes/0001_slow.yaml": """
-                change: 0001_slow
-                phases:
-                  - name: first
-                    up: |
-                      SELECT pg_sleep(0.2);
-                      ALTER TABLE users ADD COLUMN first_col integer;
-                    down: ALTER TABLE users DROP COLUMN first_col;
-                  - name: second
-                    up: |
-                      SELECT pg_sleep(0.05);
-                      ALTER TABLE users ADD COLUMN second_col integer;
-                    down: ALTER TABLE users DROP COLUMN second_col;
-                """,
+            change: 0001_slow
+            phases:
+              - name: first
+                up: |
+                  SELECT pg_sleep(0.2);
+                  ALTER TABLE users ADD COLUMN first_col integer;
+                down: ALTER TABLE users DROP COLUMN first_col;
+              - name: second
+                up: |
+                  SELECT pg_sleep(0.05);
+                  ALTER TABLE users ADD COLUMN second_col integer;
+                down: ALTER TABLE users DROP COLUMN second_col;
+            """,
             "policies/p.yaml": """
-                policy: p
-                waves:
-                  - {name: canary, select: {tenants: [k01, k02]}}
-                  - {name: rest, select: {remaining: true}}
-                parallel: 4
-                per_shard_parallel: 2
-                lock_timeout: 5s
-                retries: {attempts: 3, backoff: 100ms}
-                """,
+            policy: p
+            waves:
+              - {name: canary, select: {tenants: [k01, k02]}}
+              - {name: rest, select: {remaining: true}}
+            parallel: 4
+            per_shard_parallel: 2
+            lock_timeout: 5s
+            retries: {attempts: 3, backoff: 100ms}
+            """,
         ]
         for (path, text) in files {
             let url = folder.appendingPathComponent(path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try text.write(to: url, atomically: true, encoding: .utf8)
         }
         let arguments = ["rollout", "--fleet", "kill-fleet", "--change", "0001_slow", "--policy", "p", "--yes"]
@@ -154,7 +164,9 @@ struct CommandLineResumeTests {
         _ = try await Self.wait(first, limit: .seconds(10))
         let firstLog = (try? String(contentsOf: first.output, encoding: .utf8)) ?? ""
         #expect(someApplied)
-        #expect(first.process.terminationReason == .uncaughtSignal, "the first run ended on its own before the kill: \(firstLog)")
+        #expect(
+            first.process.terminationReason == .uncaughtSignal,
+            "the first run ended on its own before the kill: \(firstLog)")
 
         let afterKill = try ledger("first")
         let applied = afterKill.values.filter { $0 > 0 }.count
@@ -189,7 +201,8 @@ struct CommandLineResumeTests {
             #expect(try probe.columnType("first_col") == "integer", "tenant \(id)")
             #expect(try probe.columnType("second_col") == "integer", "tenant \(id)")
         }
-        #expect(try psql(control, "SELECT count(*) || '|' || string_agg(state, ',') FROM flotilla.rollouts") == "1|done")
+        #expect(
+            try psql(control, "SELECT count(*) || '|' || string_agg(state, ',') FROM flotilla.rollouts") == "1|done")
         #expect(try psql(control, "SELECT count(*) FROM flotilla.steps WHERE state <> 'applied'") == "0")
         #expect(try psql(control, "SELECT count(*) FROM flotilla.steps") == "80")
         let kinds = lines(try psql(control, "SELECT kind FROM flotilla.events ORDER BY id"))

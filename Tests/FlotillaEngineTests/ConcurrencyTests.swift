@@ -51,7 +51,9 @@ struct ConcurrencyTests {
                     """)
                 var total = 0
                 for row in rows {
-                    guard let name = row[0].flatMap({ databases[$0] }), let count = row[1].flatMap(Int.init) else { continue }
+                    guard let name = row[0].flatMap({ databases[$0] }), let count = row[1].flatMap(Int.init) else {
+                        continue
+                    }
                     maxima[name] = max(maxima[name] ?? 0, count)
                     total += count
                 }
@@ -75,7 +77,9 @@ struct ConcurrencyTests {
         #expect(maxima["b"] == 2, "the per-shard cap was reached on shard b: \(maxima)")
         #expect(maxima["total"] ?? 0 <= 4)
         for tenant in tenants {
-            #expect(try TenantProbe(shard: tenant.shard == "a" ? shardA : shardB, schema: tenant.placement.name).columnType("slow") == "boolean")
+            #expect(
+                try TenantProbe(shard: tenant.shard == "a" ? shardA : shardB, schema: tenant.placement.name).columnType(
+                    "slow") == "boolean")
         }
         #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'applied'") == "24")
     }
@@ -89,9 +93,11 @@ struct ConcurrencyTests {
         let names = ["a", "b", "c"]
         let tenants = (1...12).map { schemaTenant(String(format: "g%02d", $0), shard: names[$0 % 3]) }
         for (index, shard) in shards.enumerated() {
-            try createSchemaTenants(shard, schemas: tenants.filter { $0.shard == names[index] }.map(\.placement.name), rows: 1)
+            try createSchemaTenants(
+                shard, schemas: tenants.filter { $0.shard == names[index] }.map(\.placement.name), rows: 1)
         }
-        let fleet = makeFleet(name: "gcap-fleet", shards: Array(zip(names, shards)).map { ($0.0, $0.1) }, tenants: tenants)
+        let fleet = makeFleet(
+            name: "gcap-fleet", shards: Array(zip(names, shards)).map { ($0.0, $0.1) }, tenants: tenants)
         let change = try parseChange(
             """
             change: 0001_slow
@@ -198,7 +204,8 @@ struct ConcurrencyTests {
         #expect(steps["l2"]?.attempts == 1)
         #expect(try TenantProbe(shard: shard, schema: "tenant_l1").columnType("score") == "integer")
         #expect(try TenantProbe(shard: shard, schema: "tenant_l1").liveLedger(change: "0001_score").count == 1)
-        let retries = lines(try rig.journal("SELECT tenant || '|' || message FROM flotilla.events WHERE kind = 'retry'"))
+        let retries = lines(
+            try rig.journal("SELECT tenant || '|' || message FROM flotilla.events WHERE kind = 'retry'"))
         #expect(!retries.isEmpty)
         #expect(retries.allSatisfy { $0.hasPrefix("l1|") && $0.contains("55P03") }, "\(retries)")
         #expect(retries.count == (steps["l1"]?.attempts ?? 0) - 1)
@@ -225,7 +232,11 @@ struct ConcurrencyTests {
             throw error
         }
         // The lock is still held: it outlived every attempt.
-        #expect(try psql(shard, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted") == "1")
+        #expect(
+            try psql(
+                shard,
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'users' AND l.mode = 'AccessExclusiveLock' AND l.granted"
+            ) == "1")
         try await holder.execute("ROLLBACK")
         await holder.close()
         guard case .reverted = outcome else {

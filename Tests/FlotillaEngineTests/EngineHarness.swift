@@ -35,7 +35,9 @@ func uniqueName(_ prefix: String) -> String {
     "\(prefix)_\(getpid())_\(String(UInt32.random(in: 0..<UInt32.max), radix: 36))"
 }
 
-func makeFleet(name: String, shards: [(name: String, url: ConnectionURL)], tenants: [Tenant], maxParallel: Int? = nil) -> Fleet {
+func makeFleet(name: String, shards: [(name: String, url: ConnectionURL)], tenants: [Tenant], maxParallel: Int? = nil)
+    -> Fleet
+{
     Fleet(
         name: name, control: nil,
         shards: shards.map { Shard(name: $0.name, url: fullURL($0.url), maxParallel: maxParallel, location: here) },
@@ -55,7 +57,9 @@ func parsePolicy(_ yaml: String) throws -> Policy {
 }
 
 func makePlan(_ fleet: Fleet, _ change: Change, _ policy: Policy) throws -> RolloutPlan {
-    do { return try RolloutPlan.make(fleet: fleet, change: change, policy: policy) } catch { throw TestFailure("plan: \(error)") }
+    do { return try RolloutPlan.make(fleet: fleet, change: change, policy: policy) } catch {
+        throw TestFailure("plan: \(error)")
+    }
 }
 
 struct TestFailure: Error, CustomStringConvertible {
@@ -131,7 +135,8 @@ struct Rig: Sendable {
             group.addTask {
                 let store = ControlStore(client: client, logger: engineTestLogger)
                 try await store.migrate()
-                let engine = RolloutEngine(store: store, connections: connections, logger: engineTestLogger, observe: observe)
+                let engine = RolloutEngine(
+                    store: store, connections: connections, logger: engineTestLogger, observe: observe)
                 return try await connections.run { try await body(engine, store, connections) }
             }
             defer { group.cancelAll() }
@@ -148,7 +153,8 @@ struct Rig: Sendable {
         events: EventLog? = nil
     ) async throws -> RolloutOutcome {
         let plan = try makePlan(fleet, change, policy)
-        return try await withEngine(observe: { events?.add($0) }) { engine, _, _ in
+        let observe: @Sendable (RolloutEvent) -> Void = { events?.add($0) }
+        return try await withEngine(observe: observe) { engine, _, _ in
             try await engine.run(change: change, policy: policy, plan: plan, options: options)
         }
     }
@@ -246,7 +252,8 @@ struct SideSession: Sendable {
 
     static func open(_ url: ConnectionURL) async throws -> SideSession {
         let connection = try await PostgresConnection.connect(
-            configuration: url.connectionConfiguration(), id: Int.random(in: 1..<Int(Int32.max)), logger: engineTestLogger)
+            configuration: url.connectionConfiguration(), id: Int.random(in: 1..<Int(Int32.max)),
+            logger: engineTestLogger)
         return SideSession(connection: connection)
     }
 

@@ -147,7 +147,9 @@ struct FailureTests {
         #expect(steps.values.filter { $0.state == "applied" }.count == 5)
         #expect(try rig.rolloutState() == "done")
         #expect(try rig.journal("SELECT wave FROM flotilla.events WHERE kind = 'quarantined'") == "first")
-        #expect(events.all.contains { if case .quarantined(_, let ids) = $0 { return ids == ["f2"] } else { return false } })
+        #expect(
+            events.all.contains { if case .quarantined(_, let ids) = $0 { return ids == ["f2"] } else { return false } }
+        )
     }
 
     @Test(.timeLimit(.minutes(3)))
@@ -173,7 +175,8 @@ struct FailureTests {
         let broken = TenantProbe(shard: shard, schema: "tenant_f2")
         #expect(try broken.columnType("score") == "text")
         #expect(
-            try broken.query("SELECT count(*) FROM pg_indexes WHERE schemaname = 'tenant_f2' AND indexname = 'users_score'") == "0",
+            try broken.query(
+                "SELECT count(*) FROM pg_indexes WHERE schemaname = 'tenant_f2' AND indexname = 'users_score'") == "0",
             "the index phase ran on the quarantined tenant")
         let brokenLedger = try broken.ledger(change: change.id)
         #expect(brokenLedger.isEmpty, "\(brokenLedger)")
@@ -242,6 +245,7 @@ struct FailureTests {
         let kinds = try rig.eventKinds()
         #expect(kinds.contains("check-failed"))
         #expect(kinds.contains("reverted"))
-        #expect(try rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'check-failed' AND wave = 'two'") == "1")
+        #expect(
+            try rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'check-failed' AND wave = 'two'") == "1")
     }
 }

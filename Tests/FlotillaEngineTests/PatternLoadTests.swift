@@ -205,7 +205,8 @@ struct PatternLoadTests {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "load")
         try PatternTenants.create(shard, schemas: ["tenant_a"])
         let traffic = LiveTraffic(
-            url: shard, scripts: [try PatternTenants.workload(schema: "tenant_a", column: "score", value: ":v")], rate: 100)
+            url: shard, scripts: [try PatternTenants.workload(schema: "tenant_a", column: "score", value: ":v")],
+            rate: 100)
         let (_, clean) = try await traffic.during { try await Task.sleep(for: .seconds(1)) }
         #expect(clean.failed == 0, "\(clean)")
         #expect(clean.transactions > 50 && clean.latencies.count == clean.transactions, "\(clean)")

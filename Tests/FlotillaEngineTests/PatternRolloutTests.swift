@@ -195,7 +195,9 @@ extension PatternRolloutTests {
         func traffic(_ column: String) throws -> LiveTraffic {
             LiveTraffic(
                 url: rig.shard,
-                scripts: try rig.schemas.map { try PatternTenants.workload(schema: $0, column: column, value: "'+1-' || :v") })
+                scripts: try rig.schemas.map {
+                    try PatternTenants.workload(schema: $0, column: column, value: "'+1-' || :v")
+                })
         }
         // The release that knows only phone_number, until the gate.
         let (gate, old) = try await traffic("phone_number").during { try await rig.rollout(change) }

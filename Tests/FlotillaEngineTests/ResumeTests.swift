@@ -51,7 +51,9 @@ struct ResumeTests {
         first.cancel()
         let interrupted = await first.result
         #expect(reached)
-        if case .success(let outcome) = interrupted { Issue.record("the run finished before it was cancelled: \(outcome)") }
+        if case .success(let outcome) = interrupted {
+            Issue.record("the run finished before it was cancelled: \(outcome)")
+        }
 
         let checkpoint = try #require(Int(try rig.journal("SELECT checkpoint FROM flotilla.steps WHERE tenant = 'b1'")))
         #expect(checkpoint > 0 && checkpoint < 200, "checkpoint \(checkpoint)")
@@ -69,7 +71,9 @@ struct ResumeTests {
             return
         }
         #expect(try probe.query("SELECT count(*) FROM users WHERE v IS DISTINCT FROM id * 3") == "0")
-        #expect(try probe.query("SELECT min(touched) || '|' || max(touched) FROM users") == "1|1", "every row updated exactly once")
+        #expect(
+            try probe.query("SELECT min(touched) || '|' || max(touched) FROM users") == "1|1",
+            "every row updated exactly once")
         #expect(try probe.liveLedger(change: change.id).map(\.phase) == ["fill"])
         #expect(try rig.journal("SELECT state || '|' || checkpoint FROM flotilla.steps") == "applied|200")
         #expect(try rig.journal("SELECT count(*) FROM flotilla.rollouts") == "1")
@@ -83,7 +87,10 @@ struct ResumeTests {
             name: "preflight-fleet",
             shards: [
                 Shard(name: "good-shard", url: fullURL(good), location: here),
-                Shard(name: "bad-shard", url: "postgres://flotilla:s3cret-pass@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=3", location: here),
+                Shard(
+                    name: "bad-shard",
+                    url: "postgres://flotilla:s3cret-pass@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=3",
+                    location: here),
             ],
             tenants: [
                 schemaTenant("x1", shard: "good-shard"), schemaTenant("x2", shard: "bad-shard"),
@@ -114,7 +121,8 @@ struct ResumeTests {
             name: "preflight-fleet3",
             shards: [Shard(name: "wrong-password-shard", url: fullURL(wrong), location: here)],
             tenants: [schemaTenant("z1", shard: "wrong-password-shard")])
-        let refusedConnections = try FleetConnections(fleet: refused, embedded: nil, environment: [:], logger: engineTestLogger)
+        let refusedConnections = try FleetConnections(
+            fleet: refused, embedded: nil, environment: [:], logger: engineTestLogger)
         let refusal: (any Error)? = await {
             do {
                 try await refusedConnections.run { try await refusedConnections.preflight() }
@@ -131,7 +139,11 @@ struct ResumeTests {
         // A URL that cannot even be parsed is named too, without its password.
         let malformed = Fleet(
             name: "preflight-fleet2",
-            shards: [Shard(name: "odd-shard", url: "postgres://flotilla:s3cret-pass@127.0.0.1:notaport/postgres", location: here)],
+            shards: [
+                Shard(
+                    name: "odd-shard", url: "postgres://flotilla:s3cret-pass@127.0.0.1:notaport/postgres",
+                    location: here)
+            ],
             tenants: [schemaTenant("y1", shard: "odd-shard")])
         #expect {
             _ = try FleetConnections(fleet: malformed, embedded: nil, environment: [:], logger: engineTestLogger)

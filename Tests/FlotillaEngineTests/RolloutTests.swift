@@ -38,7 +38,8 @@ struct RolloutTests {
         let shardB = try await TestCluster.shared.freshDatabase(prefix: "spt_b")
         let tenants = (1...12).map { n in
             schemaTenant(
-                String(format: "t%02d", n), shard: n % 2 == 1 ? "a" : "b", labels: ["tier": n <= 2 ? "internal" : "free"])
+                String(format: "t%02d", n), shard: n % 2 == 1 ? "a" : "b",
+                labels: ["tier": n <= 2 ? "internal" : "free"])
         }
         try createSchemaTenants(shardA, schemas: tenants.filter { $0.shard == "a" }.map(\.placement.name), rows: 50)
         try createSchemaTenants(shardB, schemas: tenants.filter { $0.shard == "b" }.map(\.placement.name), rows: 50)
@@ -59,20 +60,31 @@ struct RolloutTests {
             let probe = TenantProbe(shard: tenant.shard == "a" ? shardA : shardB, schema: tenant.placement.name)
             #expect(try probe.columnType("score") == "integer", "tenant \(tenant.id)")
             #expect(try probe.query("SELECT count(*) FROM users") == "50")
-            #expect(try probe.query("SELECT count(*) FROM users WHERE score IS DISTINCT FROM id * 2") == "0", "tenant \(tenant.id)")
+            #expect(
+                try probe.query("SELECT count(*) FROM users WHERE score IS DISTINCT FROM id * 2") == "0",
+                "tenant \(tenant.id)")
             let live = try probe.liveLedger(change: change.id)
             #expect(live.map(\.phase).sorted() == ["backfill", "expand"], "tenant \(tenant.id)")
-            for entry in live { #expect(entry.checksum == checksums[entry.phase], "tenant \(tenant.id) phase \(entry.phase)") }
-            #expect(try probe.query("SELECT count(DISTINCT rollout_id) || '|' || max(rollout_id) FROM flotilla_history") == "1|\(rolloutID)")
+            for entry in live {
+                #expect(entry.checksum == checksums[entry.phase], "tenant \(tenant.id) phase \(entry.phase)")
+            }
+            #expect(
+                try probe.query("SELECT count(DISTINCT rollout_id) || '|' || max(rollout_id) FROM flotilla_history")
+                    == "1|\(rolloutID)")
         }
         // The shard databases hold nothing but the tenants' schemas: no ledger outside them.
-        #expect(try psql(shardA, "SELECT count(*) FROM pg_tables WHERE tablename = 'flotilla_history' AND schemaname NOT LIKE 'tenant_%'") == "0")
+        #expect(
+            try psql(
+                shardA,
+                "SELECT count(*) FROM pg_tables WHERE tablename = 'flotilla_history' AND schemaname NOT LIKE 'tenant_%'"
+            ) == "0")
 
         #expect(try rig.rolloutState() == "done")
         #expect(try rig.journal("SELECT id FROM flotilla.rollouts") == rolloutID)
         #expect(try rig.journal("SELECT count(*) FROM flotilla.steps") == "24")
         #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state <> 'applied'") == "0")
-        #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE finished_at IS NULL OR attempts <> 1") == "0")
+        #expect(
+            try rig.journal("SELECT count(*) FROM flotilla.steps WHERE finished_at IS NULL OR attempts <> 1") == "0")
         // The backfill's checkpoint is the last key it did.
         #expect(try rig.journal("SELECT DISTINCT checkpoint FROM flotilla.steps WHERE phase = 'backfill'") == "50")
         // Canary first: every canary step of a phase finished before any other tenant's step of that phase started.
@@ -92,7 +104,8 @@ struct RolloutTests {
         #expect(kinds.first == "started")
         #expect(kinds.last == "done")
         #expect(kinds.filter { $0 == "phase-finished" }.count == 2)
-        #expect(kinds.filter { $0 == "wave-finished" }.count == 4)  // 2 phases × 2 waves (a wave split by shard is still one wave)
+        // 2 phases × 2 waves (a wave split by shard is still one wave)
+        #expect(kinds.filter { $0 == "wave-finished" }.count == 4)
 
         // Running it again finds it done and touches nothing.
         let again = try await rig.rollout(change, policy)
@@ -134,25 +147,35 @@ struct RolloutTests {
         for tenant in tenants {
             let probe = TenantProbe(database: tenant.placement.name, on: cluster)
             #expect(try probe.columnType("score") == "integer", "tenant \(tenant.id)")
-            #expect(try probe.query("SELECT count(*) FROM users WHERE score IS DISTINCT FROM id * 2") == "0", "tenant \(tenant.id)")
+            #expect(
+                try probe.query("SELECT count(*) FROM users WHERE score IS DISTINCT FROM id * 2") == "0",
+                "tenant \(tenant.id)")
             let live = try probe.liveLedger(change: change.id)
             #expect(live.map(\.phase).sorted() == ["backfill", "expand"], "tenant \(tenant.id)")
             for entry in live { #expect(entry.checksum == checksums[entry.phase]) }
         }
         // Nothing landed in the shard databases themselves.
         for shard in [shardA, shardB] {
-            #expect(try psql(shard, "SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'flotilla_history')") == "0")
+            #expect(
+                try psql(shard, "SELECT count(*) FROM pg_tables WHERE tablename IN ('users', 'flotilla_history')")
+                    == "0")
         }
         #expect(try rig.rolloutState() == "done")
-        #expect(try rig.journal("SELECT count(*) || '/' || count(*) FILTER (WHERE state = 'applied') FROM flotilla.steps") == "12/12")
+        #expect(
+            try rig.journal("SELECT count(*) || '/' || count(*) FILTER (WHERE state = 'applied') FROM flotilla.steps")
+                == "12/12")
         #expect(try rig.eventKinds().contains("done"))
-        for tenant in tenants { _ = try? psql(cluster, "DROP DATABASE IF EXISTS \(tenant.placement.name) WITH (FORCE)") }
+        for tenant in tenants {
+            _ = try? psql(cluster, "DROP DATABASE IF EXISTS \(tenant.placement.name) WITH (FORCE)")
+        }
     }
 
     @Test(.timeLimit(.minutes(3)))
     func approvalGateStopsThenResumesAfterApprove() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "gate")
-        let tenants = (1...4).map { schemaTenant("g\($0)", shard: "a", labels: ["tier": $0 == 1 ? "internal" : "free"]) }
+        let tenants = (1...4).map {
+            schemaTenant("g\($0)", shard: "a", labels: ["tier": $0 == 1 ? "internal" : "free"])
+        }
         try createSchemaTenants(shard, schemas: tenants.map(\.placement.name), rows: 5)
         let fleet = makeFleet(name: "gate-fleet", shards: [("a", shard)], tenants: tenants)
         let change = try parseChange(
@@ -184,7 +207,9 @@ struct RolloutTests {
             #expect(try probe.columnType("email") == "text", "contract must not run before approval")
             #expect(try probe.liveLedger(change: change.id).map(\.phase) == ["expand"])
         }
-        #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE phase = 'contract' AND state <> 'pending'") == "0")
+        #expect(
+            try rig.journal("SELECT count(*) FROM flotilla.steps WHERE phase = 'contract' AND state <> 'pending'")
+                == "0")
 
         // Still waiting when run again without approval.
         let second = try await rig.rollout(change, policy, options: RolloutEngine.Options(waitForApproval: false))
@@ -209,7 +234,9 @@ struct RolloutTests {
     @Test(.timeLimit(.minutes(3)))
     func approvalGateWaitsForApproveWhileRunning() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "gatew")
-        let tenants = (1...2).map { schemaTenant("w\($0)", shard: "a", labels: ["tier": $0 == 1 ? "internal" : "free"]) }
+        let tenants = (1...2).map {
+            schemaTenant("w\($0)", shard: "a", labels: ["tier": $0 == 1 ? "internal" : "free"])
+        }
         try createSchemaTenants(shard, schemas: tenants.map(\.placement.name), rows: 1)
         let fleet = makeFleet(name: "gate-wait-fleet", shards: [("a", shard)], tenants: tenants)
         let change = try parseChange(
@@ -224,7 +251,8 @@ struct RolloutTests {
         let policy = try parsePolicy(Self.canaryPolicy.replacingOccurrences(of: ", by: shard", with: ""))
         let rig = try await Rig(fleet: fleet)
         let run = Task {
-            try await rig.rollout(change, policy, options: RolloutEngine.Options(waitForApproval: true, approvalPoll: .milliseconds(100)))
+            try await rig.rollout(
+                change, policy, options: RolloutEngine.Options(waitForApproval: true, approvalPoll: .milliseconds(100)))
         }
         let waiting = try await eventually { (try? rig.rolloutState()) == "awaiting-approval" }
         #expect(waiting)
@@ -233,7 +261,8 @@ struct RolloutTests {
             #expect(try TenantProbe(shard: shard, schema: tenant.placement.name).columnType("nickname") == nil)
         }
         let id = try rig.journal("SELECT id FROM flotilla.rollouts")
-        _ = try rig.journal("UPDATE flotilla.rollouts SET approved_phases = array_append(approved_phases, 'expand') WHERE id = '\(id)'")
+        _ = try rig.journal(
+            "UPDATE flotilla.rollouts SET approved_phases = array_append(approved_phases, 'expand') WHERE id = '\(id)'")
         let outcome = try await run.value
         #expect(outcome == .done(rollout: id))
         for tenant in tenants {

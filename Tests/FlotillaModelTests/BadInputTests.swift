@@ -34,7 +34,10 @@ let badInputs: [BadInput] = [
     // MARK: fleets
     bad(
         "unknown shard key, with a suggestion", .fleet, at: 5, 5,
-        ["unknown key 'max_paralel' in a shard", "did you mean 'max_parallel'?", "expected one of: name, url, max_parallel"],
+        [
+            "unknown key 'max_paralel' in a shard", "did you mean 'max_parallel'?",
+            "expected one of: name, url, max_parallel",
+        ],
         [
             "fleet: demo", "shards:", "  - name: pg-a", "    url: embedded:a",
             "    max_paralel: 4",  // key at col 5
@@ -43,7 +46,9 @@ let badInputs: [BadInput] = [
     bad(
         "unknown top-level key, with a suggestion", .fleet, at: 2, 1,
         ["unknown key 'contrl' in a fleet", "did you mean 'control'?"],
-        ["fleet: demo", "contrl: embedded:x"] + twoShards.dropFirst() + ["tenants:", "  - {id: a, shard: pg-a, schema: s}"]),
+        ["fleet: demo", "contrl: embedded:x"] + twoShards.dropFirst() + [
+            "tenants:", "  - {id: a, shard: pg-a, schema: s}",
+        ]),
     bad(
         "string for max_parallel", .fleet, at: 5, 19, ["expected a whole number, found a string ('four')"],
         [
@@ -199,7 +204,8 @@ let badInputs: [BadInput] = [
         ]),
     bad(
         // The same at the end of the file: the error is at the end of the stream (line 3, col 1).
-        "YAML syntax: unclosed [ at the end", .fleet, at: 3, 1, ["YAML syntax error", "did not find expected ',' or ']'"],
+        "YAML syntax: unclosed [ at the end", .fleet, at: 3, 1,
+        ["YAML syntax error", "did not find expected ',' or ']'"],
         ["fleet: demo", "shards: [pg-a, pg-b"]),
     bad(
         // libyaml's problem mark is the end of the stream (after the last newline: 4:1); the context names line 3.
@@ -265,7 +271,8 @@ let badInputs: [BadInput] = [
         "backfill table that is not an identifier", .change, at: 4, 23, ["table name 'users;' contains ';'"],
         ["change: 0001_x", "phases:", "  - name: fill", "    backfill: {table: \"users;\", set: \"a = 1\"}"]),
     bad(
-        "backfill with a bad pause", .change, at: 4, 51, ["expected a duration like 500ms, 30s, 5m or 1h, found '20 ms'"],
+        "backfill with a bad pause", .change, at: 4, 51,
+        ["expected a duration like 500ms, 30s, 5m or 1h, found '20 ms'"],
         // "    backfill: {" 1-15, "table: users, " 16-29, "set: \"a = 1\", " 30-43, "pause: " 44-50 → col 51
         ["change: 0001_x", "phases:", "  - name: fill", "    backfill: {table: users, set: \"a = 1\", pause: 20 ms}"]),
     bad(
@@ -282,7 +289,8 @@ let badInputs: [BadInput] = [
         "change with an empty list of phases", .change, at: 2, 9, ["a change needs at least one phase"],
         ["change: 0001_x", "phases: []"]),
     bad(
-        "change id with a space", .change, at: 1, 9, ["change id 'a b' contains ' '"], ["change: \"a b\"", "phases: []"]),
+        "change id with a space", .change, at: 1, 9, ["change id 'a b' contains ' '"],
+        ["change: \"a b\"", "phases: []"]),
     bad(
         "empty up SQL", .change, at: 4, 9, ["expected SQL, found an empty string"],
         ["change: 0001_x", "phases:", "  - name: expand", "    up: \"  \""]),
@@ -328,8 +336,12 @@ let badInputs: [BadInput] = [
             "  - name: c", "    sql: SELECT true", "    http: {url: \"http://127.0.0.1/\"}",
         ]),
     bad(
-        "a check with neither sql, http nor command", .policy, at: 5, 5, ["check 'c' needs one of sql, http or command"],
-        ["policy: p", "waves:", "  - {name: rest, select: {remaining: true}}", "checks:", "  - name: c", "    scope: wave"]),
+        "a check with neither sql, http nor command", .policy, at: 5, 5,
+        ["check 'c' needs one of sql, http or command"],
+        [
+            "policy: p", "waves:", "  - {name: rest, select: {remaining: true}}", "checks:", "  - name: c",
+            "    scope: wave",
+        ]),
     bad(
         "unknown policy key, with a suggestion", .policy, at: 4, 1,
         ["unknown key 'per_shard_paralel' in a policy", "did you mean 'per_shard_parallel'?"],
@@ -406,7 +418,8 @@ struct BadInputTests {
         }
         #expect(
             match != nil,
-            "expected \(input.line):\(input.column): \(input.fragments.joined(separator: " … ")); found:\n\(describe(found))")
+            "expected \(input.line):\(input.column): \(input.fragments.joined(separator: " … ")); found:\n\(describe(found))"
+        )
         #expect(found.allSatisfy { $0.location.file == "bad/\(input.kind.rawValue).yaml" })
         #expect(found.map(\.location) == found.map(\.location).sorted(), "diagnostics come in file order")
     }

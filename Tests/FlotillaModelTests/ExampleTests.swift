@@ -74,7 +74,9 @@ struct ExampleTests {
     func demoFleetEnvironment() throws {
         let fleet = try Fleet.parse(
             exampleText("fleets/demo/fleet.yaml"), file: "fleet.yaml",
-            environment: ["DEMO_PG_B": "postgres://u@db-b/tenants", "FLOTILLA_CONTROL_URL": "postgres://c@ctl/flotilla"])
+            environment: [
+                "DEMO_PG_B": "postgres://u@db-b/tenants", "FLOTILLA_CONTROL_URL": "postgres://c@ctl/flotilla",
+            ])
         #expect(fleet.shards.map(\.url) == ["embedded:demo_a", "postgres://u@db-b/tenants", "embedded:demo_c"])
         #expect(fleet.control == "postgres://c@ctl/flotilla")
     }
@@ -108,7 +110,8 @@ struct ExampleTests {
         let fast = try Policy.parse(exampleText("policies/fast.yaml"), file: "fast.yaml")
         #expect(fast.name == "fast" && fast.waves.map(\.name) == ["canary", "pilot", "rest"])
         #expect(fast.waves[0].select.labels == ["tier": "internal"] && fast.waves[0].bake == .seconds(1))
-        #expect(fast.waves[2].select.remaining && fast.waves[2].by == .shard && fast.waves[2].bake == .milliseconds(500))
+        #expect(
+            fast.waves[2].select.remaining && fast.waves[2].by == .shard && fast.waves[2].bake == .milliseconds(500))
         #expect(fast.parallel == 8 && fast.perShardParallel == 4 && fast.statementTimeout == .seconds(60))
         #expect(fast.retries.attempts == 3 && fast.retries.backoff == .milliseconds(200))
 

@@ -65,7 +65,10 @@ struct ReportingTests {
     func noCascadeFromWrongType() {
         // `fleet: [a, b]` is one mistake; today it also says "fleet name '' is empty" at the same place.
         for (kind, yaml) in [
-            (DefinitionKind.fleet, "fleet: [a, b]\nshards:\n  - {name: pg-a, url: \"embedded:a\"}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"),
+            (
+                DefinitionKind.fleet,
+                "fleet: [a, b]\nshards:\n  - {name: pg-a, url: \"embedded:a\"}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"
+            ),
             (.change, "change: [a, b]\nphases:\n  - {name: p, up: SELECT 1}\n"),
             (.policy, "policy: [a, b]\nwaves:\n  - {name: w, select: {remaining: true}}\n"),
         ] {
@@ -85,7 +88,9 @@ struct ReportingTests {
               - {name: rest, select: {remaining: true}}
             """
         let found = diagnostics(of: typoFirst, as: .policy)
-        #expect(found.contains { $0.location.line == 2 && $0.message.contains("did you mean 'parallel'") }, "\(describe(found))")
+        #expect(
+            found.contains { $0.location.line == 2 && $0.message.contains("did you mean 'parallel'") },
+            "\(describe(found))")
         #expect(found.contains { $0.location.line == 4 && $0.message.contains("empty selector") }, "\(describe(found))")
 
         let badBakeFirst = """
@@ -107,7 +112,8 @@ struct ReportingTests {
     func warningsOnly() throws {
         // A change whose id differs from its file name is a warning of `validate`, not an error.
         let files = [
-            "fleets/f/fleet.yaml": "fleet: f\nshards:\n  - {name: s, url: \"embedded:s\"}\ntenants:\n  - {id: a, shard: s, schema: a}\n",
+            "fleets/f/fleet.yaml":
+                "fleet: f\nshards:\n  - {name: s, url: \"embedded:s\"}\ntenants:\n  - {id: a, shard: s, schema: a}\n",
             "fleets/f/changes/0001_a.yaml": "change: 0001_b\nphases:\n  - {name: p, up: SELECT 1}\n",
         ]
         let report = Workspace(source: InMemorySource(files)).validate([])
@@ -154,7 +160,8 @@ struct InterpolationTests {
 
     @Test("a required string that is empty after substitution is an error at its place")
     func emptyAfterSubstitution() {
-        let yaml = "fleet: demo\nshards:\n  - name: pg-a\n    url: ${NOWHERE}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"
+        let yaml =
+            "fleet: demo\nshards:\n  - name: pg-a\n    url: ${NOWHERE}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"
         let found = errors(of: yaml, as: .fleet)
         #expect(found.count == 1, "\(describe(found))")
         #expect(found.first?.location.line == 4 && found.first?.location.column == 10)
@@ -282,7 +289,8 @@ struct YAMLFeatureTests {
     func emptyWidth() async {
         // `{n:}`: GeneratorPattern.problem indexes `split(":")[1]` of "n:", which has one element.
         await #expect(processExitsWith: .success) {
-            let yaml = "fleet: f\nshards:\n  - {name: s, url: \"embedded:s\"}\ntenants:\n  - generate: {count: 2, id: \"t{n:}\", shard: s, schema: \"x_{id}\"}\n"
+            let yaml =
+                "fleet: f\nshards:\n  - {name: s, url: \"embedded:s\"}\ntenants:\n  - generate: {count: 2, id: \"t{n:}\", shard: s, schema: \"x_{id}\"}\n"
             _ = try? Fleet.parse(yaml, file: "f.yaml", environment: [:])
         }
     }

@@ -67,7 +67,10 @@ private let fleetShards = "shards: [{name: s, url: \"embedded:s\"}]"
 let schemaContexts: [SchemaContext] = [
     SchemaContext(
         name: "fleet", kind: .fleet, template: "#",
-        base: [("fleet", "f"), ("shards", "[{name: s, url: \"embedded:s\"}]"), ("tenants", "[{id: a, shard: s, schema: a}]")],
+        base: [
+            ("fleet", "f"), ("shards", "[{name: s, url: \"embedded:s\"}]"),
+            ("tenants", "[{id: a, shard: s, schema: a}]"),
+        ],
         schemaPath: ["$defs", "fleet"]),
     SchemaContext(
         name: "shard", kind: .fleet, template: "{fleet: f, shards: [#], tenants: [{id: a, shard: s, schema: a}]}",
@@ -102,14 +105,16 @@ let schemaContexts: [SchemaContext] = [
         name: "selector", kind: .policy, template: "{policy: p, waves: [{name: w, select: #}]}",
         base: [("remaining", "true")], schemaPath: ["$defs", "policy", "waves", "*", "select"]),
     SchemaContext(
-        name: "retries", kind: .policy, template: "{policy: p, waves: [{name: w, select: {remaining: true}}], retries: #}",
+        name: "retries", kind: .policy,
+        template: "{policy: p, waves: [{name: w, select: {remaining: true}}], retries: #}",
         base: [], schemaPath: ["$defs", "policy", "retries"]),
     SchemaContext(
         name: "failure budget", kind: .policy,
         template: "{policy: p, waves: [{name: w, select: {remaining: true}}], failure_budget: #}", base: [],
         schemaPath: ["$defs", "policy", "failure_budget"]),
     SchemaContext(
-        name: "check", kind: .policy, template: "{policy: p, waves: [{name: w, select: {remaining: true}}], checks: [#]}",
+        name: "check", kind: .policy,
+        template: "{policy: p, waves: [{name: w, select: {remaining: true}}], checks: [#]}",
         base: [("name", "c"), ("sql", "\"SELECT true\"")], conflicts: ["http": "sql", "command": "sql"],
         schemaPath: ["$defs", "policy", "checks", "*"]),
     SchemaContext(
@@ -139,7 +144,8 @@ struct SchemaTests {
             } else if index == 0 || path[index - 1] == "$defs" {
                 node = try #require(object[step], "no \(step)")
             } else {
-                let properties = try #require(object["properties"] as? [String: Any], "no properties at \(path.prefix(index))")
+                let properties = try #require(
+                    object["properties"] as? [String: Any], "no properties at \(path.prefix(index))")
                 node = try #require(properties[step], "no property \(step)")
             }
         }
@@ -179,7 +185,8 @@ struct SchemaTests {
 
         // The decoder's own list, from its "unknown key" message.
         let probe = diagnostics(of: context.yaml(with: ("zz_not_a_key", "1")), as: context.kind)
-        let unknown = try #require(probe.first { $0.message.contains("unknown key 'zz_not_a_key'") }, "\(describe(probe))")
+        let unknown = try #require(
+            probe.first { $0.message.contains("unknown key 'zz_not_a_key'") }, "\(describe(probe))")
         let list = try #require(unknown.message.components(separatedBy: "expected one of: ").last)
         let decoderKeys = Set(list.components(separatedBy: ", "))
         #expect(decoderKeys.count >= 1)
@@ -195,9 +202,16 @@ struct SchemaTests {
             let found = diagnostics(of: context.yaml(with: (key, value)), as: context.kind)
             if found.isEmpty { accepted.insert(key) }
         }
-        #expect(accepted.subtracting(schemaKeys).isEmpty, "\(context.name): accepted but not in the schema: \(accepted.subtracting(schemaKeys).sorted())")
-        #expect(schemaKeys.subtracting(decoderKeys).isEmpty, "\(context.name): in the schema but unknown to the decoder: \(schemaKeys.subtracting(decoderKeys).sorted())")
-        #expect(accepted.count >= decoderKeys.count - 1, "\(context.name): refused: \(decoderKeys.subtracting(accepted).sorted())")
+        #expect(
+            accepted.subtracting(schemaKeys).isEmpty,
+            "\(context.name): accepted but not in the schema: \(accepted.subtracting(schemaKeys).sorted())")
+        #expect(
+            schemaKeys.subtracting(decoderKeys).isEmpty,
+            "\(context.name): in the schema but unknown to the decoder: \(schemaKeys.subtracting(decoderKeys).sorted())"
+        )
+        #expect(
+            accepted.count >= decoderKeys.count - 1,
+            "\(context.name): refused: \(decoderKeys.subtracting(accepted).sorted())")
     }
 
     @Test("whatever the schema's duration pattern matches, parseDuration accepts")

@@ -12,7 +12,10 @@ struct SHA256Tests {
                 "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq",
                 "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
             ),
-            ("The quick brown fox jumps over the lazy dog", "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"),
+            (
+                "The quick brown fox jumps over the lazy dog",
+                "d7a8fbb307d7809469ca9abcb0082e4f8d5651e46d3cdb762d02d0bf37c9e592"
+            ),
             (String(repeating: "a", count: 1000), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3"),
         ])
     func vectors(_ input: String, _ expected: String) {
@@ -107,13 +110,16 @@ struct DurationTests {
 
 @Suite("Names, identifiers, suggestions")
 struct NameTests {
-    @Test("identifierProblem", arguments: [
-        ("tenant_acme", nil), ("_x", nil), ("a$b", nil), ("A1", nil),
-        ("", "is empty"), ("1bad", "must start with a letter or _"), ("$x", "must start with a letter or _"),
-        ("a-b", "contains '-'"), ("a b", "contains ' '"), ("é", "must start with a letter or _"), ("aé", "contains 'é'"),
-        ("pg_x", "starts with pg_"), ("PG_X", "starts with pg_"), ("flotilla", "is reserved"),
-        (String(repeating: "a", count: 64), "63-byte limit"),
-    ] as [(String, String?)])
+    @Test(
+        "identifierProblem",
+        arguments: [
+            ("tenant_acme", nil), ("_x", nil), ("a$b", nil), ("A1", nil),
+            ("", "is empty"), ("1bad", "must start with a letter or _"), ("$x", "must start with a letter or _"),
+            ("a-b", "contains '-'"), ("a b", "contains ' '"), ("é", "must start with a letter or _"),
+            ("aé", "contains 'é'"),
+            ("pg_x", "starts with pg_"), ("PG_X", "starts with pg_"), ("flotilla", "is reserved"),
+            (String(repeating: "a", count: 64), "63-byte limit"),
+        ] as [(String, String?)])
     func identifiers(_ name: String, _ problem: String?) {
         let found = identifierProblem(name)
         if let problem {
@@ -125,10 +131,12 @@ struct NameTests {
         #expect(identifierProblem("pg_x", reserved: false) == nil)
     }
 
-    @Test("nameProblem", arguments: [
-        ("pg-a", nil), ("0001_users", nil), ("a.b", nil), ("", "is empty"), ("a b", "contains ' '"),
-        ("a/b", "contains '/'"), (String(repeating: "n", count: 101), "longer than 100"),
-    ] as [(String, String?)])
+    @Test(
+        "nameProblem",
+        arguments: [
+            ("pg-a", nil), ("0001_users", nil), ("a.b", nil), ("", "is empty"), ("a b", "contains ' '"),
+            ("a/b", "contains '/'"), (String(repeating: "n", count: 101), "longer than 100"),
+        ] as [(String, String?)])
     func names(_ name: String, _ problem: String?) {
         let found = nameProblem(name)
         if let problem {
@@ -155,7 +163,8 @@ struct NameTests {
 
     @Test("a bad URL's message does not show its password")
     func noPasswordInMessages() {
-        let yaml = "fleet: f\nshards:\n  - {name: s, url: \"mysql://u:hunter2@db/x\"}\ntenants:\n  - {id: a, shard: s, schema: a}\n"
+        let yaml =
+            "fleet: f\nshards:\n  - {name: s, url: \"mysql://u:hunter2@db/x\"}\ntenants:\n  - {id: a, shard: s, schema: a}\n"
         let found = errors(of: yaml, as: .fleet)
         #expect(found.count == 1)
         #expect(found.allSatisfy { !$0.message.contains("hunter2") && !$0.description.contains("hunter2") })

@@ -21,9 +21,11 @@ struct WorkspaceTests {
         }
     }
 
-    @Test("--fleet by name, by folder and by fleet.yaml give the same fleet", arguments: [
-        "demo", "fleets/demo", "fleets/demo/", "./fleets/demo", "fleets/demo/fleet.yaml",
-    ])
+    @Test(
+        "--fleet by name, by folder and by fleet.yaml give the same fleet",
+        arguments: [
+            "demo", "fleets/demo", "fleets/demo/", "./fleets/demo", "fleets/demo/fleet.yaml",
+        ])
     func fleetReference(_ reference: String) throws {
         let workspace = try Self.workspace()
         let fleet = try workspace.loadFleet(reference)
@@ -40,7 +42,8 @@ struct WorkspaceTests {
         #expect(try workspace.fleetPath("demo") == "/srv/app/fleets/demo/fleet.yaml")
         #expect(try workspace.policyPath("fast") == "/srv/app/policies/fast.yaml")
         let fleet = try workspace.loadFleet("demo")
-        #expect(try workspace.changePath("0002", fleet: fleet) == "/srv/app/fleets/demo/changes/0002_email_verified.yaml")
+        #expect(
+            try workspace.changePath("0002", fleet: fleet) == "/srv/app/fleets/demo/changes/0002_email_verified.yaml")
         #expect(workspace.validate([]).diagnostics.isEmpty)
     }
 
@@ -51,16 +54,20 @@ struct WorkspaceTests {
         #expect(message?.contains("no fleet 'demi'") == true, "\(message ?? "no error")")
         #expect(message?.contains("did you mean 'demo'?") == true)
         #expect(message?.contains("fleets here: demo") == true)
-        #expect(Self.message { _ = try workspace.loadFleet("fleets/nope/fleet.yaml") }?.contains("no such fleet file") == true)
+        #expect(
+            Self.message { _ = try workspace.loadFleet("fleets/nope/fleet.yaml") }?.contains("no such fleet file")
+                == true)
     }
 
-    @Test("--change by id, by unique prefix, by path", arguments: [
-        ("0002_email_verified", "0002_email_verified"),
-        ("0002", "0002_email_verified"),
-        ("0003_phone", "0003_phone_number_new"),
-        ("0001_users.yaml", "0001_users"),
-        ("fleets/demo/changes/0003_phone_number_new.yaml", "0003_phone_number_new"),
-    ])
+    @Test(
+        "--change by id, by unique prefix, by path",
+        arguments: [
+            ("0002_email_verified", "0002_email_verified"),
+            ("0002", "0002_email_verified"),
+            ("0003_phone", "0003_phone_number_new"),
+            ("0001_users.yaml", "0001_users"),
+            ("fleets/demo/changes/0003_phone_number_new.yaml", "0003_phone_number_new"),
+        ])
     func changeReference(_ reference: String, _ id: String) throws {
         let workspace = try Self.workspace()
         let fleet = try workspace.loadFleet("demo")
@@ -71,7 +78,8 @@ struct WorkspaceTests {
     @Test("an exact id wins over a longer id it is a prefix of")
     func exactBeatsPrefix() throws {
         let workspace = try Self.workspace(extra: [
-            "fleets/demo/changes/0001_users_more.yaml": "change: 0001_users_more\nphases:\n  - {name: p, up: SELECT 1}\n"
+            "fleets/demo/changes/0001_users_more.yaml":
+                "change: 0001_users_more\nphases:\n  - {name: p, up: SELECT 1}\n"
         ])
         let fleet = try workspace.loadFleet("demo")
         #expect(try workspace.loadChange("0001_users", fleet: fleet).id == "0001_users")
@@ -85,7 +93,8 @@ struct WorkspaceTests {
         let message = Self.message { _ = try workspace.loadChange("000", fleet: fleet) }
         let candidates = demoChangeIDs.filter { $0.hasPrefix("000") }
         #expect(candidates.count >= 3)
-        #expect(message == "change '000' is ambiguous: \(candidates.joined(separator: ", "))", "\(message ?? "no error")")
+        #expect(
+            message == "change '000' is ambiguous: \(candidates.joined(separator: ", "))", "\(message ?? "no error")")
     }
 
     @Test("an unknown change is an error with a suggestion and the list of changes")
@@ -96,7 +105,9 @@ struct WorkspaceTests {
         #expect(message?.contains("no change '0002_email_verifed' in fleet 'demo'") == true, "\(message ?? "no error")")
         #expect(message?.contains("did you mean '0002_email_verified'?") == true)
         #expect(message?.contains("changes: \(demoChangeIDs.joined(separator: ", "))") == true)
-        #expect(Self.message { _ = try workspace.loadChange("0009_nope.yaml", fleet: fleet) }?.contains("no such change file") == true)
+        #expect(
+            Self.message { _ = try workspace.loadChange("0009_nope.yaml", fleet: fleet) }?.contains(
+                "no such change file") == true)
     }
 
     @Test("a change file ending in .yml is found by its id")
@@ -138,7 +149,9 @@ struct WorkspaceTests {
         let message = Self.message { _ = try workspace.loadPolicy("standrd") }
         #expect(message?.contains("no policy 'standrd' (did you mean 'standard'?)") == true, "\(message ?? "no error")")
         #expect(message?.contains("policies here: \(policyNames.joined(separator: ", "))") == true)
-        #expect(Self.message { _ = try workspace.loadPolicy("policies/nope.yaml") }?.contains("no such policy file") == true)
+        #expect(
+            Self.message { _ = try workspace.loadPolicy("policies/nope.yaml") }?.contains("no such policy file") == true
+        )
     }
 
     @Test("validate of given paths: a single file, a folder, and a missing path")

@@ -15,7 +15,9 @@ struct ExamplePlanTests {
         try Change.parse(exampleText("fleets/demo/changes/\(id).yaml"), file: "fleets/demo/changes/\(id).yaml")
     }
 
-    @Test("every example policy (fast and standard among them) puts every demo tenant in exactly one wave", arguments: policyNames)
+    @Test(
+        "every example policy (fast and standard among them) puts every demo tenant in exactly one wave",
+        arguments: policyNames)
     func everyTenantOnce(_ name: String) throws {
         let fleet = try Self.demo()
         let (plan, diagnostics) = WavePlanner.plan(fleet: fleet, policy: try Self.policy(name))
@@ -82,7 +84,11 @@ struct ExamplePlanTests {
                 "failure_budget", "checks", "warnings",
             ])
         let caps = try #require(object["caps"] as? [String: Any])
-        #expect(Set(caps.keys) == ["parallel", "per_shard", "lock_timeout_ms", "statement_timeout_ms", "retry_attempts", "retry_backoff_ms"])
+        #expect(
+            Set(caps.keys) == [
+                "parallel", "per_shard", "lock_timeout_ms", "statement_timeout_ms", "retry_attempts",
+                "retry_backoff_ms",
+            ])
         let waves = try #require(object["waves"] as? [[String: Any]])
         #expect(Set(waves[0].keys).isSuperset(of: ["name", "number", "bake_ms", "tenants", "slices"]))
         #expect(waves.map { $0["name"] as? String } == ["canary", "pilot", "rest"])
@@ -95,7 +101,8 @@ struct ExamplePlanTests {
         let plan = try RolloutPlan.make(
             fleet: try Self.demo(), change: try Self.change("0002_email_verified"), policy: try Self.policy("fast"))
         let text = PlanRenderer.text(plan)
-        #expect(text.hasPrefix("Plan: change 0002_email_verified on fleet demo (60 tenants on 3 shards) with policy fast"))
+        #expect(
+            text.hasPrefix("Plan: change 0002_email_verified on fleet demo (60 tenants on 3 shards) with policy fast"))
         #expect(text.contains("  1. canary: 3 tenants, bake 1s"))
         #expect(text.contains("  3. rest: 48 tenants, bake 500ms, one shard at a time"))
         #expect(text.contains("     pg-a: t0001, t0004"))
@@ -106,7 +113,8 @@ struct ExamplePlanTests {
 
     @Test("every demo change plans with every example policy", arguments: demoChangeIDs, policyNames)
     func everyChange(_ change: String, _ policy: String) throws {
-        let plan = try RolloutPlan.make(fleet: try Self.demo(), change: try Self.change(change), policy: try Self.policy(policy))
+        let plan = try RolloutPlan.make(
+            fleet: try Self.demo(), change: try Self.change(change), policy: try Self.policy(policy))
         #expect(plan.waves.flatMap(\.tenants).count == 60)
         #expect(PlanRenderer.json(plan) == PlanRenderer.json(plan))
     }

@@ -71,7 +71,8 @@ func generateFleet(_ shape: FleetShape) -> Fleet {
     let file = "gen/fleets/f/fleet.yaml"
     let shards = (0..<shape.shards).map { index in
         Shard(
-            name: shardName(index, of: shape.shards), url: "embedded:s\(index)", maxParallel: random.chance(50) ? 1 + random.below(8) : nil,
+            name: shardName(index, of: shape.shards), url: "embedded:s\(index)",
+            maxParallel: random.chance(50) ? 1 + random.below(8) : nil,
             location: Location(file: file, line: 3 + index, column: 5))
     }
     var tenants: [Tenant] = []
@@ -121,7 +122,9 @@ func generatePolicy(for fleet: Fleet, random: inout Random, seed: UInt64?, remai
             let shards = fleet.shards.filter { _ in random.chance(40) }.map(\.name)
             selector.shards = shards.isEmpty ? [fleet.shards[0].name] : shards
         case 5:
-            selector.tenants = (0..<(1 + random.below(5))).map { _ in fleet.tenants[random.below(fleet.tenants.count)].id }
+            selector.tenants = (0..<(1 + random.below(5))).map { _ in
+                fleet.tenants[random.below(fleet.tenants.count)].id
+            }
         case 6:
             selector.labels = ["tier": random.pick(tiers)]
             selector.percent = Double(1 + random.below(30))
@@ -137,13 +140,20 @@ func generatePolicy(for fleet: Fleet, random: inout Random, seed: UInt64?, remai
     if remaining {
         waves.append(
             Wave(
-                name: "rest", select: Selector(remaining: true), by: random.chance(50) ? .shard : nil, bake: .seconds(1),
+                name: "rest", select: Selector(remaining: true), by: random.chance(50) ? .shard : nil,
+                bake: .seconds(1),
                 location: waveLocation(count)))
     }
-    return Policy(name: "p", waves: waves, seed: seed, file: policyFile, location: Location(file: policyFile, line: 1, column: 1))
+    return Policy(
+        name: "p", waves: waves, seed: seed, file: policyFile, location: Location(file: policyFile, line: 1, column: 1))
 }
 
 /// A change with one reversible phase, for RolloutPlan.make.
 let simpleChange = Change(
-    id: "0001_x", phases: [Phase(name: "expand", up: SQLText("SELECT 1"), down: SQLText("SELECT 2"), location: Location(file: "c.yaml", line: 3, column: 5))],
+    id: "0001_x",
+    phases: [
+        Phase(
+            name: "expand", up: SQLText("SELECT 1"), down: SQLText("SELECT 2"),
+            location: Location(file: "c.yaml", line: 3, column: 5))
+    ],
     file: "c.yaml")

@@ -31,9 +31,9 @@ func checkPlan(fleet: Fleet, policy: Policy, plan: WavePlan, diagnostics: [Diagn
     var expectedWarnings: [Int] = []
 
     for (number, (wave, planned)) in zip(policy.waves, plan.waves).enumerated() {
-        let where_ = "\(context), wave \(wave.name) (\(wave.select))"
-        #expect(planned.name == wave.name && planned.number == number + 1, "\(where_)")
-        #expect(planned.bakeMilliseconds == wave.bake.milliseconds && planned.by == wave.by?.rawValue, "\(where_)")
+        let place = "\(context), wave \(wave.name) (\(wave.select))"
+        #expect(planned.name == wave.name && planned.number == number + 1, "\(place)")
+        #expect(planned.bakeMilliseconds == wave.bake.milliseconds && planned.by == wave.by?.rawValue, "\(place)")
         let selector = wave.select
         let candidates = fleet.tenants.indices.filter { index in
             let tenant = fleet.tenants[index]
@@ -44,10 +44,10 @@ func checkPlan(fleet: Fleet, policy: Policy, plan: WavePlan, diagnostics: [Diagn
             return true
         }
         let chosen = planned.tenants.compactMap { indexOf[$0] }
-        #expect(chosen.count == planned.tenants.count, "\(where_): unknown ids in the plan")
-        #expect(chosen == chosen.sorted(), "\(where_): tenants in fleet order")
-        #expect(Set(chosen).count == chosen.count, "\(where_): a tenant twice in a wave")
-        #expect(Set(chosen).isSubset(of: candidates), "\(where_): took a tenant outside its selector or already taken")
+        #expect(chosen.count == planned.tenants.count, "\(place): unknown ids in the plan")
+        #expect(chosen == chosen.sorted(), "\(place): tenants in fleet order")
+        #expect(Set(chosen).count == chosen.count, "\(place): a tenant twice in a wave")
+        #expect(Set(chosen).isSubset(of: candidates), "\(place): took a tenant outside its selector or already taken")
 
         let expectedSize: Int
         if let percent = selector.percent {
@@ -59,36 +59,46 @@ func checkPlan(fleet: Fleet, policy: Policy, plan: WavePlan, diagnostics: [Diagn
         } else {
             expectedSize = candidates.count
         }
-        #expect(chosen.count == expectedSize, "\(where_): \(chosen.count) tenants, expected \(expectedSize)")
+        #expect(chosen.count == expectedSize, "\(place): \(chosen.count) tenants, expected \(expectedSize)")
         if selector.percent == nil && selector.count == nil {
-            #expect(chosen == candidates, "\(where_): filters take exactly the matching untaken tenants")
+            #expect(chosen == candidates, "\(place): filters take exactly the matching untaken tenants")
         } else if policy.seed == nil {
-            #expect(chosen == Array(candidates.prefix(expectedSize)), "\(where_): without a seed, the first in fleet order")
+            #expect(
+                chosen == Array(candidates.prefix(expectedSize)), "\(place): without a seed, the first in fleet order")
         }
 
         // Slices.
         if wave.by == .shard {
             let shards = planned.slices.map { $0.shard ?? "<nil>" }
             let positions = shards.compactMap { shardOrder[$0] }
-            #expect(positions.count == shards.count, "\(where_): slices name fleet shards")
-            #expect(positions == positions.sorted() && Set(positions).count == positions.count, "\(where_): fleet shard order")
+            #expect(positions.count == shards.count, "\(place): slices name fleet shards")
+            #expect(
+                positions == positions.sorted() && Set(positions).count == positions.count,
+                "\(place): fleet shard order")
             for slice in planned.slices {
-                #expect(!slice.tenants.isEmpty, "\(where_): no empty slice")
-                #expect(slice.tenants.allSatisfy { fleet.tenants[indexOf[$0]!].shard == slice.shard }, "\(where_)")
+                #expect(!slice.tenants.isEmpty, "\(place): no empty slice")
+                #expect(slice.tenants.allSatisfy { fleet.tenants[indexOf[$0]!].shard == slice.shard }, "\(place)")
                 let indices = slice.tenants.compactMap { indexOf[$0] }
-                #expect(indices == indices.sorted(), "\(where_): slice in fleet order")
+                #expect(indices == indices.sorted(), "\(place): slice in fleet order")
             }
-            #expect(planned.slices.flatMap(\.tenants).sorted() == planned.tenants.sorted(), "\(where_): slices partition the wave")
+            #expect(
+                planned.slices.flatMap(\.tenants).sorted() == planned.tenants.sorted(),
+                "\(place): slices partition the wave")
             let shardsOfWave = Set(planned.tenants.map { fleet.tenants[indexOf[$0]!].shard })
-            #expect(Set(shards) == shardsOfWave, "\(where_): one slice per shard of the wave")
+            #expect(Set(shards) == shardsOfWave, "\(place): one slice per shard of the wave")
         } else {
-            #expect(planned.slices.count == 1, "\(where_)")
-            #expect(planned.slices.first?.shard == nil && planned.slices.first?.tenants == planned.tenants, "\(where_)")
+            #expect(planned.slices.count == 1, "\(place)")
+            #expect(planned.slices.first?.shard == nil && planned.slices.first?.tenants == planned.tenants, "\(place)")
         }
 
         if chosen.isEmpty {
-            let bareRemaining = selector.remaining && selector.tenants == nil && selector.labels == nil && selector.shards == nil
-            if bareRemaining { expectedWarnings.append(wave.location.line) } else { expectedErrors.append(wave.location.line) }
+            let bareRemaining =
+                selector.remaining && selector.tenants == nil && selector.labels == nil && selector.shards == nil
+            if bareRemaining {
+                expectedWarnings.append(wave.location.line)
+            } else {
+                expectedErrors.append(wave.location.line)
+            }
         }
         taken.formUnion(chosen)
     }
@@ -132,19 +142,26 @@ struct PlannerPropertyTests {
             let seed: UInt64? = round % 2 == 0 ? nil : random.next()
             let policy = generatePolicy(for: fleet, random: &random, seed: seed)
             let (plan, diagnostics) = WavePlanner.plan(fleet: fleet, policy: policy)
-            checkPlan(fleet: fleet, policy: policy, plan: plan, diagnostics: diagnostics, context: "\(shape.testDescription), round \(round)")
+            checkPlan(
+                fleet: fleet, policy: policy, plan: plan, diagnostics: diagnostics,
+                context: "\(shape.testDescription), round \(round)")
         }
     }
 
-    @Test("random policies without a remaining wave: leftovers are an error at the policy", arguments: fleetShapes.prefix(18))
+    @Test(
+        "random policies without a remaining wave: leftovers are an error at the policy",
+        arguments: fleetShapes.prefix(18))
     func withoutRemaining(_ shape: FleetShape) {
         let fleet = generateFleet(shape)
         var random = Random(seed: shape.seed &* 17)
         for round in 0..<6 {
-            let policy = generatePolicy(for: fleet, random: &random, seed: round % 2 == 0 ? nil : UInt64(round), remaining: false)
+            let policy = generatePolicy(
+                for: fleet, random: &random, seed: round % 2 == 0 ? nil : UInt64(round), remaining: false)
             guard !policy.waves.isEmpty else { continue }
             let (plan, diagnostics) = WavePlanner.plan(fleet: fleet, policy: policy)
-            checkPlan(fleet: fleet, policy: policy, plan: plan, diagnostics: diagnostics, context: "\(shape.testDescription), round \(round)")
+            checkPlan(
+                fleet: fleet, policy: policy, plan: plan, diagnostics: diagnostics,
+                context: "\(shape.testDescription), round \(round)")
             if plan.tenantIDs.count < fleet.tenants.count {
                 let leftover = diagnostics.first { $0.message.contains("fall in no wave") }
                 #expect(leftover?.location == policy.location)
@@ -180,9 +197,12 @@ struct PlannerPropertyTests {
             tenants.append(
                 Tenant(
                     id: "t\(index)", shard: "s", placement: .schema("s\(index)"),
-                    labels: ["tier": index % 10 == 3 ? "pilot" : "free"], location: Location(file: "f", line: index + 1, column: 1)))
+                    labels: ["tier": index % 10 == 3 ? "pilot" : "free"],
+                    location: Location(file: "f", line: index + 1, column: 1)))
         }
-        let fleet = Fleet(name: "f", shards: [Shard(name: "s", url: "embedded:s", location: Location(file: "f", line: 1, column: 1))], tenants: tenants)
+        let fleet = Fleet(
+            name: "f", shards: [Shard(name: "s", url: "embedded:s", location: Location(file: "f", line: 1, column: 1))],
+            tenants: tenants)
         let policy = Policy(
             name: "p",
             waves: [
@@ -203,7 +223,10 @@ struct PlannerPropertyTests {
 
     @Test(
         "fractional percents are exact: ceil(N × p / 100) in decimal, not in binary floating point",
-        arguments: [(1500, 2.2, 33), (750, 4.4, 33), (375, 8.8, 33), (1000, 16.1, 161), (1500, 16.6, 249), (750, 10.8, 81), (2000, 0.5, 10), (10, 2.5, 1)]
+        arguments: [
+            (1500, 2.2, 33), (750, 4.4, 33), (375, 8.8, 33), (1000, 16.1, 161), (1500, 16.6, 249), (750, 10.8, 81),
+            (2000, 0.5, 10), (10, 2.5, 1),
+        ]
             as [(Int, Double, Int)])
     func fractionalPercent(_ size: Int, _ percent: Double, _ expected: Int) {
         let fleet = generateFleet(FleetShape(tenants: size, shards: 2, mix: .none, seed: 5))
@@ -228,8 +251,12 @@ struct PlannerPropertyTests {
                 name: "p",
                 waves: [
                     Wave(name: "canary", select: Selector(labels: ["tier": "internal"]), location: waveLocation(0)),
-                    Wave(name: "eu-pilot", select: Selector(labels: ["tier": "pilot", "region": "eu"]), location: waveLocation(1)),
-                    Wave(name: "internal-again", select: Selector(labels: ["tier": "internal"]), location: waveLocation(2)),
+                    Wave(
+                        name: "eu-pilot", select: Selector(labels: ["tier": "pilot", "region": "eu"]),
+                        location: waveLocation(1)),
+                    Wave(
+                        name: "internal-again", select: Selector(labels: ["tier": "internal"]),
+                        location: waveLocation(2)),
                     Wave(name: "rest", select: Selector(remaining: true), by: .shard, location: waveLocation(3)),
                 ], seed: seed)
             let (plan, diagnostics) = WavePlanner.plan(fleet: fleet, policy: policy)
@@ -249,14 +276,19 @@ struct PlannerPropertyTests {
             Shard(name: $1, url: "embedded:\($1)", location: Location(file: "f", line: $0 + 1, column: 1))
         }
         let tenants = (0..<9).map {
-            Tenant(id: "t\($0)", shard: ["mid", "alpha", "zeta"][$0 % 3], placement: .schema("s\($0)"), location: Location(file: "f", line: 10 + $0, column: 1))
+            Tenant(
+                id: "t\($0)", shard: ["mid", "alpha", "zeta"][$0 % 3], placement: .schema("s\($0)"),
+                location: Location(file: "f", line: 10 + $0, column: 1))
         }
         let fleet = Fleet(name: "f", shards: shards, tenants: tenants)
-        let policy = Policy(name: "p", waves: [Wave(name: "all", select: Selector(remaining: true), by: .shard, location: waveLocation(0))])
+        let policy = Policy(
+            name: "p",
+            waves: [Wave(name: "all", select: Selector(remaining: true), by: .shard, location: waveLocation(0))])
         let (plan, diagnostics) = WavePlanner.plan(fleet: fleet, policy: policy)
         #expect(diagnostics.isEmpty)
         #expect(plan.waves[0].slices.map { $0.shard } == ["zeta", "alpha", "mid"])
-        #expect(plan.waves[0].slices.map { $0.tenants } == [["t2", "t5", "t8"], ["t1", "t4", "t7"], ["t0", "t3", "t6"]])
+        #expect(
+            plan.waves[0].slices.map { $0.tenants } == [["t2", "t5", "t8"], ["t1", "t4", "t7"], ["t0", "t3", "t6"]])
         #expect(plan.waves[0].tenants == tenants.map(\.id))
     }
 }
@@ -269,10 +301,14 @@ struct DeterminismTests {
         Policy(
             name: "p",
             waves: [
-                Wave(name: "canary", select: Selector(labels: ["tier": "internal"]), bake: .seconds(30), location: waveLocation(0)),
+                Wave(
+                    name: "canary", select: Selector(labels: ["tier": "internal"]), bake: .seconds(30),
+                    location: waveLocation(0)),
                 Wave(name: "pilot", select: Selector(percent: 10), bake: .seconds(60), location: waveLocation(1)),
                 Wave(name: "some", select: Selector(count: 50), location: waveLocation(2)),
-                Wave(name: "rest", select: Selector(remaining: true), by: .shard, bake: .seconds(60), location: waveLocation(3)),
+                Wave(
+                    name: "rest", select: Selector(remaining: true), by: .shard, bake: .seconds(60),
+                    location: waveLocation(3)),
             ], seed: seed, file: policyFile)
     }
 
@@ -289,7 +325,9 @@ struct DeterminismTests {
         }
         // A fleet built again from the same shape plans the same.
         let rebuilt = generateFleet(FleetShape(tenants: 1000, shards: 7, mix: .tiersAndRegions, seed: 4242))
-        #expect(PlanRenderer.json(try RolloutPlan.make(fleet: rebuilt, change: simpleChange, policy: Self.policy(seed: seed))) == json)
+        #expect(
+            PlanRenderer.json(
+                try RolloutPlan.make(fleet: rebuilt, change: simpleChange, policy: Self.policy(seed: seed))) == json)
         #expect(!json.isEmpty)
     }
 
@@ -340,7 +378,10 @@ struct PlannerErrorTests {
     static let fleet = generateFleet(FleetShape(tenants: 30, shards: 3, mix: .tiers, seed: 3))
 
     static func plan(_ waves: [Wave]) -> (WavePlan, [Diagnostic]) {
-        WavePlanner.plan(fleet: fleet, policy: Policy(name: "p", waves: waves, file: policyFile, location: Location(file: policyFile, line: 1, column: 1)))
+        WavePlanner.plan(
+            fleet: fleet,
+            policy: Policy(
+                name: "p", waves: waves, file: policyFile, location: Location(file: policyFile, line: 1, column: 1)))
     }
 
     @Test("a wave naming an unknown tenant: an error at the wave, with a suggestion")
@@ -386,9 +427,12 @@ struct PlannerErrorTests {
     @Test("RolloutPlan.make throws the planner's errors with their places")
     func makeThrows() {
         let policy = Policy(
-            name: "p", waves: [Wave(name: "ghosts", select: Selector(labels: ["tier": "ghost"]), location: waveLocation(0))],
+            name: "p",
+            waves: [Wave(name: "ghosts", select: Selector(labels: ["tier": "ghost"]), location: waveLocation(0))],
             file: policyFile, location: Location(file: policyFile, line: 1, column: 1))
-        #expect(throws: DefinitionError.self) { try RolloutPlan.make(fleet: Self.fleet, change: simpleChange, policy: policy) }
+        #expect(throws: DefinitionError.self) {
+            try RolloutPlan.make(fleet: Self.fleet, change: simpleChange, policy: policy)
+        }
         do {
             _ = try RolloutPlan.make(fleet: Self.fleet, change: simpleChange, policy: policy)
         } catch {
@@ -404,11 +448,16 @@ struct PlannerCrashTests {
     func percentNaN() async {
         // Policy+Decoding accepts Double("nan"); WavePlanner then computes Int(NaN.rounded(.up)), which traps.
         await #expect(processExitsWith: .success) {
-            let yaml = "policy: p\nwaves:\n  - {name: pilot, select: {percent: nan}}\n  - {name: rest, select: {remaining: true}}\n"
+            let yaml =
+                "policy: p\nwaves:\n  - {name: pilot, select: {percent: nan}}\n  - {name: rest, select: {remaining: true}}\n"
             guard let policy = try? Policy.parse(yaml, file: "p.yaml") else { return }
             let fleet = Fleet(
-                name: "f", shards: [Shard(name: "s", url: "embedded:s", location: Location(file: "f", line: 1, column: 1))],
-                tenants: [Tenant(id: "a", shard: "s", placement: .schema("a"), location: Location(file: "f", line: 2, column: 1))])
+                name: "f",
+                shards: [Shard(name: "s", url: "embedded:s", location: Location(file: "f", line: 1, column: 1))],
+                tenants: [
+                    Tenant(
+                        id: "a", shard: "s", placement: .schema("a"), location: Location(file: "f", line: 2, column: 1))
+                ])
             _ = WavePlanner.plan(fleet: fleet, policy: policy)
         }
     }

@@ -49,7 +49,9 @@ extension Change {
                 continue
             }
             func sql(_ key: String) -> SQLText? {
-                guard let node = phase.node(key), let text = reader.string(node, phase.at(key), allowEmpty: true) else { return nil }
+                guard let node = phase.node(key), let text = reader.string(node, phase.at(key), allowEmpty: true) else {
+                    return nil
+                }
                 if text.trimmingWhitespace().isEmpty {
                     reader.error(node, phase.at(key), "expected SQL, found an empty string")
                     return nil

@@ -178,7 +178,9 @@ extension Fleet {
         let start = generator.int("start", min: 0) ?? 1
         guard let shards = generator.stringList("shard", what: "shard names") else { return }
         if shards.isEmpty {
-            reader.error(at: generator.location("shard"), generator.at("shard"), "expected at least one shard name, found an empty list")
+            reader.error(
+                at: generator.location("shard"), generator.at("shard"),
+                "expected at least one shard name, found an empty list")
             return
         }
         guard shards.allSatisfy({ checkShard($0, generator.location("shard"), generator.at("shard")) }) else { return }
