@@ -32,13 +32,13 @@ BIN="$(swift build -c release --show-bin-path)/flotilla"
 PGBENCH="$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -1)"
 
 PATTERNS=(
-    "add_column|add-column: {table: users, column: domain, type: text, not_null: true, default: \"''\", backfill: \"split_part(email, '@', 2)\"}|score|:v|end"
-    "rename_column|rename-column: {table: users, column: phone_number, to: phone}|phone_number|'+1-' || :v|revert"
-    "drop_column|drop-column: {table: users, column: phone_number}|score|:v|end"
-    "change_type|change-type: {table: users, column: phone_number, type: varchar(40), using: \"left(phone_number, 40)\"}|phone_number|'+1-' || :v|end"
-    "add_index|add-index: {table: users, columns: [\"lower(email)\"], name: users_email_lower_idx}|score|:v|end"
-    "add_constraint|add-constraint: {table: users, name: users_score_not_negative, check: \"score >= 0\"}|score|:v|end"
-    "add_foreign_key|add-foreign-key: {table: orders, columns: user_id, references: users}|score|:v|end"
+    "add_column#add-column: {table: users, column: domain, type: text, not_null: true, default: \"''\", backfill: \"split_part(email, '@', 2)\"}#score#:v#end"
+    "rename_column#rename-column: {table: users, column: phone_number, to: phone}#phone_number#'+1-' || :v#revert"
+    "drop_column#drop-column: {table: users, column: phone_number}#score#:v#end"
+    "change_type#change-type: {table: users, column: phone_number, type: varchar(40), using: \"left(phone_number, 40)\"}#phone_number#'+1-' || :v#end"
+    "add_index#add-index: {table: users, columns: [\"lower(email)\"], name: users_email_lower_idx}#score#:v#end"
+    "add_constraint#add-constraint: {table: users, name: users_score_not_negative, check: \"score >= 0\"}#score#:v#end"
+    "add_foreign_key#add-foreign-key: {table: orders, columns: user_id, references: users}#score#:v#end"
 )
 BACKFILL_PATTERN='change-type: {table: users, column: phone_number, type: varchar(40), using: "left(phone_number, 40)"}'
 
@@ -78,7 +78,7 @@ change backfill 0001_backfill "$BACKFILL_PATTERN"
 fleet backfill_live pat_backfill_live b3
 change backfill_live 0001_backfill "$BACKFILL_PATTERN"
 for spec in "${PATTERNS[@]}"; do
-    IFS='|' read -r name pattern _ <<<"$spec"
+    IFS='#' read -r name pattern _ <<<"$spec"
     fleet "$name" "pat_$name" t1 t2 t3
     change "$name" "0001_$name" "$pattern"
 done
@@ -137,7 +137,7 @@ echo "pgbench: $CLIENTS clients, $RATE transactions/s in all (-R), Benchmarks/pa
 echo
 
 # ---- 1. backfill -------------------------------------------------------------------------------------------------
-echo "1. backfill: change-type users.phone_number → varchar(40), $BIG rows, batch_size 1000 (default), pause 5ms (default)"
+echo "1. backfill: change-type users.phone_number → varchar(40), $BIG rows, batch_size 1000 (default), pause 2ms (default)"
 { tenant_sql tenant_b1 "$BIG"; tenant_sql tenant_b2 "$BIG"; } | q -d pat_backfill >/dev/null
 tenant_sql tenant_b3 "$BIG" | q -d pat_backfill_live >/dev/null
 # The limit: the same expand (column + sync trigger) on tenant_b2, then one UPDATE of every row.
@@ -181,7 +181,7 @@ echo
 echo "2. each pattern across 3 tenants of $ROWS users, pgbench throughout (latencies in ms)"
 printf "   %-16s %7s %7s %9s %9s %9s %7s %6s %s\n" pattern seconds txns failed "p99 base" "p99 run" ratio "max" "outcome"
 for spec in "${PATTERNS[@]}"; do
-    IFS='|' read -r name pattern column value mode <<<"$spec"
+    IFS='#' read -r name pattern column value mode <<<"$spec"
     db="pat_$name"
     for t in t1 t2 t3; do tenant_sql "tenant_$t" "$ROWS"; done | q -d "$db" >/dev/null
     schemas=(tenant_t1 tenant_t2 tenant_t3)

@@ -292,9 +292,6 @@ let badInputs: [BadInput] = [
         "change id with a space", .change, at: 1, 9, ["change id 'a b' contains ' '"],
         ["change: \"a b\"", "phases: []"]),
     bad(
-        "empty up SQL", .change, at: 4, 9, ["expected SQL, found an empty string"],
-        ["change: 0001_x", "phases:", "  - name: expand", "    up: \"  \""]),
-    bad(
         "unknown transaction mode", .change, at: 5, 18, ["expected one of auto or none, found 'never'"],
         ["change: 0001_x", "phases:", "  - name: expand", "    up: SELECT 1", "    transaction: never"]),
 

@@ -217,7 +217,7 @@ private struct ParameterReader {
 extension Pattern {
     /// Pause between backfill batches when a pattern does not say (the engine backs off on its own when lock waits
     /// rise).
-    public static let defaultPause: Duration = .milliseconds(5)
+    public static let defaultPause: Duration = .milliseconds(2)
 }
 
 extension Change {

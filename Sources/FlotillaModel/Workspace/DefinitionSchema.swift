@@ -156,7 +156,7 @@ public enum DefinitionSchema {
         let batches: [String: JSONValue] = [
             "key": str("integer key column backfill batches range on (default id)"),
             "batch_size": int("rows per batch (default 1000)", minimum: 1),
-            "pause": duration("pause between batches (default 5ms; longer on its own while lock waits rise)"),
+            "pause": duration("pause between batches (default 2ms; longer on its own while lock waits rise)"),
         ]
         let table = str("the table, as the tenant's search_path finds it")
         let column = str("the column")
