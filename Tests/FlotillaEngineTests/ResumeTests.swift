@@ -10,8 +10,13 @@ import Testing
     import Glibc
 #endif
 
-/// Interrupted rollouts: a cancelled backfill, a coordinator killed with SIGKILL, an unreachable shard.
+/// Interrupted rollouts: a cancelled backfill, a cancelled coordinator, an unreachable shard.
 struct ResumeTests {
+    struct Interrupted: Sendable {
+        var reached: Bool
+        var result: Result<RolloutOutcome, any Error>
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func backfillResumesFromItsCheckpoint() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "bf")
@@ -42,16 +47,21 @@ struct ResumeTests {
         let rig = try await Rig(fleet: fleet)
         let probe = TenantProbe(shard: shard, schema: "tenant_b1")
 
-        let first = Task { try await rig.rollout(change, policy) }
-        let reached = try await eventually(every: .milliseconds(20)) {
-            // The control schema appears once the engine has migrated it.
-            let text = try? rig.journal("SELECT coalesce(checkpoint, 0) FROM flotilla.steps WHERE tenant = 'b1'")
-            return (Int(text ?? "") ?? 0) >= 30
+        // Only the rollout's task is cancelled; the pools keep running until it has unwound. (Cancelling the pools
+        // together with the rollout can hang forever: see cancellingARolloutEndsPromptly.)
+        let plan = try makePlan(fleet, change, policy)
+        let interrupted = try await rig.withEngine { engine, _, _ in
+            let run = Task { try await engine.run(change: change, policy: policy, plan: plan) }
+            let reached = try await eventually(every: .milliseconds(20)) {
+                // The control schema appears once the engine has migrated it.
+                let text = try? rig.journal("SELECT coalesce(checkpoint, 0) FROM flotilla.steps WHERE tenant = 'b1'")
+                return (Int(text ?? "") ?? 0) >= 30
+            }
+            run.cancel()
+            return Interrupted(reached: reached, result: await run.result)
         }
-        first.cancel()
-        let interrupted = await first.result
-        #expect(reached)
-        if case .success(let outcome) = interrupted {
+        #expect(interrupted.reached)
+        if case .success(let outcome) = interrupted.result {
             Issue.record("the run finished before it was cancelled: \(outcome)")
         }
 
