@@ -110,7 +110,7 @@ traffic_start() {
         while [ -e "$WORK/run_$tag" ]; do
             n=$((n + 1))
             "$PGBENCH" -n -c "$CLIENTS" -j 2 -T "$SLICE" -R "$RATE" -M simple -l --log-prefix "$WORK/log_$tag/s$n" \
-                "${files[@]}" -d "$db" > "$WORK/log_$tag/s$n.out" 2> "$WORK/log_$tag/s$n.err" || true
+                "${files[@]}" "$db" > "$WORK/log_$tag/s$n.out" 2> "$WORK/log_$tag/s$n.err" || true
         done
     ) &
     TRAFFIC=$!
@@ -121,7 +121,7 @@ stats() {
     local tag=$1 from=${2:-0} to=${3:-9999999999}
     local failed
     failed=$(( $(cat "$WORK"/log_$tag/s*.out | awk -F'[:(]' '/number of failed transactions/ {s += $2} END {print s + 0}') \
-        + $(cat "$WORK"/log_$tag/s*.err | grep -c aborted || true) ))
+        + $(cat "$WORK"/log_$tag/s*.err | grep -c 'client .* aborted' || true) ))
     cat "$WORK"/log_$tag/s*.[0-9]* | awk -v from="$from" -v to="$to" \
         '{ t = $5 + $6 / 1e6; if (t >= from && t <= to) print $3 / 1000 }' | sort -n |
         awk -v failed="$failed" '{ v[NR] = $1 } END {

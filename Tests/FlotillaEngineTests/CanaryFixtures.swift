@@ -271,12 +271,14 @@ final class CanaryHTTPServer: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Wakes the accepting thread, which then closes the socket itself: closing it here would let the number be
+    /// reused by another server's socket while that thread is about to call `accept` on it again.
     func stop() {
         shutdown(socket, Int32(SHUT_RDWR))
-        close(socket)
     }
 
     private func serve() {
+        defer { close(socket) }
         while true {
             let connection = accept(socket, nil, nil)
             if connection < 0 {

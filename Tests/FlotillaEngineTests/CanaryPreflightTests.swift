@@ -80,7 +80,7 @@ struct CanaryPreflightTests {
         #expect(try rig.journal("SELECT DISTINCT scope FROM flotilla.measurements") == "preflight")
     }
 
-    @Test(.disabled("known bug: the preflight wait is not journaled as the test expects"), .timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(3)))
     func failingPreflightWaitsUntilItPasses() async throws {
         let rig = try await CanaryRig.make("cy-prewait", tenants: CanaryRevertTests.tenants)
         let blocked = rig.tenantsOf(wave: "second")[0]

@@ -152,7 +152,7 @@ struct FailureTests {
         )
     }
 
-    @Test(.disabled("known bug: claimed steps of later phases include quarantined tenants"), .timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(3)))
     func quarantinedTenantIsSkippedByLaterPhases() async throws {
         let (rig, shard, tenants) = try await brokenFleet("quarantine-phases-fleet")
         let change = try parseChange(

@@ -247,7 +247,9 @@ struct TenantStep: Sendable {
                 WHERE \(key) = ANY (ARRAY(SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT $2 FOR UPDATE))
                 RETURNING \(key)
             )
-            SELECT max(\(key))::bigint, count(*)::bigint FROM batch
+            SELECT max(\(key))::bigint, count(*)::bigint,
+                (SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid)))::bigint
+            FROM batch
             """
         var throttle = BackfillThrottle(pause: backfill.pause, batchSize: backfill.batchSize)
         var last = start ?? Int64.min
@@ -256,15 +258,17 @@ struct TenantStep: Sendable {
             if let monitor, let halt = await monitor.halt { throw HaltedError(halt: halt) }
             let limit = Int64(throttle.batchSize)
             let started = ContinuousClock.now
-            let (maxKey, count, blocked) = try await inTransaction(connection) { () -> (Int64?, Int64, Int) in
+            // Sessions still waiting on the batch's row locks after the UPDATE (the last column) slow the next ones.
+            let (maxKey, count, blocked) = try await inBatchTransaction(connection) { () -> (Int64?, Int64, Int) in
                 var binds = PostgresBindings()
                 binds.append(last)
                 binds.append(limit)
                 let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-                var result: (Int64?, Int64) = (nil, 0)
-                for try await (maxKey, count) in rows.decode((Int64?, Int64).self) { result = (maxKey, count) }
-                let blocked = try await BackfillThrottle.blockedSessions(on: connection, logger: logger)
-                return (result.0, result.1, blocked)
+                var result: (Int64?, Int64, Int) = (nil, 0, 0)
+                for try await (maxKey, count, blocked) in rows.decode((Int64?, Int64, Int64).self) {
+                    result = (maxKey, count, Int(blocked))
+                }
+                return result
             }
             let wait = throttle.record(batch: ContinuousClock.now - started, rows: count, blocked: blocked)
             guard count > 0, let maxKey else { break }

@@ -240,6 +240,20 @@ public struct ControlStore: Sendable {
             FROM unnest(\(waveNames)::text[], \(waveIndexes)::int[], \(tenants)::text[], \(shards)::text[]) AS u(w, wi, t, s)
             ON CONFLICT (rollout_id, phase, tenant) DO NOTHING
             """, logger: logger)
+        // A tenant quarantined by an earlier phase of this rollout gets none of the later ones: its steps are
+        // quarantined too, naming the phase that quarantined it, so no worker ever claims them.
+        try await client.query(
+            """
+            UPDATE flotilla.steps s
+            SET state = 'quarantined', error = 'quarantined in phase ' || q.phase, finished_at = now()
+            FROM (
+                SELECT DISTINCT ON (tenant) tenant, phase FROM flotilla.steps
+                WHERE rollout_id = \(rollout) AND state = 'quarantined' AND phase_index < \(phaseIndex)
+                ORDER BY tenant, phase_index
+            ) q
+            WHERE s.rollout_id = \(rollout) AND s.phase = \(phase) AND s.tenant = q.tenant
+              AND s.state IN ('pending', 'failed')
+            """, logger: logger)
     }
 
     public func steps(_ rollout: String, phase: String? = nil) async throws -> [StepRecord] {
