@@ -3,8 +3,8 @@ import PostgresNIO
 
 /// Runs `body` with a running `PostgresClient` (a connection pool) for `url`, then shuts it down.
 ///
-/// The standard PostgresNIO pattern: `client.run()` runs in a child task of a task group while
-/// `body` runs; when `body` returns or throws, the group is cancelled, which closes the pool.
+/// The pool runs for exactly as long as `body` (see ``withRunningClients(_:_:)``), so a cancelled caller can
+/// still record how it stopped.
 ///
 /// One connection is opened first to check the URL: a wrong password, a missing database or a
 /// server that is down fails at once with a ``PostgresConnectError`` naming the server, database
@@ -18,17 +18,73 @@ public func withPostgresClient<T: Sendable>(
 ) async throws -> T {
     try await withPostgresConnection(url, logger: logger) { _ in }
     let client = PostgresClient(configuration: url.clientConfiguration(), backgroundLogger: logger)
-    return try await withThrowingTaskGroup(of: Void.self, returning: T.self) { group in
-        // Let run() begin before the body leases connections (PostgresNIO warns otherwise).
-        await withCheckedContinuation { (started: CheckedContinuation<Void, Never>) in
-            group.addTask {
-                started.resume()
-                await client.run()
+    return try await withRunningClients([client]) { try await body(client) }
+}
+
+/// Runs the pools' `run()` for as long as `body` runs, then shuts them down and waits until they have.
+///
+/// The pools run in a task of their own, not in a child task of the caller: cancelling the caller cancels `body`
+/// alone, and the pools stay up until `body` has returned. (Were they cancelled together with it, a query that
+/// `body` still sends while it unwinds — rolling a transaction back, journaling where it stopped — would go to a
+/// pool that is shutting down.)
+public func withRunningClients<T: Sendable>(
+    _ clients: [PostgresClient],
+    isolation: isolated (any Actor)? = #isolation,
+    _ body: () async throws -> T
+) async throws -> T {
+    // Each pool's run() begins before `body` leases a connection (PostgresNIO warns otherwise).
+    let (started, starting) = AsyncStream<Void>.makeStream()
+    let runner = Task {
+        await withDiscardingTaskGroup { group in
+            for client in clients {
+                group.addTask {
+                    starting.yield()
+                    await client.run()
+                }
             }
         }
-        defer { group.cancelAll() }
-        return try await body(client)
     }
+    var count = 0
+    for await _ in started {
+        count += 1
+        if count == clients.count { break }
+    }
+    do {
+        let result = try await body()
+        runner.cancel()
+        await runner.value
+        return result
+    } catch {
+        runner.cancel()
+        await runner.value
+        throw error
+    }
+}
+
+/// Runs `body` in a task that the caller's cancellation does not reach, within `limit`: for the few writes that
+/// must still happen when a run is cancelled (releasing a lease, putting an interrupted step back to pending).
+public func uncancelled<T: Sendable>(
+    within limit: Duration = .seconds(5),
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await Task {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else { throw UncancelledTimeout(limit: limit) }
+            return value
+        }
+    }.value
+}
+
+/// `uncancelled` ran out of time.
+public struct UncancelledTimeout: Error, CustomStringConvertible {
+    public let limit: Duration
+    public var description: String { "did not finish within \(limit)" }
 }
 
 /// Runs `body` with one dedicated `PostgresConnection` to `url` (no pool), closing it afterwards.

@@ -97,7 +97,13 @@ struct CanaryPreflightTests {
             (try? rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'preflight-waiting'")) == "1"
         }
         try #require(waiting)
-        try await Task.sleep(for: .milliseconds(300))
+        // The preflight keeps measuring while it waits: a second failed measurement, and still nothing started.
+        let measuredAgain = try await canaryEventually(within: .seconds(60)) {
+            (try? rig.journal(
+                "SELECT count(*) > 1 FROM flotilla.measurements WHERE tenant = '\(blocked.id)' AND verdict = 'fail'"))
+                == "t"
+        }
+        #expect(measuredAgain)
         // Still waiting: nothing of the second wave has started.
         #expect(
             try rig.journal("SELECT count(*) FROM flotilla.steps WHERE wave = 'second' AND started_at IS NOT NULL")

@@ -25,7 +25,8 @@ struct ConcurrencyTests {
             """)
     }
 
-    static let spansTable = "CREATE TABLE public.spans (tenant text PRIMARY KEY, started timestamptz, ended timestamptz);"
+    static let spansTable =
+        "CREATE TABLE public.spans (tenant text PRIMARY KEY, started timestamptz, ended timestamptz);"
 
     /// The committed spans of a shard, as seconds since the epoch.
     static func spans(_ shard: ConnectionURL) throws -> [(start: Double, end: Double)] {

@@ -45,22 +45,9 @@ public final class FleetConnections: Sendable {
         self.clients = clients
     }
 
-    /// Runs the shard pools for as long as `body` runs.
+    /// Runs the shard pools for as long as `body` runs (and not shorter, even when the caller is cancelled).
     public func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            for client in clients.values {
-                group.addTask {
-                    await client.run()
-                    return nil
-                }
-            }
-            group.addTask { try await body() }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
-        }
+        try await withRunningClients(Array(clients.values)) { try await body() }
     }
 
     /// A session for one tenant: the shard pool's connection, or a new connection to the tenant's database.

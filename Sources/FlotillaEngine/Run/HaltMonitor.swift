@@ -1,4 +1,5 @@
 import FlotillaModel
+import FlotillaPostgres
 import Foundation
 import Logging
 import PostgresNIO
@@ -63,6 +64,14 @@ public actor HaltMonitor {
             }
             group.addTask { await self.pollLoop() }
             await group.waitForAll()
+        }
+        // Cancelled: this coordinator is stopping (Ctrl-C, SIGTERM, a lost lease). A statement still running would
+        // run to its end; cancel it, so that its transaction rolls back now and the tenant stays before the phase.
+        let targets = Array(inFlight.values)
+        if let canceller, !targets.isEmpty {
+            try? await uncancelled {
+                for target in targets { await canceller(target.shard, target.pid) }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import FlotillaModel
 import FlotillaPlan
+import FlotillaPostgres
 import Foundation
 import Logging
 
@@ -123,10 +124,10 @@ extension RolloutEngine {
                 }
                 throw CancellationError()
             }
-            try? await store.releaseLease(id, owner: owner)
+            try? await uncancelled { try await store.releaseLease(id, owner: owner) }
             return .reverted(report)
         } catch {
-            try? await store.releaseLease(id, owner: owner)
+            try? await uncancelled { try await store.releaseLease(id, owner: owner) }
             throw error
         }
     }

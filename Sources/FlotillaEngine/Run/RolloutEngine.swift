@@ -148,10 +148,10 @@ public struct RolloutEngine: Sendable {
                 }
                 throw CancellationError()
             }
-            try? await store.releaseLease(rolloutID, owner: owner)
+            try? await uncancelled { try await store.releaseLease(rolloutID, owner: owner) }
             return outcome
         } catch {
-            try? await store.releaseLease(rolloutID, owner: owner)
+            try? await uncancelled { try await store.releaseLease(rolloutID, owner: owner) }
             throw error
         }
     }

@@ -1,4 +1,5 @@
 import FlotillaModel
+import FlotillaPostgres
 import Foundation
 import PostgresNIO
 
@@ -166,11 +167,22 @@ struct WaveRunner: Sendable {
                         error: "stopped by halt: \(halt.reason)")
                     return nil
                 }
+                if error is CancellationError || Task.isCancelled {
+                    // The run was cancelled (Ctrl-C): the transaction rolled back; the step goes back to pending so
+                    // that a rerun, or another coordinator, applies it.
+                    let store = store
+                    let (rollout, phase, tenant) = (driver.rolloutID, phase.name, tenant.id)
+                    try? await uncancelled {
+                        try await store.stepFinished(
+                            rollout, phase: phase, tenant: tenant, state: "pending", durationMilliseconds: nil,
+                            error: "interrupted: the coordinator was stopped")
+                    }
+                    return nil
+                }
                 let failure = DatabaseFailure(error)
                 lastError = StepError(
                     tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState,
                     message: failure.message)
-                if error is CancellationError || Task.isCancelled { break }
                 if failure.isRetryable, attempt < attempts {
                     driver.observe(
                         .stepRetry(phase: phase.name, tenant: tenant.id, attempt: attempt, error: lastError.description)

@@ -66,26 +66,14 @@ public struct Session: Sendable {
         -> T
     {
         let client = PostgresClient(configuration: controlURL.clientConfiguration(), backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
+        return try await withRunningClients([client]) {
+            let store = ControlStore(client: client, logger: logger)
+            do {
+                try await store.migrate()
+            } catch {
+                throw RolloutError.message("control store \(controlURL.redacted): \(DatabaseFailure(error).message)")
             }
-            group.addTask {
-                let store = ControlStore(client: client, logger: logger)
-                do {
-                    try await store.migrate()
-                } catch {
-                    throw RolloutError.message(
-                        "control store \(controlURL.redacted): \(DatabaseFailure(error).message)")
-                }
-                return try await body(store)
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
+            return try await body(store)
         }
     }
 

@@ -71,8 +71,10 @@ struct TenantStep: Sendable {
 
     /// Throws when a halt is in force. `pg_cancel_backend` only stops a running statement, so the step also looks
     /// before each statement and before it commits.
+    /// A halt, or the run being cancelled (Ctrl-C), stops the step before its next statement and before COMMIT.
     func checkHalt() async throws {
         if let monitor, let halt = await monitor.halt { throw HaltedError(halt: halt) }
+        try Task.checkCancellation()
     }
 
     /// Runs phase SQL statement by statement, stopping at a halt.
