@@ -42,6 +42,71 @@ struct CanaryRevertTests {
         """
     }
 
+    static let twoPhases = """
+        change: 0001_nickname
+        phases:
+          - name: expand
+            up: ALTER TABLE users ADD COLUMN nickname text;
+            down: ALTER TABLE users DROP COLUMN nickname;
+          - name: tag
+            up: ALTER TABLE users ADD COLUMN tag text;
+            down: ALTER TABLE users DROP COLUMN tag;
+        """
+
+    @Test(.timeLimit(.minutes(3)))
+    func onFailureQuarantineRevertsOnlyTheUnhealthyTenantAndGoesOn() async throws {
+        let rig = try await CanaryRig.make("cy-quar", tenants: Self.tenants)
+        let sick = rig.tenantsOf(wave: "second")[1]
+        _ = try rig.query(sick, "UPDATE health SET ok = false")
+        let change = try canaryChange(Self.twoPhases)
+        let policy = try canaryPolicy(
+            Self.policy(checks: Self.healthCheck(column: "nickname"), onFailure: "quarantine")
+                + "\nfailure_budget: {per_wave: 1, total: 1}")
+        let outcome = try await rig.rollout(change, policy)
+        guard case .done = outcome else {
+            Issue.record("expected done, got \(outcome)")
+            return
+        }
+        // The unhealthy tenant: the phase reverted there alone, the later phase never ran there.
+        #expect(try rig.column(sick, "nickname") == nil)
+        #expect(try rig.column(sick, "tag") == nil)
+        #expect(try rig.ledger(sick, change: change.id) == ["expand:reverted"])
+        #expect(try rig.stepStates("expand")[sick.id] == "quarantined")
+        #expect(try rig.stepStates("tag")[sick.id] == "quarantined")
+        // Everyone else has both phases, once.
+        for tenant in rig.fleet.tenants where tenant.id != sick.id {
+            #expect(try rig.column(tenant, "nickname") == "text", "tenant \(tenant.id)")
+            #expect(try rig.ledger(tenant, change: change.id) == ["expand:live", "tag:live"], "tenant \(tenant.id)")
+        }
+        #expect(
+            try rig.journal(
+                "SELECT count(*) FROM flotilla.events WHERE kind = 'quarantined' AND message LIKE '%\(sick.id)%'")
+                == "1")
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func onFailureQuarantineBeyondTheBudgetRevertsThePhase() async throws {
+        let rig = try await CanaryRig.make("cy-quar2", tenants: Self.tenants)
+        for tenant in rig.tenantsOf(wave: "second").prefix(2) {
+            _ = try rig.query(tenant, "UPDATE health SET ok = false")
+        }
+        let change = try canaryChange(Self.twoPhases)
+        let policy = try canaryPolicy(
+            Self.policy(
+                checks: Self.healthCheck(column: "nickname").replacingOccurrences(
+                    of: "scope: tenant", with: "scope: tenant\n    failure_limit: 1"), onFailure: "quarantine")
+                + "\nfailure_budget: {per_wave: 1, total: 1}")
+        let outcome = try await rig.rollout(change, policy)
+        guard case .reverted = outcome else {
+            Issue.record("expected reverted, got \(outcome)")
+            return
+        }
+        for tenant in rig.tenantsOf(wave: "first") + rig.tenantsOf(wave: "second") {
+            #expect(try rig.column(tenant, "nickname") == nil, "tenant \(tenant.id)")
+        }
+        for tenant in rig.tenantsOf(wave: "third") { #expect(try rig.hasLedger(tenant) == false) }
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func sqlCheckFailingInSecondWaveRevertsBothWavesAndNeverTouchesTheThird() async throws {
         let rig = try await CanaryRig.make("cy-sql", tenants: Self.tenants)

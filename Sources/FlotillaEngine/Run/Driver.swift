@@ -118,17 +118,37 @@ struct Driver: Sendable {
                         return try await fail(phase: phase, reason: reason)
                     }
                 }
-                let verdict: BakeOutcome
-                do {
-                    let skipped = quarantined
-                    verdict = try await untilHalted { try await bake(phase: phase, wave: wave, quarantined: skipped) }
-                } catch let error as HaltedError {
-                    return try await halted(error.halt, phase: phase)
-                }
-                switch verdict {
-                case .healthy: break
-                case .failed(let reason): return try await fail(phase: phase, reason: reason)
-                case .halt(let reason): return try await halt(phase: phase, reason: reason)
+                bake: while true {
+                    let verdict: BakeOutcome
+                    do {
+                        let skipped = quarantined
+                        verdict = try await untilHalted {
+                            try await bake(phase: phase, wave: wave, quarantined: skipped)
+                        }
+                    } catch let error as HaltedError {
+                        return try await halted(error.halt, phase: phase)
+                    }
+                    switch verdict {
+                    case .healthy:
+                        break bake
+                    case .failed(let reason, let unhealthy):
+                        // on_failure: quarantine sets the unhealthy tenants aside (the phase reverted on them
+                        // alone) while the failure budget allows, and the wave bakes again without them.
+                        let allowedWave = policy.failureBudget.perWave.allowed(of: wave.tenants.count)
+                        let allowedTotal = policy.failureBudget.total.allowed(of: fleet.tenants.count)
+                        let failedInWave = waveSteps.filter { $0.state == "failed" }.count
+                        if policy.onFailure == .quarantine, !unhealthy.isEmpty, Self.canRevert(phase),
+                            failedInWave + unhealthy.count <= allowedWave,
+                            quarantined.count + unhealthy.count <= allowedTotal
+                        {
+                            try await quarantine(phase: phase, wave: wave.name, tenants: unhealthy, reason: reason)
+                            quarantined.formUnion(unhealthy)
+                            continue bake
+                        }
+                        return try await fail(phase: phase, reason: reason)
+                    case .halt(let reason):
+                        return try await halt(phase: phase, reason: reason)
+                    }
                 }
             }
             try await store.event(
@@ -174,8 +194,8 @@ struct Driver: Sendable {
         switch verdict {
         case .healthy:
             return .healthy
-        case .failed(let reason):
-            return .failed(reason)
+        case .failed(let reason, let tenants):
+            return .failed(reason, tenants: tenants)
         case .inconclusive(let reason):
             try await store.event(rolloutID, "inconclusive", phase: phase.name, wave: wave.name, reason)
             switch policy.onInconclusive {
@@ -202,8 +222,8 @@ struct Driver: Sendable {
 
     enum BakeOutcome {
         case healthy
-        /// Revert (or halt) per on_failure.
-        case failed(String)
+        /// Revert, halt or quarantine per on_failure; the tenants whose own checks failed, if it is theirs.
+        case failed(String, tenants: [String])
         /// Stop, keep everything as it is.
         case halt(String)
     }
@@ -254,11 +274,40 @@ struct Driver: Sendable {
         return .halted(rollout: rolloutID, reason: reason)
     }
 
+    /// Whether the engine may undo `phase` by itself.
+    static func canRevert(_ phase: Phase) -> Bool {
+        phase.reversible && (phase.down != nil || phase.backfill != nil)
+    }
+
+    /// Sets tenants whose health checks failed aside: the phase is reverted on them alone and their steps are
+    /// quarantined with the reason; later phases skip them.
+    func quarantine(phase: Phase, wave: String, tenants ids: [String], reason: String) async throws {
+        let members = ids.compactMap(tenant)
+        observe(.reverting(phase: phase.name, tenants: members.count, reason: reason))
+        let failures = try await WaveRunner(driver: self, phase: phase).revert(members)
+        if let first = failures.first {
+            throw RolloutError.message(
+                "revert of phase \(phase.name) on the unhealthy tenant(s) failed on \(failures.count); first: \(first)")
+        }
+        let firstLine = reason.split(separator: "\n").first.map(String.init) ?? reason
+        for id in ids {
+            try await store.stepFinished(
+                rolloutID, phase: phase.name, tenant: id, state: "quarantined", durationMilliseconds: nil,
+                error: "reverted and quarantined: \(firstLine)")
+        }
+        observe(.quarantined(phase: phase.name, tenants: ids))
+        try await store.event(
+            rolloutID, "quarantined", phase: phase.name, wave: wave,
+            "health checks failed on \(ids.joined(separator: ", ")) (on_failure: quarantine): reverted there; \(firstLine)"
+        )
+    }
+
     /// A wave failed: revert the phase where it was applied in this rollout (newest wave first), or halt.
+    /// `quarantine` reverts too when the failure is beyond the budget or not any one tenant's.
     func fail(phase: Phase, reason: String) async throws -> RolloutOutcome {
         try await store.event(rolloutID, "wave-failed", phase: phase.name, reason)
-        let canRevert = phase.reversible && (phase.down != nil || phase.backfill != nil)
-        if policy.onFailure == .revert, canRevert {
+        let canRevert = Self.canRevert(phase)
+        if policy.onFailure != .halt, canRevert {
             try await revert(phase: phase, reason: reason)
             try await store.setState(rolloutID, "reverted", phase: phase.name, reason: reason)
             try await store.event(rolloutID, "reverted", phase: phase.name, "phase \(phase.name) reverted: \(reason)")
@@ -266,7 +315,7 @@ struct Driver: Sendable {
             return .reverted(rollout: rolloutID, reason: reason)
         }
         var why = reason
-        if policy.onFailure == .revert, !canRevert {
+        if policy.onFailure != .halt, !canRevert {
             why += "; phase \(phase.name) is not reversible, so nothing was reverted"
         }
         try await store.setState(rolloutID, "halted", phase: phase.name, reason: why)

@@ -7,7 +7,9 @@ import PostgresNIO
 /// What a bake concluded.
 enum BakeVerdict: Sendable, Equatable {
     case healthy
-    case failed(String)
+    /// Why, and the tenants whose own measurements failed when the check is measured per tenant (empty when the
+    /// failure is not any one tenant's: a wave- or shard-wide check).
+    case failed(String, tenants: [String])
     case inconclusive(String)
 }
 
@@ -55,7 +57,10 @@ struct BakeWatcher: Sendable {
             let due = checks.indices.filter { index in next[index].map { $0 <= now } ?? false }
             if !due.isEmpty {
                 if let failed = try await measure(due, of: checks, on: tenants, into: &tallies).failed {
-                    return .failed(try await failure(of: tallies[failed]))
+                    let ids = Set(tenants.map(\.id))
+                    let failing = tallies[failed].failing.map(\.target)
+                    let attributable = !failing.isEmpty && failing.allSatisfy(ids.contains)
+                    return .failed(try await failure(of: tallies[failed]), tenants: attributable ? failing : [])
                 }
                 let after = clock.now
                 for index in due {
