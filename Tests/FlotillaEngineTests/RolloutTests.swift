@@ -32,6 +32,42 @@ struct RolloutTests {
         on_failure: revert
         """
 
+    /// Two coordinators started in the same instant: one rollout row, every tenant applied once.
+    @Test(.timeLimit(.minutes(3)))
+    func twoCoordinatorsStartingTogetherShareOneRollout() async throws {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "twin")
+        let tenants = (1...8).map { schemaTenant(String(format: "w%02d", $0), shard: "a") }
+        try createSchemaTenants(shard, schemas: tenants.map(\.placement.name), rows: 3)
+        let rig = try await Rig(fleet: makeFleet(name: "twin-fleet", shards: [("a", shard)], tenants: tenants))
+        let change = try parseChange(
+            """
+            change: 0001_twin
+            phases:
+              - name: expand
+                up: |
+                  SELECT pg_sleep(0.1);
+                  ALTER TABLE users ADD COLUMN twin integer;
+                down: ALTER TABLE users DROP COLUMN twin;
+            """)
+        let policy = try parsePolicy(
+            """
+            policy: wide
+            waves:
+              - {name: all, select: {remaining: true}}
+            parallel: 2
+            """)
+        async let first = rig.rollout(change, policy)
+        async let second = rig.rollout(change, policy)
+        let outcomes = try await [first, second]
+        #expect(outcomes.allSatisfy { $0.exitCode == 0 }, "\(outcomes)")
+        #expect(try rig.journal("SELECT count(*) FROM flotilla.rollouts") == "1")
+        #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'applied'") == "8")
+        for tenant in tenants {
+            let probe = TenantProbe(shard: shard, schema: tenant.placement.name)
+            #expect(try probe.liveLedger(change: change.id).map(\.phase) == ["expand"], "tenant \(tenant.id)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(3)))
     func schemaPerTenantTwoPhaseRollout() async throws {
         let shardA = try await TestCluster.shared.freshDatabase(prefix: "spt_a")

@@ -70,7 +70,9 @@ public struct RolloutEngine: Sendable {
             let id = Self.newRolloutID(change: change.id)
             try await store.createRollout(
                 id: id, fleet: fleet.name, change: change.id, policy: policy.name, planJSON: PlanRenderer.json(plan))
+            // Another coordinator may have created it in the same instant: then that one is the rollout.
             record = try await store.rollout(id: id)
+            if record == nil { record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id) }
         }
         guard let record else { throw RolloutError.message("could not create the rollout in the control store") }
         let rolloutID = record.id

@@ -86,6 +86,11 @@ public struct ControlStore: Sendable {
         "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS current_slice text",
         "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS owner text",
         "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS claimed_until timestamptz",
+        // One unfinished rollout per (fleet, change): two coordinators starting the same change at once share it.
+        """
+        CREATE UNIQUE INDEX IF NOT EXISTS rollouts_one_unfinished ON flotilla.rollouts (fleet, change)
+        WHERE state NOT IN ('done', 'reverted')
+        """,
         "INSERT INTO flotilla.schema_version (version) VALUES (1) ON CONFLICT DO NOTHING",
     ]
 
@@ -171,7 +176,11 @@ public struct ControlStore: Sendable {
 
     func createRollout(id: String, fleet: String, change: String, policy: String, planJSON: String) async throws {
         try await client.query(
-            "INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, plan) VALUES (\(id), \(fleet), \(change), \(policy), 'running', \(planJSON)::jsonb)",
+            """
+            INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, plan)
+            VALUES (\(id), \(fleet), \(change), \(policy), 'running', \(planJSON)::jsonb)
+            ON CONFLICT (fleet, change) WHERE state NOT IN ('done', 'reverted') DO NOTHING
+            """,
             logger: logger)
     }
 

@@ -29,7 +29,7 @@ extension Flotilla {
         @Argument(help: "The rollout id.")
         var rollout: String
 
-        @Option(help: "The phase to approve (default: the one the rollout waits at).")
+        @Option(help: "The phase to approve, or PHASE@WAVE for a paused bake (default: where the rollout waits).")
         var phase: String?
 
         @OptionGroup var control: ControlOptions
@@ -41,7 +41,12 @@ extension Flotilla {
             let message = try await runtime {
                 try await session.withControlStore { store -> String in
                     guard let record = try await store.rollout(id: rollout) else { return "no rollout \(rollout)" }
-                    guard let target = phase ?? record.currentPhase else {
+                    // A bake paused on inconclusive health waits for its gate PHASE@WAVE; a gated phase for PHASE.
+                    var waitingAt = record.currentPhase
+                    if record.state == "paused", let phase = record.currentPhase, let wave = record.currentWave {
+                        waitingAt = "\(phase)@\(wave)"
+                    }
+                    guard let target = phase ?? waitingAt else {
                         return "rollout \(rollout) has no current phase; say --phase"
                     }
                     _ = try await store.approve(rollout, phase: target)
