@@ -66,7 +66,9 @@ struct CancellationTests {
                     }
                 }
             }
-            let started = try await eventually(within: .seconds(30), every: .milliseconds(20)) {
+            // Generous: the whole suite shares two cores and one PostgreSQL.
+            let started = try await eventually(within: .seconds(120), every: .milliseconds(20)) {
+                if ended.isSet { return true }
                 let text = try? psql(
                     control,
                     "SELECT coalesce(max(s.checkpoint), 0) FROM flotilla.steps s JOIN flotilla.rollouts r ON r.id = s.rollout_id WHERE r.change = '\(change.id)'"
@@ -74,6 +76,10 @@ struct CancellationTests {
                 return (Int(text ?? "") ?? 0) > 0
             }
             #expect(started, "iteration \(iteration): the backfill never started")
+            if ended.isSet {
+                Issue.record("iteration \(iteration): the rollout ended before it was cancelled: \(await run.result)")
+                return
+            }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...60)))
             let cancelledAt = ContinuousClock.now
             run.cancel()
