@@ -19,10 +19,12 @@ public struct Finding: Sendable, Hashable, Codable {
     public var statement: String
     /// The reason, when the rule is acknowledged for this statement.
     public var acknowledged: String?
+    /// What running the statement on a copy of a tenant showed (`flotilla lint --trace`), when it was traced.
+    public var traced: Traced?
 
     public init(
         file: String, line: Int, column: Int, rule: String, risk: Risk, strategy: String, lock: String,
-        message: String, phase: String? = nil, statement: String, acknowledged: String? = nil
+        message: String, phase: String? = nil, statement: String, acknowledged: String? = nil, traced: Traced? = nil
     ) {
         self.file = file
         self.line = line
@@ -35,6 +37,7 @@ public struct Finding: Sendable, Hashable, Codable {
         self.phase = phase
         self.statement = statement
         self.acknowledged = acknowledged
+        self.traced = traced
     }
 
     /// Whether this finding fails `lint --fail-on threshold` and blocks a rollout: it is at or above the
@@ -44,10 +47,11 @@ public struct Finding: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case file, line, column, rule, risk, strategy, lock, message, phase, statement, acknowledged
+        case file, line, column, rule, risk, strategy, lock, message, phase, statement, acknowledged, traced
     }
 
-    /// Every key is always present (`phase` and `acknowledged` as `null` when absent) so the JSON shape is stable.
+    /// Every key is always present (`phase` and `acknowledged` as `null` when absent) so the JSON shape is stable;
+    /// `traced` is added only by `lint --trace`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(file, forKey: .file)
@@ -61,5 +65,40 @@ public struct Finding: Sendable, Hashable, Codable {
         try container.encode(phase, forKey: .phase)
         try container.encode(statement, forKey: .statement)
         try container.encode(acknowledged, forKey: .acknowledged)
+        try container.encodeIfPresent(traced, forKey: .traced)
+    }
+}
+
+extension Finding {
+    /// What PostgreSQL did when the statement ran on a scratch copy of one tenant's schema.
+    public struct Traced: Sendable, Hashable, Codable {
+        /// One lock the statement's transaction held, as `pg_locks` names it.
+        public struct Lock: Sendable, Hashable, Codable {
+            /// The relation, schema-qualified unless it is in the traced tenant's schema.
+            public var relation: String
+            /// `pg_locks.mode`, e.g. `AccessExclusiveLock`.
+            public var mode: String
+
+            public init(relation: String, mode: String) {
+                self.relation = relation
+                self.mode = mode
+            }
+        }
+
+        /// The tenant whose schema was copied.
+        public var tenant: String
+        /// The locks held on tables, indexes and sequences (not the system catalogs), strongest first.
+        public var locks: [Lock]
+        /// The tables whose storage was rewritten (their `relfilenode` changed).
+        public var rewrites: [String]
+        /// Why locks were not observed (the statement runs outside a transaction block) or why the trace failed.
+        public var note: String?
+
+        public init(tenant: String, locks: [Lock], rewrites: [String], note: String? = nil) {
+            self.tenant = tenant
+            self.locks = locks
+            self.rewrites = rewrites
+            self.note = note
+        }
     }
 }

@@ -101,8 +101,21 @@ public struct RolloutEngine: Sendable {
     /// a follower and takes the lease over when that coordinator stops renewing it (it died), then drives from the
     /// journal.
     func lead(_ driver: Driver, resumed: Bool) async throws -> RolloutOutcome {
-        let rolloutID = driver.rolloutID
         var announced = false
+        while true {
+            do {
+                return try await leadOnce(driver, resumed: resumed, announced: &announced)
+            } catch RolloutError.lostLease(let id) {
+                // Too slow to renew (a stalled machine): another coordinator drives now. Follow it, and take the
+                // lease back should it stop renewing.
+                logger.warning("lost the lease of rollout \(id); following the coordinator that took it over")
+                announced = false
+            }
+        }
+    }
+
+    private func leadOnce(_ driver: Driver, resumed: Bool, announced: inout Bool) async throws -> RolloutOutcome {
+        let rolloutID = driver.rolloutID
         while try await !store.acquireLease(rolloutID, owner: owner, ttl: leaseTTL) {
             if let record = try await store.rollout(id: rolloutID), let outcome = Self.finishedOutcome(record) {
                 return outcome

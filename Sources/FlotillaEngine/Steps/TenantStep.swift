@@ -34,30 +34,29 @@ struct TenantStep: Sendable {
         StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: sqlState, message: message)
     }
 
-    /// `SET LOCAL` timeouts and search_path; inside a transaction.
-    var sessionSettings: [String] {
-        var settings = [
-            "SET LOCAL lock_timeout = '\(policy.lockTimeout.milliseconds)ms'",
-            "SET LOCAL statement_timeout = '\(policy.statementTimeout.milliseconds)ms'",
-            "SET LOCAL application_name = 'flotilla'",
-        ]
-        if case .schema(let schema) = tenant.placement {
-            settings.append("SET LOCAL search_path = \(quoteIdentifier(schema))")
-        }
-        return settings
-    }
-
-    var advisoryLock: PostgresQuery {
-        "SELECT pg_advisory_xact_lock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
-    }
-
-    /// Opens a transaction with the session settings and the tenant's advisory lock, runs `body`, commits.
-    /// Any error rolls the transaction back.
+    /// Opens a transaction in two round trips — BEGIN, then one SELECT that sets the transaction-local timeouts,
+    /// application_name and the tenant's search_path, takes the tenant's advisory lock and says whether the tenant's
+    /// schema exists — runs `body`, and commits. Any error rolls the transaction back. Few round trips matter: a
+    /// transaction may hold locks the application waits for.
     func inTransaction<T: Sendable>(_ connection: PostgresConnection, _ body: () async throws -> T) async throws -> T {
         try await SQLRunner.execute("BEGIN", on: connection, logger: logger)
         do {
-            for setting in sessionSettings { try await SQLRunner.execute(setting, on: connection, logger: logger) }
-            try await SQLRunner.execute(advisoryLock, on: connection, logger: logger)
+            var schema = ""
+            if case .schema(let name) = tenant.placement { schema = name }
+            let open: PostgresQuery = """
+                SELECT set_config('lock_timeout', \("\(policy.lockTimeout.milliseconds)ms"), true),
+                       set_config('statement_timeout', \("\(policy.statementTimeout.milliseconds)ms"), true),
+                       set_config('application_name', 'flotilla', true),
+                       CASE WHEN \(schema) <> '' THEN set_config('search_path', \(quoteIdentifier(schema)), true) END,
+                       pg_advisory_xact_lock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))::text,
+                       (\(schema) = '' OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = \(schema)))
+                """
+            let rows = try await connection.query(open, logger: logger)
+            var exists = false
+            for try await row in rows {
+                exists = try row.decode((String?, String?, String?, String?, String?, Bool).self).5
+            }
+            guard exists else { throw failure("schema \(schema) does not exist on shard \(tenant.shard)") }
             let result = try await body()
             // A halt that came in while the statements ran: roll back instead of committing.
             try await checkHalt()
@@ -109,16 +108,18 @@ struct TenantStep: Sendable {
     // MARK: apply
 
     func apply(_ connection: PostgresConnection, checkpoint: Int64?) async throws -> Outcome {
-        try await checkTenantExists(connection)
         let clock = ContinuousClock()
         let started = clock.now
         if phase.backfill != nil {
+            try await checkTenantExists(connection)
             return try await applyBackfill(connection, checkpoint: checkpoint, started: started)
         }
         let upSQL = phase.up?.sql ?? ""
         if phase.transaction == .none || SQLRunner.needsNoTransaction(upSQL) {
+            try await checkTenantExists(connection)
             return try await applyWithoutTransaction(connection, started: started)
         }
+        // The transaction checks that the tenant's schema exists as it opens.
         return try await inTransaction(connection) {
             if let state = try await ledgerState(connection) { return state }
             try await runStatements(upSQL, on: connection)
@@ -261,7 +262,7 @@ struct TenantStep: Sendable {
             let limit = Int64(throttle.batchSize)
             let started = ContinuousClock.now
             // Sessions still waiting on the batch's row locks after the UPDATE (the last column) slow the next ones.
-            let (maxKey, count, blocked) = try await inBatchTransaction(connection) { () -> (Int64?, Int64, Int) in
+            let (maxKey, count, blocked) = try await inTransaction(connection) { () -> (Int64?, Int64, Int) in
                 var binds = PostgresBindings()
                 binds.append(last)
                 binds.append(limit)

@@ -44,7 +44,7 @@ enum SARIFRenderer {
                             suppressions: finding.acknowledged.map { [Suppression(justification: $0)] },
                             properties: ResultProperties(
                                 risk: finding.risk, strategy: finding.strategy, lock: finding.lock,
-                                phase: finding.phase, statement: finding.statement
+                                phase: finding.phase, statement: finding.statement, traced: finding.traced
                             )
                         )
                     }
@@ -160,5 +160,7 @@ enum SARIFRenderer {
         var lock: String
         var phase: String?
         var statement: String
+        /// Only with `lint --trace`; absent otherwise.
+        var traced: Finding.Traced?
     }
 }

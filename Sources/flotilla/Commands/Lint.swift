@@ -16,6 +16,10 @@ extension Flotilla {
                 Takes change files (.yaml: each phase's up SQL) and .sql files. One finding per statement, low ones \
                 included. Acknowledge a finding with `-- flotilla:ignore RULE reason` on the statement, or per phase \
                 with `ignore: [{rule: RULE, reason: …}]`. Exit 1 when an unacknowledged finding reaches --fail-on.
+
+                With --trace --fleet F CHANGE, the change also runs on a scratch copy of one tenant's schema in the \
+                embedded PostgreSQL (each statement inside BEGIN … ROLLBACK); the locks PostgreSQL really takes and \
+                the tables it rewrites replace the classifier's guesses, and a rewrite of a table with rows is high risk.
                 """)
 
         @Argument(help: "Change files (.yaml) or SQL files (.sql).")
@@ -30,7 +34,30 @@ extension Flotilla {
         @Flag(help: "Treat .sql files as running inside one transaction block.")
         var inTransaction = false
 
+        @Flag(help: "Trace the change on a scratch copy of a tenant's schema in the embedded PostgreSQL.")
+        var trace = false
+
+        @Option(help: "With --trace: the fleet, a name (fleets/NAME/fleet.yaml), its folder, or its fleet.yaml.")
+        var fleet: String?
+
+        @Option(help: "With --trace: the tenant whose schema is copied (default: the fleet's first).")
+        var tenant: String?
+
+        @Option(help: "With --trace: rows copied per table.")
+        var sampleRows = 100
+
+        func validate() throws {
+            if trace {
+                guard fleet != nil else { throw ValidationError("--trace needs --fleet") }
+                guard paths.count == 1 else { throw ValidationError("--trace takes exactly one change") }
+                guard sampleRows >= 0 else { throw ValidationError("--sample-rows must be 0 or more") }
+            } else if fleet != nil || tenant != nil {
+                throw ValidationError("--fleet and --tenant go with --trace")
+            }
+        }
+
         func run() async throws {
+            if trace { return try await runTraced() }
             var findings: [Finding] = []
             var problems: [Diagnostic] = []
             let source = FileSystemSource()
@@ -56,6 +83,38 @@ extension Flotilla {
                 }
             }
             try reportDiagnostics(problems)
+            print(LintRenderer.render(findings, format: format))
+            if findings.contains(where: { $0.fails(at: failOn) }) { throw ExitCode(1) }
+        }
+
+        /// `--trace`: lints the change, traces it on a copy of one tenant, and merges what was observed.
+        private func runTraced() async throws {
+            let workspace = currentWorkspace()
+            let (fleet, change) = try loading { () throws(DefinitionError) in
+                let fleet = try workspace.loadFleet(self.fleet ?? "")
+                return (fleet, try workspace.loadChange(paths[0], fleet: fleet))
+            }
+            let chosen: Tenant? =
+                if let id = self.tenant { fleet.tenants.first { $0.id == id } } else { fleet.tenants.first }
+            guard let tenant = chosen else {
+                let what = self.tenant.map { "no tenant '\($0)'" } ?? "no tenants"
+                printError(
+                    "\(fleet.file):\(fleet.location.line):\(fleet.location.column): error: fleet \(fleet.name) has \(what)"
+                )
+                printError("1 error; nothing was changed")
+                throw ExitCode(2)
+            }
+            let logger = makeLogger()
+            let sampleRows = self.sampleRows
+            let trace = try await runtime {
+                try await ChangeTracer.traceInEmbedded(
+                    change, fleet: fleet, tenant: tenant, environment: workspace.environment, sampleRows: sampleRows,
+                    logger: logger)
+            }
+            printError(
+                "traced \(change.id) on a copy of tenant \(tenant.id) (\(tenant.placement)) of fleet \(fleet.name)")
+            for note in trace.notes { printError("note: \(note)") }
+            let findings = trace.apply(to: ChangeLint.findings(change), of: change)
             print(LintRenderer.render(findings, format: format))
             if findings.contains(where: { $0.fails(at: failOn) }) { throw ExitCode(1) }
         }
