@@ -29,6 +29,8 @@ public actor EmbeddedPostgres {
     /// Whether the server syncs to disk. `false` turns off `fsync`, `synchronous_commit` and
     /// `full_page_writes`: much faster, and a crash of the machine may lose the cluster.
     public nonisolated let durable: Bool
+    /// The server's `max_connections`.
+    public nonisolated let maxConnections: Int
     let logger: Logger
     private let givenBinaries: PostgresBinaries?
 
@@ -43,7 +45,11 @@ public actor EmbeddedPostgres {
     ///   - durable: `false` for throwaway clusters (tests): no fsync.
     ///   - logger: where progress goes; the password never does.
     ///   - binaries: the PostgreSQL programs; found with ``PostgresBinaries/locate(environment:versionedRoot:)`` when `nil`.
-    public init(directory: URL, durable: Bool = true, logger: Logger, binaries: PostgresBinaries? = nil) {
+    public init(
+        directory: URL, durable: Bool = true, maxConnections: Int = 300, logger: Logger,
+        binaries: PostgresBinaries? = nil
+    ) {
+        self.maxConnections = maxConnections
         self.directory = directory.standardizedFileURL
         self.durable = durable
         self.logger = logger
@@ -178,7 +184,7 @@ public actor EmbeddedPostgres {
             "\(directory.path)/.s.PGSQL.\(port)".utf8.count < 100 ? directory.path : ""
         var options = [
             "-p", "\(port)", "-c", "listen_addresses=127.0.0.1", "-k", socketDirectory,
-            "-c", "max_connections=300",
+            "-c", "max_connections=\(maxConnections)",
         ]
         if !durable {
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]

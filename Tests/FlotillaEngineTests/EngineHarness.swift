@@ -235,7 +235,7 @@ struct TenantProbe {
 
 /// Polls `condition` every `interval` until it holds or `limit` passes; returns whether it held.
 func eventually(
-    within limit: Duration = .seconds(30), every interval: Duration = .milliseconds(50),
+    within limit: Duration = .seconds(90), every interval: Duration = .milliseconds(50),
     _ condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = ContinuousClock.now + limit

@@ -61,7 +61,7 @@ public actor TestCluster {
 
         var logger = Logger(label: "flotilla.test-cluster")
         logger.logLevel = .warning
-        let server = EmbeddedPostgres(directory: directory, durable: false, logger: logger)
+        let server = EmbeddedPostgres(directory: directory, durable: false, maxConnections: 1000, logger: logger)
         self.server = server
         return try await server.start()
     }
