@@ -6,7 +6,8 @@
 #   revert     = the first failing measurement → the end of the revert   (goal: under one check interval + 2 s)
 #   end to end = the fault → the end of the revert
 # Usage: Benchmarks/canary/run.sh [KIND] [TENANTS] [ROUNDS]   KIND: sql (default: a tenant-scope sql check on every
-# tenant) or command (a wave-scope command check run once per interval). From the package root.
+# tenant) or command (a wave-scope command check run once per interval). From the package root; FLOTILLA_BIN=a
+# release build to use instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -20,8 +21,12 @@ export FLOTILLA_HOME="$WORK/home"
 BIN="${BIN:-flotilla}"
 trap 'FLOTILLA_HOME="$WORK/home" "$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
-swift build -c release --product flotilla >/dev/null
-BIN="$(swift build -c release --show-bin-path)/flotilla"
+if [ -n "${FLOTILLA_BIN:-}" ]; then   # a release binary built beforehand (the tree may change while this runs)
+    BIN="$FLOTILLA_BIN"
+else
+    swift build -c release --product flotilla >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/flotilla"
+fi
 
 mkdir -p "$WORK/fleets/bench/changes" "$WORK/policies"
 cat > "$WORK/fleets/bench/fleet.yaml" <<YAML

@@ -11,7 +11,8 @@
 #    the workload keeps using the old name). Reported: failed transactions (goal 0) and p99 latency during the
 #    rollout against the baseline (goal ≤ 2×).
 #
-# Usage: Benchmarks/patterns/run.sh [ROWS] [BACKFILL_ROWS]   (from the package root; RATE=tps, default 200)
+# Usage: Benchmarks/patterns/run.sh [ROWS] [BACKFILL_ROWS]   (from the package root; RATE=tps, default 200;
+#        BATCH=backfill batch_size, default the pattern's; FLOTILLA_BIN=a release build to use instead of building)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE="$PWD/Benchmarks/patterns"
@@ -27,8 +28,12 @@ export FLOTILLA_HOME="$WORK/home"
 BIN="${BIN:-flotilla}"
 trap 'rm -f "$WORK"/run_*; wait 2>/dev/null; FLOTILLA_HOME="$WORK/home" "$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
-swift build -c release --product flotilla >/dev/null
-BIN="$(swift build -c release --show-bin-path)/flotilla"
+if [ -n "${FLOTILLA_BIN:-}" ]; then   # a release binary built beforehand (the tree may change while this runs)
+    BIN="$FLOTILLA_BIN"
+else
+    swift build -c release --product flotilla >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/flotilla"
+fi
 PGBENCH="$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -1)"
 
 PATTERNS=(
@@ -40,7 +45,8 @@ PATTERNS=(
     "add_constraint#add-constraint: {table: users, name: users_score_not_negative, check: \"score >= 0\"}#score#:v#end"
     "add_foreign_key#add-foreign-key: {table: orders, columns: user_id, references: users}#score#:v#end"
 )
-BACKFILL_PATTERN='change-type: {table: users, column: phone_number, type: varchar(40), using: "left(phone_number, 40)"}'
+BATCH="${BATCH:-}"   # batch_size of the backfill in part 1; empty: the pattern's default (1000)
+BACKFILL_PATTERN="change-type: {table: users, column: phone_number, type: varchar(40), using: \"left(phone_number, 40)\"${BATCH:+, batch_size: $BATCH}}"
 
 mkdir -p "$WORK/policies"
 cat > "$WORK/policies/patterns.yaml" <<'YAML'
@@ -137,7 +143,7 @@ echo "pgbench: $CLIENTS clients, $RATE transactions/s in all (-R), Benchmarks/pa
 echo
 
 # ---- 1. backfill -------------------------------------------------------------------------------------------------
-echo "1. backfill: change-type users.phone_number → varchar(40), $BIG rows, batch_size 1000 (default), pause 2ms (default)"
+echo "1. backfill: change-type users.phone_number → varchar(40), $BIG rows, batch_size ${BATCH:-1000 (default)}, pause 2ms (default)"
 { tenant_sql tenant_b1 "$BIG"; tenant_sql tenant_b2 "$BIG"; } | q -d pat_backfill >/dev/null
 tenant_sql tenant_b3 "$BIG" | q -d pat_backfill_live >/dev/null
 # The limit: the same expand (column + sync trigger) on tenant_b2, then one UPDATE of every row.
@@ -149,6 +155,8 @@ t0=$(now)
 q -d pat_backfill -c "UPDATE tenant_b2.users SET phone_number_new = left(phone_number, 40)" >/dev/null
 t1=$(now)
 single=$(echo "$t1 - $t0" | bc -l)
+# The backfills start from the same clean state as the UPDATE did: its dead rows vacuumed, its dirty pages written.
+q -d pat_backfill -c "VACUUM tenant_b2.users" -c "CHECKPOINT" >/dev/null
 backfill_run() { # FLEET → "seconds longest_ms summary"
     "$BIN" rollout --fleet "$1" --change 0001_backfill --policy patterns --yes --no-wait >/dev/null
     local id
