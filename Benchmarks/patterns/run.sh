@@ -56,9 +56,9 @@ waves:
   - {name: rest, select: {remaining: true}}
 parallel: 4
 per_shard_parallel: 4
-lock_timeout: 500ms
+lock_timeout: 50ms
 statement_timeout: 10m
-retries: {attempts: 10, backoff: 100ms}
+retries: {attempts: 40, backoff: 10ms}
 on_failure: revert
 YAML
 fleet() { # NAME DATABASE TENANT…

@@ -81,7 +81,6 @@ struct CancellationTests {
                 return
             }
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...60)))
-            let cancelledAt = ContinuousClock.now
             run.cancel()
             // Not `await run.value`: a run that never ends would hang the whole test process.
             let finished = try await eventually(within: .seconds(20), every: .milliseconds(20)) { ended.isSet }

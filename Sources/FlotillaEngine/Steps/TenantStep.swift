@@ -254,34 +254,60 @@ struct TenantStep: Sendable {
                 (SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid)))::bigint
             FROM batch
             """
+        // Each batch is one statement, hence its own transaction (autocommit): one round trip to the tenant and one
+        // to the journal per batch. The session carries the tenant's search_path and timeouts, and holds the
+        // tenant's advisory lock (session-level) for the whole backfill.
+        let lock: PostgresQuery = "SELECT pg_advisory_lock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
+        let unlock: PostgresQuery =
+            "SELECT pg_advisory_unlock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
+        let throttle = try await withSessionSettings(connection) { () -> BackfillThrottle in
+            try await SQLRunner.execute(lock, on: connection, logger: logger)
+            do {
+                let throttle = try await runBatchStatements(connection, sql: sql, backfill: backfill, from: start)
+                try await SQLRunner.execute(unlock, on: connection, logger: logger)
+                return throttle
+            } catch {
+                try? await SQLRunner.execute(unlock, on: connection, logger: logger)
+                throw error
+            }
+        }
+        try? await store.event(
+            rolloutID, "backfill-finished", phase: phase.name, tenant: tenant.id, throttle.summary)
+        // END patterns
+    }
+
+    /// The batches of a backfill, on a session already set up by `runBatches`; returns the throttle's record.
+    private func runBatchStatements(
+        _ connection: PostgresConnection, sql: String, backfill: Backfill, from start: Int64?
+    )
+        async throws -> BackfillThrottle
+    {
         var throttle = BackfillThrottle(pause: backfill.pause, batchSize: backfill.batchSize)
         var last = start ?? Int64.min
         while true {
             try Task.checkCancellation()
             if let monitor, let halt = await monitor.halt { throw HaltedError(halt: halt) }
-            let limit = Int64(throttle.batchSize)
+            var binds = PostgresBindings()
+            binds.append(last)
+            binds.append(Int64(throttle.batchSize))
             let started = ContinuousClock.now
             // Sessions still waiting on the batch's row locks after the UPDATE (the last column) slow the next ones.
-            let (maxKey, count, blocked) = try await inTransaction(connection) { () -> (Int64?, Int64, Int) in
-                var binds = PostgresBindings()
-                binds.append(last)
-                binds.append(limit)
-                let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
-                var result: (Int64?, Int64, Int) = (nil, 0, 0)
-                for try await (maxKey, count, blocked) in rows.decode((Int64?, Int64, Int64).self) {
-                    result = (maxKey, count, Int(blocked))
-                }
-                return result
+            let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            var result: (maxKey: Int64?, count: Int64, blocked: Int) = (nil, 0, 0)
+            for try await (maxKey, count, blocked) in rows.decode((Int64?, Int64, Int64).self) {
+                result = (maxKey, count, Int(blocked))
             }
-            let wait = throttle.record(batch: ContinuousClock.now - started, rows: count, blocked: blocked)
-            guard count > 0, let maxKey else { break }
+            let wait = throttle.record(
+                batch: ContinuousClock.now - started, rows: result.count, blocked: result.blocked)
+            guard result.count > 0, let maxKey = result.maxKey else { break }
             last = maxKey
-            try await store.saveCheckpoint(rolloutID, phase: phase.name, tenant: tenant.id, key: last)
+            // The batch is committed: its checkpoint is saved even when the run is being cancelled, so a resume
+            // never does the batch again.
+            let (store, rollout, phase, tenant, key) = (store, rolloutID, phase.name, tenant.id, last)
+            try await uncancelled { try await store.saveCheckpoint(rollout, phase: phase, tenant: tenant, key: key) }
             if wait > .zero { try await Task.sleep(for: wait) }
         }
-        try? await store.event(
-            rolloutID, "backfill-finished", phase: phase.name, tenant: tenant.id, throttle.summary)
-        // END patterns
+        return throttle
     }
 
     // MARK: revert
