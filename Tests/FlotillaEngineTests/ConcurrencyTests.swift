@@ -104,7 +104,7 @@ struct ConcurrencyTests {
             TestCluster.shared.freshDatabase(prefix: "gcap_c"),
         ]
         let names = ["a", "b", "c"]
-        let tenants = (1...12).map { schemaTenant(String(format: "g%02d", $0), shard: names[$0 % 3]) }
+        let tenants = (1...9).map { schemaTenant(String(format: "g%02d", $0), shard: names[$0 % 3]) }
         for (index, shard) in shards.enumerated() {
             try createSchemaTenants(
                 shard, schemas: tenants.filter { $0.shard == names[index] }.map(\.placement.name), rows: 1,
@@ -121,10 +121,11 @@ struct ConcurrencyTests {
             per_shard_parallel: 2
             """)
         let rig = try await Rig(fleet: fleet)
-        let outcome = try await rig.rollout(try Self.spanChange(sleep: "0.5"), policy)
+        let outcome = try await rig.rollout(try Self.spanChange(sleep: "1.5"), policy)
         #expect(outcome.exitCode == 0)
         let spans = try shards.flatMap { try Self.spans($0) }
-        #expect(spans.count == 12)
+        #expect(spans.count == 9)
+        // Steps that sleep 1.5 s, longer than all the rest of a step even on a busy machine, so three overlap.
         let peak = Self.maxOverlap(spans)
         #expect(peak <= 3, "\(peak) tenant steps ran at once with parallel: 3")
         #expect(peak == 3, "the global cap was reached: \(peak)")
