@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Halt latency: from `flotilla halt` returning to the last tenant step ending, over ROUNDS halts of a TENANTS-tenant
 # rollout whose steps take ~50 ms (pg_sleep(0.05) in the phase). Each round lifts the halt, resumes the same rollout,
-# lets it run ~0.4 s, halts it, and reads the journal: the newest step end against the halt's time.
-# Usage: Benchmarks/halt/run.sh [TENANTS] [ROUNDS]   (from the package root)
+# halts it 0.1 s after its first steps are in flight, and reads the journal: the newest step end against the halt's
+# time. Usage: Benchmarks/halt/run.sh [TENANTS] [ROUNDS]   (from the package root; FLOTILLA_BIN=a release build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -11,9 +11,12 @@ ROUNDS="${2:-20}"
 WORK="$(mktemp -d /tmp/flotilla-halt.XXXXXX)"
 chmod 711 "$WORK"
 export FLOTILLA_HOME="$WORK/home"
-swift build -c release --product flotilla >/dev/null
-BIN="$(swift build -c release --show-bin-path)/flotilla"
-BIN="${BIN:-flotilla}"
+if [ -n "${FLOTILLA_BIN:-}" ]; then   # a release binary built beforehand (the tree may change while this runs)
+    BIN="$FLOTILLA_BIN"
+else
+    swift build -c release --product flotilla >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/flotilla"
+fi
 trap '"$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
 mkdir -p "$WORK/fleets/bench/changes" "$WORK/policies"
@@ -54,7 +57,13 @@ for round in $(seq 1 "$ROUNDS"); do
     "$BIN" resume --fleet bench >/dev/null
     "$BIN" rollout --fleet bench --change 0001_slow --policy nobake --yes >"$WORK/rollout.log" 2>&1 &
     pid=$!
-    sleep 0.4
+    # Halt while steps run: once this coordinator has steps in flight, 0.1 s later.
+    for _ in $(seq 1 200); do
+        running=$(psql -X -A -t -d flotilla -c "SELECT count(*) FROM flotilla.steps WHERE state = 'running'" 2>/dev/null || echo 0)
+        [ "${running:-0}" -gt 0 ] && break
+        sleep 0.05
+    done
+    sleep 0.1
     "$BIN" halt --fleet bench --reason "bench round $round" >/dev/null
     returned=$(date +%s.%N)
     status=0

@@ -453,14 +453,7 @@ enum ChildProcessFixtures {
             let process = Process()
             process.executableURL = try PostgresBinaries.locate().path(for: .psql)
             process.arguments = ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", loop]
-            var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-            environment["PGHOST"] = database.host
-            environment["PGPORT"] = "\(database.port)"
-            environment["PGUSER"] = database.user
-            environment["PGDATABASE"] = database.database
-            environment["PGSSLMODE"] = database.sslMode.rawValue
-            if let password = database.password { environment["PGPASSWORD"] = password }
-            process.environment = environment
+            process.environment = database.libpqEnvironment()
             process.standardInput = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice

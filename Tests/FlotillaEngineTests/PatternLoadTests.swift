@@ -100,13 +100,7 @@ struct LiveTraffic: Sendable {
 
     func runSlice(_ slice: Int, files: [String], directory: URL, into report: inout Report) async throws {
         let binary = try PostgresBinaries.locate().path(for: .pgbench)
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-        environment["PGHOST"] = url.host
-        environment["PGPORT"] = "\(url.port)"
-        environment["PGUSER"] = url.user
-        environment["PGDATABASE"] = url.database
-        if let password = url.password { environment["PGPASSWORD"] = password }
-        environment["LC_ALL"] = "C"
+        let environment = url.libpqEnvironment()
         let prefix = directory.appendingPathComponent("slice\(slice)").path
         var arguments = [
             "-n", "-c", "\(clients)", "-j", "\(min(2, clients))", "-T", "\(sliceSeconds)", "-R", "\(rate)",

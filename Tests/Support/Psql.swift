@@ -9,16 +9,7 @@ import Foundation
 /// psql's message.
 public func psql(_ url: ConnectionURL, _ sql: String) throws -> String {
     let binary = try PostgresBinaries.locate().path(for: .psql)
-    var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-    environment["PGHOST"] = url.host
-    environment["PGPORT"] = "\(url.port)"
-    environment["PGUSER"] = url.user
-    environment["PGDATABASE"] = url.database
-    environment["PGSSLMODE"] = url.sslMode.rawValue
-    environment["PGCONNECT_TIMEOUT"] = "\(max(1, url.connectTimeout.components.seconds))"
-    if let password = url.password { environment["PGPASSWORD"] = password }
-    if let applicationName = url.applicationName { environment["PGAPPNAME"] = applicationName }
-    environment["LC_ALL"] = "C"
+    let environment = url.libpqEnvironment()
     let result = try ProcessRunner.run(
         binary, ["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-f", "-"], environment: environment, input: sql)
     guard result.succeeded else {

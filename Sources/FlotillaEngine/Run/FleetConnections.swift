@@ -81,11 +81,22 @@ public final class FleetConnections: Sendable {
     /// Connects to every shard once (`SELECT 1`), so a wrong URL or a down server is found before anything runs.
     public func preflight() async throws {
         for shard in fleet.shards {
-            guard let client = clients[shard.name] else { continue }
+            guard let url = shardURLs[shard.name] else { continue }
+            // One connection of its own, not the pool's: the pool retries a refused connection until the request
+            // times out, where one attempt fails at once with the reason.
+            let logger = self.logger
             do {
                 try await withTimeout(.seconds(15)) {
-                    let rows = try await client.query("SELECT 1", logger: self.logger)
-                    for try await _ in rows {}
+                    let connection = try await PostgresConnection.connect(
+                        configuration: url.connectionConfiguration(), id: 0, logger: logger)
+                    do {
+                        let rows = try await connection.query("SELECT 1", logger: logger)
+                        for try await _ in rows {}
+                        try? await connection.close()
+                    } catch {
+                        try? await connection.close()
+                        throw error
+                    }
                 }
             } catch {
                 let failure = DatabaseFailure(error)

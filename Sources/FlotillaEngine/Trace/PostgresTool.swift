@@ -8,17 +8,7 @@ struct PostgresTool: Sendable {
 
     /// The child's environment: this process's, without any `PG…` variable, plus `url`'s settings.
     static func environment(for url: ConnectionURL) -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PG") }
-        environment["PGHOST"] = url.host
-        environment["PGPORT"] = "\(url.port)"
-        environment["PGUSER"] = url.user
-        environment["PGDATABASE"] = url.database
-        environment["PGSSLMODE"] = url.sslMode.rawValue
-        environment["PGCONNECT_TIMEOUT"] = "\(max(1, url.connectTimeout.components.seconds))"
-        environment["PGAPPNAME"] = "flotilla-trace"
-        if let password = url.password { environment["PGPASSWORD"] = password }
-        environment["LC_ALL"] = "C"
-        return environment
+        url.libpqEnvironment(applicationName: "flotilla-trace")
     }
 
     /// Runs `tool` on `url`'s database; returns its standard output, or throws with its standard error.
