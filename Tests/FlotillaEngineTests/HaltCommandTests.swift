@@ -339,4 +339,35 @@ struct HaltCommandTests {
         #expect(rollout.exitStatus == 0, "\(rollout.transcript)")
         #expect(try psql(control, "SELECT state FROM flotilla.rollouts") == "done")
     }
+    /// `status --watch` follows a running rollout, report after report, and ends when the rollout does.
+    @Test(.timeLimit(.minutes(3)))
+    func statusWatchFollowsARolloutToItsEnd() async throws {
+        let workspace = try Fixtures.Workspace(prefix: "flotilla-watch")
+        defer { workspace.remove() }
+        let children = try Fixtures.Children(workspace: workspace)
+        defer { children.killRemaining() }
+        let name = "watch-fleet"
+        let fleet = try await Fixtures.Fleet.make(name: name, shards: 1, tenants: 6, idPrefix: "w")
+        try fleet.createTenants()
+        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.4, marker: "marker")])
+        try fleet.write(into: workspace, change: change)
+        try workspace.write(
+            "policies/p.yaml", Fixtures.policyYAML(name: "p", canary: [fleet.id(1)], parallel: 1, perShard: 1))
+        let control = fleet.control
+        let rollout = try children.start(
+            "rollout", ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"])
+        let started = try await eventually(every: .milliseconds(50)) {
+            (try? psql(control, "SELECT count(*) FROM flotilla.rollouts")) == "1"
+        }
+        try #require(started, "\(rollout.transcript)")
+        let id = try psql(control, "SELECT id FROM flotilla.rollouts")
+        let watch = try await children.run(
+            "watch", ["status", id, "--fleet", name, "--watch", "--interval", "0.2"], limit: .seconds(120))
+        #expect(watch.exitStatus == 0, "\(watch.transcript)")
+        #expect(try psql(control, "SELECT state FROM flotilla.rollouts") == "done")
+        let reports = watch.output.components(separatedBy: "rollout \(id): ")
+        #expect(reports.count > 2, "it refreshed while the rollout ran: \(watch.transcript)")
+        #expect(reports.last?.hasPrefix("done") == true, "the last report is the end: \(watch.transcript)")
+        #expect(reports.dropFirst().dropLast().allSatisfy { !$0.hasPrefix("done") }, "\(watch.transcript)")
+    }
 }

@@ -15,42 +15,69 @@ extension Flotilla {
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
+        @Flag(help: "Refresh until the rollout ends (or Ctrl-C); without a rollout id, until Ctrl-C.")
+        var watch = false
+
+        @Option(help: "Seconds between refreshes with --watch.")
+        var interval: Double = 2
+
         func run() async throws {
             let session = try await control.session()
             let rollout = self.rollout
             let format = self.format
-            let text = try await runtime {
-                try await session.withControlStore { store -> String? in
-                    guard let rollout else {
-                        let records = try await store.rollouts()
-                        let halts = try await store.activeHalts()
-                        if format == .json {
-                            return try StatusReport.json(StatusReport.Overview(halts: halts, rollouts: records))
-                        }
-                        let haltLines = halts.map { "HALT \($0.description)" }
-                        if records.isEmpty { return (haltLines + ["no rollouts yet"]).joined(separator: "\n") }
-                        return
-                            (haltLines
-                            + records.map {
-                                "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
-                            }).joined(separator: "\n")
+            let watch = self.watch
+            let interval = Duration.milliseconds(Int(max(0.2, interval) * 1000))
+            let clear = watch && format == .text && isatty(STDOUT_FILENO) == 1
+            let found = try await runtime {
+                try await session.withControlStore { store -> Bool in
+                    while true {
+                        guard let (text, finished) = try await Self.render(rollout, format: format, store: store)
+                        else { return false }
+                        if clear { print("\u{1B}[H\u{1B}[2J", terminator: "") }
+                        print(text)
+                        if !watch || finished { return true }
+                        if clear { print("\n(every \(interval); Ctrl-C to stop)") }
+                        fflush(nil)
+                        try await Task.sleep(for: interval)
                     }
-                    guard let record = try await store.rollout(id: rollout) else { return nil }
-                    let steps = try await store.steps(rollout)
-                    let events = try await store.events(rollout)
-                    let checks = try await StatusReport.checks(rollout, store: store)
-                    if format == .json {
-                        return try StatusReport.json(
-                            StatusReport.Document(rollout: record, steps: steps, events: events, checks: checks))
-                    }
-                    return StatusReport.text(record, steps: steps, checks: checks)
                 }
             }
-            guard let text else {
+            guard found else {
                 printError("error: no rollout \(rollout ?? "")")
                 throw ExitCode(2)
             }
-            print(text)
+        }
+
+        /// The report, and whether the rollout has ended (nil: no such rollout).
+        static func render(_ rollout: String?, format: OutputFormat, store: ControlStore) async throws -> (
+            String, Bool
+        )? {
+            guard let rollout else {
+                let records = try await store.rollouts()
+                let halts = try await store.activeHalts()
+                if format == .json {
+                    return (try StatusReport.json(StatusReport.Overview(halts: halts, rollouts: records)), false)
+                }
+                let haltLines = halts.map { "HALT \($0.description)" }
+                if records.isEmpty { return ((haltLines + ["no rollouts yet"]).joined(separator: "\n"), false) }
+                let lines = records.map {
+                    "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
+                }
+                return ((haltLines + lines).joined(separator: "\n"), false)
+            }
+            guard let record = try await store.rollout(id: rollout) else { return nil }
+            let finished = ["done", "reverted", "halted", "failed"].contains(record.state)
+            let steps = try await store.steps(rollout)
+            let checks = try await StatusReport.checks(rollout, store: store)
+            if format == .json {
+                let events = try await store.events(rollout)
+                return (
+                    try StatusReport.json(
+                        StatusReport.Document(rollout: record, steps: steps, events: events, checks: checks)),
+                    finished
+                )
+            }
+            return (StatusReport.text(record, steps: steps, checks: checks), finished)
         }
     }
 }
