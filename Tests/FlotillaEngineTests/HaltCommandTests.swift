@@ -370,4 +370,44 @@ struct HaltCommandTests {
         #expect(reports.last?.hasPrefix("done") == true, "the last report is the end: \(watch.transcript)")
         #expect(reports.dropFirst().dropLast().allSatisfy { !$0.hasPrefix("done") }, "\(watch.transcript)")
     }
+    /// Ctrl-C on `flotilla rollout`: the running statements are cancelled (not waited for), their transactions roll
+    /// back, the step goes back to pending (a rerun applies it), the lease is released, exit 130.
+    @Test(.timeLimit(.minutes(3)))
+    func interruptStopsTheRolloutAtOnceAndARerunFinishesIt() async throws {
+        let workspace = try Fixtures.Workspace(prefix: "flotilla-sigint")
+        defer { workspace.remove() }
+        let children = try Fixtures.Children(workspace: workspace)
+        defer { children.killRemaining() }
+        let name = "sigint-fleet"
+        let fleet = try await Fixtures.Fleet.make(name: name, shards: 1, tenants: 4, idPrefix: "q")
+        try fleet.createTenants()
+        // Each step sleeps 20 s: an interrupt that waited for the statements would take that long.
+        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 20, marker: "marker")])
+        try fleet.write(into: workspace, change: change)
+        try workspace.write(
+            "policies/p.yaml", Fixtures.policyYAML(name: "p", canary: [fleet.id(1)], parallel: 2, perShard: 2))
+        let control = fleet.control
+        let arguments = ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"]
+        let first = try children.start("first", arguments)
+        let running = try await eventually(every: .milliseconds(50)) {
+            Fixtures.journal(control, "SELECT count(*) FROM flotilla.steps WHERE state = 'running'") == "1"
+        }
+        try #require(running, "\(first.transcript)")
+        try await Task.sleep(for: .milliseconds(500))
+        let interrupted = ContinuousClock.now
+        first.signal(SIGINT)
+        let status = try await first.wait(limit: .seconds(60))
+        #expect(status == 130, "\(first.transcript)")
+        #expect(ContinuousClock.now - interrupted < .seconds(10), "it waited for the statements: \(first.transcript)")
+        #expect(first.transcript.contains("stopping"), "\(first.transcript)")
+        // Nothing half-done: no tenant has the marker or a ledger row; the step is pending again; no lease.
+        let outcomes = try fleet.outcomes(change: change.id, phase: "expand", marker: "marker")
+        #expect(outcomes.count == 4 && outcomes.allSatisfy { !$0.marker && $0.total == 0 }, "\(outcomes)")
+        #expect(try psql(control, "SELECT count(*) FROM flotilla.steps WHERE state = 'running'") == "0")
+        #expect(
+            try psql(control, "SELECT state || '|' || coalesce(lease_owner, '') FROM flotilla.rollouts") == "running|")
+        #expect(
+            try psql(control, "SELECT count(*) FROM flotilla.steps WHERE error LIKE 'interrupted%'") == "1",
+            "the interrupted step says so")
+    }
 }

@@ -15,19 +15,78 @@ func makeLogger() -> Logger {
 }
 
 /// Runs an operation that talks to databases: infrastructure failures print one clear line and exit 1.
-func runtime<T>(_ body: () async throws -> T) async throws -> T {
+///
+/// Ctrl-C (SIGINT) or SIGTERM cancels the operation, which stops cleanly — a rollout cancels its running
+/// statements (their transactions roll back), puts its interrupted steps back to pending and releases its lease —
+/// and exits 130. A second Ctrl-C quits at once; the journal and the ledgers still hold.
+func runtime<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    let task = Task { try await body() }
+    let interrupts = Interrupts { task.cancel() }
+    defer { interrupts.stop() }
     do {
-        return try await body()
+        return try await withTaskCancellationHandler {
+            try await task.value
+        } onCancel: {
+            task.cancel()
+        }
     } catch let error as ExitCode {
         throw error
     } catch let error as CleanExit {
         throw error
-    } catch is CancellationError {
-        printError("error: cancelled")
-        throw ExitCode(1)
     } catch {
+        if interrupts.interrupted {
+            printError("stopped: interrupted")
+            throw ExitCode(130)
+        }
+        if error is CancellationError {
+            printError("error: cancelled")
+            throw ExitCode(1)
+        }
         printError("error: \(error)")
         throw ExitCode(1)
+    }
+}
+
+/// SIGINT and SIGTERM while an operation runs: the first calls `cancel`, a second exits at once.
+final class Interrupts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(_ cancel: @escaping @Sendable () -> Void) {
+        for number in [SIGINT, SIGTERM] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler { [self] in
+                lock.lock()
+                count += 1
+                let first = count == 1
+                lock.unlock()
+                if first {
+                    FileHandle.standardError.write(
+                        Data(
+                            "\nstopping: cancelling running steps; they roll back (Ctrl-C again to quit at once)\n".utf8
+                        ))
+                    cancel()
+                } else {
+                    exit(130)
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    var interrupted: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return count > 0
+    }
+
+    func stop() {
+        for source in sources { source.cancel() }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
     }
 }
 
