@@ -49,15 +49,17 @@ struct TenantStep: Sendable {
                        set_config('application_name', 'flotilla', true),
                        CASE WHEN \(schema) <> '' THEN set_config('search_path', \(quoteIdentifier(schema)), true) END,
                        pg_advisory_xact_lock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))::text,
-                       (\(schema) = '' OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = \(schema)))
+                       (\(schema) = '' OR EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = \(schema))),
+                       to_regclass(\(ledger.table)) IS NOT NULL
                 """
             let rows = try await connection.query(open, logger: logger)
-            var exists = false
+            var (exists, ledgerExists) = (false, false)
             for try await row in rows {
-                exists = try row.decode((String?, String?, String?, String?, String?, Bool).self).5
+                let columns = try row.decode((String?, String?, String?, String?, String?, Bool, Bool).self)
+                (exists, ledgerExists) = (columns.5, columns.6)
             }
             guard exists else { throw failure("schema \(schema) does not exist on shard \(tenant.shard)") }
-            let result = try await body()
+            let result = try await Self.$ledgerKnownToExist.withValue(ledgerExists) { try await body() }
             // A halt that came in while the statements ran: roll back instead of committing.
             try await checkHalt()
             try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
@@ -93,8 +95,11 @@ struct TenantStep: Sendable {
     }
 
     /// Checks the ledger: nil when the phase still has to run; `.alreadyApplied` when it ran; drift is an error.
+    /// Set inside `inTransaction` when its first query saw the ledger table: no need to look again.
+    @TaskLocal static var ledgerKnownToExist = false
+
     func ledgerState(_ connection: PostgresConnection) async throws -> Outcome? {
-        try await ledger.ensure(on: connection, logger: logger)
+        if !Self.ledgerKnownToExist { try await ledger.ensure(on: connection, logger: logger) }
         guard let entry = try await ledger.liveEntry(change: change, phase: phase.name, on: connection, logger: logger)
         else { return nil }
         if entry.checksum != phase.checksum {
