@@ -13,8 +13,12 @@ export FLOTILLA_HOME="$WORK/home"
 BIN="${BIN:-flotilla}"
 trap 'FLOTILLA_HOME="$WORK/home" "$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
 
-swift build -c release --product flotilla >/dev/null
-BIN="$(swift build -c release --show-bin-path)/flotilla"
+if [ -n "${FLOTILLA_BIN:-}" ]; then   # a release binary built beforehand (the tree may change while this runs)
+    BIN="$FLOTILLA_BIN"
+else
+    swift build -c release --product flotilla >/dev/null
+    BIN="$(swift build -c release --show-bin-path)/flotilla"
+fi
 
 mkdir -p "$WORK/fleets/bench/changes" "$WORK/policies"
 cat > "$WORK/fleets/bench/fleet.yaml" <<YAML

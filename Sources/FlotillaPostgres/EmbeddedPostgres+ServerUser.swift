@@ -41,6 +41,17 @@ extension EmbeddedPostgres {
     /// that this user can reach it.
     func prepareDirectory() async throws {
         do {
+            // Folders on the way that do not exist yet are made passable (0711) for the server's user.
+            var missing: [URL] = []
+            var parent = directory.deletingLastPathComponent()
+            while !FileManager.default.fileExists(atPath: parent.path), parent.path != "/" {
+                missing.insert(parent, at: 0)
+                parent = parent.deletingLastPathComponent()
+            }
+            for folder in missing {
+                try FileManager.default.createDirectory(
+                    at: folder, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o711])
+            }
             try FileManager.default.createDirectory(
                 at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
@@ -115,6 +126,15 @@ extension EmbeddedPostgres {
     private static func lookUpUser(_ name: String) -> (uid: uid_t, gid: gid_t)? {
         guard let entry = getpwnam(name) else { return nil }
         return (entry.pointee.pw_uid, entry.pointee.pw_gid)
+    }
+
+    /// Whether this process is root and the server's user (`postgres`) could not reach `directory`, because a
+    /// folder on the way is closed to it — a project cloned under `/root`, say.
+    public static func serverUserCannotReach(_ directory: URL) -> Bool {
+        guard isRoot else { return false }
+        // A user that does not exist yet gets only what every user gets.
+        let account = lookUpUser(serverOSUser) ?? (uid_t.max, gid_t.max)
+        return unreachableAncestor(of: directory.standardizedFileURL, uid: account.uid, gid: account.gid) != nil
     }
 
     /// The first folder on the way to `directory` that the user cannot enter (supplementary

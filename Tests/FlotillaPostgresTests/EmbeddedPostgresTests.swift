@@ -14,6 +14,25 @@ import Testing
 struct EmbeddedPostgresTests {
     let logger = Logger(label: "flotilla.test.embedded")
 
+    /// As root, a folder closed to the `postgres` user (a project under a mode-700 home) is seen as unreachable,
+    /// so the embedded cluster goes elsewhere; an open one is not.
+    @Test func aFolderClosedToTheServerUserIsUnreachable() throws {
+        let scratch = try makeScratchDirectory(prefix: "flotilla-reach")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let closed = scratch.appendingPathComponent("home")
+        try FileManager.default.createDirectory(at: closed, withIntermediateDirectories: false)
+        try FileManager.default.setAttributes([.posixPermissions: 0o700], ofItemAtPath: closed.path)
+        let open = scratch.appendingPathComponent("open")
+        try FileManager.default.createDirectory(at: open, withIntermediateDirectories: false)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: open.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: scratch.path)
+        let isRoot = geteuid() == 0
+        #expect(
+            EmbeddedPostgres.serverUserCannotReach(closed.appendingPathComponent("project/.flotilla/postgres"))
+                == isRoot)
+        #expect(!EmbeddedPostgres.serverUserCannotReach(open.appendingPathComponent("project/.flotilla/postgres")))
+    }
+
     @Test(.timeLimit(.minutes(5)))
     func startsConnectsReusesAndStops() async throws {
         let directory = try makeScratchDirectory(prefix: "flotilla-test-embedded")

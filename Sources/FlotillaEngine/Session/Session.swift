@@ -13,9 +13,20 @@ public struct Session: Sendable {
     public let logger: Logger
 
     /// The embedded server's folder: `$FLOTILLA_HOME/postgres`, default `.flotilla/postgres` in the current folder.
+    ///
+    /// As root the server runs as the `postgres` user, which may not be able to enter the current folder (a
+    /// project under `/root`, mode 700). Then, unless `FLOTILLA_HOME` says where, the cluster lives in
+    /// `/var/lib/flotilla/<the current folder's hash>/postgres` instead: still one per project folder, still kept.
     public static func embeddedDirectory(environment: [String: String]) -> URL {
-        let home = environment["FLOTILLA_HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? ".flotilla"
-        return URL(fileURLWithPath: home).appendingPathComponent("postgres").standardizedFileURL
+        if let home = environment["FLOTILLA_HOME"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            return URL(fileURLWithPath: home).appendingPathComponent("postgres").standardizedFileURL
+        }
+        let local = URL(fileURLWithPath: ".flotilla").appendingPathComponent("postgres").standardizedFileURL
+        guard EmbeddedPostgres.serverUserCannotReach(local) else { return local }
+        let project = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardizedFileURL.path
+        return URL(fileURLWithPath: "/var/lib/flotilla")
+            .appendingPathComponent(String(SHA256.hex(of: project).prefix(16)))
+            .appendingPathComponent("postgres")
     }
 
     /// Resolves the control store: `fleet.control`, then `control`, then `FLOTILLA_CONTROL_URL`, else the embedded
