@@ -86,6 +86,11 @@ public struct ControlStore: Sendable {
         "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS current_slice text",
         "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS owner text",
         "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS claimed_until timestamptz",
+        // The steps still to do, in the order workers claim them: a claim reads only these, not every step done.
+        """
+        CREATE INDEX IF NOT EXISTS steps_open ON flotilla.steps (rollout_id, phase, wave, tenant)
+        WHERE state IN ('pending', 'running')
+        """,
         // One unfinished rollout per (fleet, change): two coordinators starting the same change at once share it.
         """
         CREATE UNIQUE INDEX IF NOT EXISTS rollouts_one_unfinished ON flotilla.rollouts (fleet, change)
