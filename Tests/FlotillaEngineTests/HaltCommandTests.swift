@@ -301,19 +301,10 @@ struct HaltCommandTests {
 
     @Test(.timeLimit(.minutes(3)))
     func haltWithNoRolloutRunningIsRecordedAndResumeLiftsIt() async throws {
-        let workspace = try Fixtures.Workspace(prefix: "flotilla-halt7")
-        defer { workspace.remove() }
-        let children = try Fixtures.Children(workspace: workspace)
-        defer { children.killRemaining() }
-
-        let name = "halt-idle"
-        let fleet = try await Fixtures.Fleet.make(name: name, shards: 1, tenants: 3, idPrefix: "i")
-        try fleet.createTenants()
-        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.01, marker: "marker")])
-        try fleet.write(into: workspace, change: change)
-        try workspace.write(
-            "policies/p.yaml", Fixtures.policyYAML(name: "p", canary: [fleet.id(1)], parallel: 2, perShard: 2))
-        let control = fleet.control
+        let scene = try await Scene.make(
+            "flotilla-halt7", fleet: "halt-idle", tenants: 3, idPrefix: "i", sleep: 0.01, parallel: 2)
+        defer { scene.remove() }
+        let (children, change, name, control) = (scene.children, scene.change, scene.fleet.name, scene.fleet.control)
 
         let halt = try await children.run(
             "halt", ["halt", "--fleet", name, "--reason", "maintenance window", "--by", "tester"])
@@ -342,18 +333,10 @@ struct HaltCommandTests {
     /// `status --watch` follows a running rollout, report after report, and ends when the rollout does.
     @Test(.timeLimit(.minutes(3)))
     func statusWatchFollowsARolloutToItsEnd() async throws {
-        let workspace = try Fixtures.Workspace(prefix: "flotilla-watch")
-        defer { workspace.remove() }
-        let children = try Fixtures.Children(workspace: workspace)
-        defer { children.killRemaining() }
-        let name = "watch-fleet"
-        let fleet = try await Fixtures.Fleet.make(name: name, shards: 1, tenants: 6, idPrefix: "w")
-        try fleet.createTenants()
-        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.4, marker: "marker")])
-        try fleet.write(into: workspace, change: change)
-        try workspace.write(
-            "policies/p.yaml", Fixtures.policyYAML(name: "p", canary: [fleet.id(1)], parallel: 1, perShard: 1))
-        let control = fleet.control
+        let scene = try await Scene.make(
+            "flotilla-watch", fleet: "watch-fleet", tenants: 6, idPrefix: "w", sleep: 0.4, parallel: 1)
+        defer { scene.remove() }
+        let (children, change, name, control) = (scene.children, scene.change, scene.fleet.name, scene.fleet.control)
         let rollout = try children.start(
             "rollout", ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"])
         let started = try await eventually(every: .milliseconds(50)) {
@@ -374,19 +357,13 @@ struct HaltCommandTests {
     /// back, the step goes back to pending (a rerun applies it), the lease is released, exit 130.
     @Test(.timeLimit(.minutes(3)))
     func interruptStopsTheRolloutAtOnceAndARerunFinishesIt() async throws {
-        let workspace = try Fixtures.Workspace(prefix: "flotilla-sigint")
-        defer { workspace.remove() }
-        let children = try Fixtures.Children(workspace: workspace)
-        defer { children.killRemaining() }
-        let name = "sigint-fleet"
-        let fleet = try await Fixtures.Fleet.make(name: name, shards: 1, tenants: 4, idPrefix: "q")
-        try fleet.createTenants()
+        let scene = try await Scene.make(
+            "flotilla-sigint", fleet: "sigint-fleet", tenants: 4, idPrefix: "q", sleep: 20, parallel: 2)
+        defer { scene.remove() }
+        let (children, fleet, change, name, control) = (
+            scene.children, scene.fleet, scene.change, scene.fleet.name, scene.fleet.control
+        )
         // Each step sleeps 20 s: an interrupt that waited for the statements would take that long.
-        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 20, marker: "marker")])
-        try fleet.write(into: workspace, change: change)
-        try workspace.write(
-            "policies/p.yaml", Fixtures.policyYAML(name: "p", canary: [fleet.id(1)], parallel: 2, perShard: 2))
-        let control = fleet.control
         let arguments = ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"]
         let first = try children.start("first", arguments)
         let running = try await eventually(every: .milliseconds(50)) {
@@ -409,5 +386,33 @@ struct HaltCommandTests {
         #expect(
             try psql(control, "SELECT count(*) FROM flotilla.steps WHERE error LIKE 'interrupted%'") == "1",
             "the interrupted step says so")
+    }
+    /// A workspace with a one-shard fleet whose tenants are created, a one-phase change (`expand`) whose steps sleep
+    /// `sleep` seconds and then create `marker`, and the policy `p` (a canary of the first tenant, then the rest).
+    struct Scene {
+        let workspace: Fixtures.Workspace
+        let children: Fixtures.Children
+        let fleet: Fixtures.Fleet
+        let change: Fixtures.ChangeFile
+
+        static func make(
+            _ prefix: String, fleet name: String, tenants: Int, idPrefix: String, sleep: Double, parallel: Int
+        ) async throws -> Scene {
+            let workspace = try Fixtures.Workspace(prefix: prefix)
+            let children = try Fixtures.Children(workspace: workspace)
+            let fleet = try await Fixtures.Fleet.make(name: name, shards: 1, tenants: tenants, idPrefix: idPrefix)
+            try fleet.createTenants()
+            let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: sleep, marker: "marker")])
+            try fleet.write(into: workspace, change: change)
+            try workspace.write(
+                "policies/p.yaml",
+                Fixtures.policyYAML(name: "p", canary: [fleet.id(1)], parallel: parallel, perShard: parallel))
+            return Scene(workspace: workspace, children: children, fleet: fleet, change: change)
+        }
+
+        func remove() {
+            children.killRemaining()
+            workspace.remove()
+        }
     }
 }
