@@ -2,7 +2,8 @@
 # Rollout engine benchmark: 1,000 schema-per-tenant tenants on one PostgreSQL, a one-phase ADD COLUMN, no bake.
 # Flotilla's wall time against (a) one `psql -f` script running the same DDL plus a ledger insert per tenant in one
 # session, and (b) a shell loop of one `psql -c` per tenant. Same server, one run, three fresh databases.
-# Usage: Benchmarks/engine/run.sh [TENANTS]   (from the package root)
+# Usage: Benchmarks/engine/run.sh [TENANTS]   (from the package root; PARALLEL=steps at once, default 16 (8 per
+# shard); FLOTILLA_BIN=a release build to use instead of building)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/opt/swift/usr/bin:$PATH"
@@ -24,7 +25,7 @@ mkdir -p "$WORK/fleets/bench/changes" "$WORK/policies"
 cat > "$WORK/fleets/bench/fleet.yaml" <<YAML
 fleet: bench
 shards:
-  - {name: s1, url: "embedded:bench_f", max_parallel: 8}
+  - {name: s1, url: "embedded:bench_f", max_parallel: ${PARALLEL:-8}}
 tenants:
   - generate: {count: $N, id: "t{n:04}", shard: s1, schema: "tenant_{id}"}
 YAML
@@ -35,12 +36,12 @@ phases:
     up: ALTER TABLE users ADD COLUMN flag boolean DEFAULT false;
     down: ALTER TABLE users DROP COLUMN flag;
 YAML
-cat > "$WORK/policies/nobake.yaml" <<'YAML'
+cat > "$WORK/policies/nobake.yaml" <<YAML
 policy: nobake
 waves:
   - {name: all, select: {remaining: true}}
-parallel: 16
-per_shard_parallel: 8
+parallel: ${PARALLEL:-16}
+per_shard_parallel: ${PARALLEL:-8}
 YAML
 
 cd "$WORK"
