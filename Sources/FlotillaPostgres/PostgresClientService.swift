@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PostgresNIO
 
@@ -63,22 +64,42 @@ public func withRunningClients<T: Sendable>(
 
 /// Runs `body` in a task that the caller's cancellation does not reach, within `limit`: for the few writes that
 /// must still happen when a run is cancelled (releasing a lease, putting an interrupted step back to pending).
+/// Past `limit` it throws at once; a `body` stuck on an unreachable server is left to end on its own.
 public func uncancelled<T: Sendable>(
     within limit: Duration = .seconds(5),
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await Task {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let value = first else { throw UncancelledTimeout(limit: limit) }
-            return value
+    let outcome = FirstOutcome<T>()
+    return try await withCheckedThrowingContinuation { continuation in
+        outcome.wait(continuation)
+        Task {
+            do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
         }
-    }.value
+        Task {
+            try? await Task.sleep(for: limit)
+            outcome.finish(.failure(UncancelledTimeout(limit: limit)))
+        }
+    }
+}
+
+/// Resumes a continuation with whichever outcome comes first.
+private final class FirstOutcome<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+
+    func wait(_ continuation: CheckedContinuation<T, any Error>) {
+        lock.lock()
+        self.continuation = continuation
+        lock.unlock()
+    }
+
+    func finish(_ result: Result<T, any Error>) {
+        lock.lock()
+        let continuation = self.continuation
+        self.continuation = nil
+        lock.unlock()
+        continuation?.resume(with: result)
+    }
 }
 
 /// `uncancelled` ran out of time.

@@ -172,12 +172,13 @@ package enum ProcessRunner {
             posix_spawnattr_init(&attributes)
             defer { posix_spawnattr_destroy(&attributes) }
             // Own process group (a terminal's Ctrl-C is for us, not for the server we start);
-            // no blocked signals; SIGPIPE back to its default, which Swift programs ignore.
+            // no blocked signals; SIGPIPE back to its default, which Swift programs ignore, and SIGINT and SIGTERM,
+            // which `flotilla` ignores while it handles them itself.
             var noSignals = sigset_t()
             sigemptyset(&noSignals)
             var defaultSignals = sigset_t()
             sigemptyset(&defaultSignals)
-            sigaddset(&defaultSignals, SIGPIPE)
+            for signal in [SIGPIPE, SIGINT, SIGTERM] { sigaddset(&defaultSignals, signal) }
             posix_spawnattr_setsigmask(&attributes, &noSignals)
             posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
             posix_spawnattr_setpgroup(&attributes, 0)

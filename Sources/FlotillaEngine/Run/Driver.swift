@@ -136,9 +136,11 @@ struct Driver: Sendable {
                         // alone) while the failure budget allows, and the wave bakes again without them.
                         let allowedWave = policy.failureBudget.perWave.allowed(of: wave.tenants.count)
                         let allowedTotal = policy.failureBudget.total.allowed(of: fleet.tenants.count)
-                        let failedInWave = waveSteps.filter { $0.state == "failed" }.count
+                        let setAside = try await store.steps(rolloutID, phase: phase.name).filter {
+                            $0.wave == wave.name && ["failed", "quarantined"].contains($0.state)
+                        }.count
                         if policy.onFailure == .quarantine, !unhealthy.isEmpty, Self.canRevert(phase),
-                            failedInWave + unhealthy.count <= allowedWave,
+                            setAside + unhealthy.count <= allowedWave,
                             quarantined.count + unhealthy.count <= allowedTotal
                         {
                             try await quarantine(phase: phase, wave: wave.name, tenants: unhealthy, reason: reason)
@@ -284,16 +286,13 @@ struct Driver: Sendable {
     func quarantine(phase: Phase, wave: String, tenants ids: [String], reason: String) async throws {
         let members = ids.compactMap(tenant)
         observe(.reverting(phase: phase.name, tenants: members.count, reason: reason))
-        let failures = try await WaveRunner(driver: self, phase: phase).revert(members)
+        let firstLine = reason.split(separator: "\n").first.map(String.init) ?? reason
+        // Each tenant's step becomes `quarantined` as its revert commits: never `reverted` in between.
+        let failures = try await WaveRunner(driver: self, phase: phase).revert(
+            members, state: "quarantined", note: "reverted and quarantined: \(firstLine)")
         if let first = failures.first {
             throw RolloutError.message(
                 "revert of phase \(phase.name) on the unhealthy tenant(s) failed on \(failures.count); first: \(first)")
-        }
-        let firstLine = reason.split(separator: "\n").first.map(String.init) ?? reason
-        for id in ids {
-            try await store.stepFinished(
-                rolloutID, phase: phase.name, tenant: id, state: "quarantined", durationMilliseconds: nil,
-                error: "reverted and quarantined: \(firstLine)")
         }
         observe(.quarantined(phase: phase.name, tenants: ids))
         try await store.event(

@@ -58,8 +58,12 @@ struct BakeWatcher: Sendable {
             if !due.isEmpty {
                 if let failed = try await measure(due, of: checks, on: tenants, into: &tallies).failed {
                     let ids = Set(tenants.map(\.id))
-                    let failing = tallies[failed].failing.map(\.target)
-                    let attributable = !failing.isEmpty && failing.allSatisfy(ids.contains)
+                    let tally = tallies[failed]
+                    let failing = tally.failing.map(\.target)
+                    // Failed on its failures (not on a target's error streak), each of them a tenant's own.
+                    let attributable =
+                        tally.failures > tally.check.failureLimit && !failing.isEmpty
+                        && failing.allSatisfy(ids.contains)
                     return .failed(try await failure(of: tallies[failed]), tenants: attributable ? failing : [])
                 }
                 let after = clock.now

@@ -101,25 +101,27 @@ public struct RolloutEngine: Sendable {
     /// a follower and takes the lease over when that coordinator stops renewing it (it died), then drives from the
     /// journal.
     func lead(_ driver: Driver, resumed: Bool) async throws -> RolloutOutcome {
-        var announced = false
+        var followed = false
         while true {
             do {
-                return try await leadOnce(driver, resumed: resumed, announced: &announced)
+                return try await leadOnce(driver, resumed: resumed, followed: &followed)
             } catch RolloutError.lostLease(let id) {
                 // Too slow to renew (a stalled machine): another coordinator drives now. Follow it, and take the
                 // lease back should it stop renewing.
                 logger.warning("lost the lease of rollout \(id); following the coordinator that took it over")
-                announced = false
+                followed = true
             }
         }
     }
 
-    private func leadOnce(_ driver: Driver, resumed: Bool, announced: inout Bool) async throws -> RolloutOutcome {
+    private func leadOnce(_ driver: Driver, resumed: Bool, followed: inout Bool) async throws -> RolloutOutcome {
         let rolloutID = driver.rolloutID
+        var announced = false
         while try await !store.acquireLease(rolloutID, owner: owner, ttl: leaseTTL) {
             if let record = try await store.rollout(id: rolloutID), let outcome = Self.finishedOutcome(record) {
                 return outcome
             }
+            followed = true
             if !announced {
                 observe(.following(rollout: rolloutID))
                 announced = true
@@ -137,11 +139,20 @@ public struct RolloutEngine: Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
+        // The lease is ours, but the rollout may have ended meanwhile: finished, or stopped (halted, failed) by the
+        // coordinator this one followed. Its outcome stands; only a person resumes a stopped rollout.
+        if let record = try await store.rollout(id: rolloutID),
+            ["done", "reverted"].contains(record.state) || (followed && ["halted", "failed"].contains(record.state))
+        {
+            try? await uncancelled { try await self.store.releaseLease(rolloutID, owner: self.owner) }
+            return Self.finishedOutcome(record) ?? .halted(rollout: rolloutID, reason: record.reason ?? record.state)
+        }
+        let resuming = resumed || followed
         try await store.setState(rolloutID, "running")
         try await store.event(
-            rolloutID, resumed || announced ? "resumed" : "started",
-            "\(resumed || announced ? "resumed" : "started") by \(owner) with policy \(driver.policy.name)")
-        observe(.started(rollout: rolloutID, resumed: resumed || announced))
+            rolloutID, resuming ? "resumed" : "started",
+            "\(resuming ? "resumed" : "started") by \(owner) with policy \(driver.policy.name)")
+        observe(.started(rollout: rolloutID, resumed: resuming))
         let store = self.store
         let owner = self.owner
         let ttl = leaseTTL

@@ -24,17 +24,18 @@ struct WaveRunner: Sendable {
             rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger, monitor: driver.monitor)
     }
 
-    /// Dispatches `work` over `tenants` in order, as many at once as the caps allow.
-    func dispatch(_ tenants: [Tenant], _ work: @escaping @Sendable (Tenant) async -> StepError?) async throws
-        -> [StepError]
-    {
+    /// Dispatches `work` over `tenants` in order, as many at once as the caps allow. A halt stops new work unless
+    /// `evenWhenHalted` (a revert runs to its end: `halt --revert` asks for it).
+    func dispatch(
+        _ tenants: [Tenant], evenWhenHalted: Bool = false, _ work: @escaping @Sendable (Tenant) async -> StepError?
+    ) async throws -> [StepError] {
         var pending = tenants[...]
         var running: [String: Int] = [:]
         var inFlight = 0
         var failures: [StepError] = []
         try await withThrowingTaskGroup(of: (String, StepError?).self) { group in
             while !pending.isEmpty || inFlight > 0 {
-                let halted = await driver.monitor.isHalted
+                let halted = evenWhenHalted ? false : await driver.monitor.isHalted
                 while !halted, inFlight < driver.policy.parallel, !Task.isCancelled,
                     let index = pending.firstIndex(where: { running[$0.shard, default: 0] < cap($0.shard) })
                 {
@@ -150,9 +151,12 @@ struct WaveRunner: Sendable {
                 }
                 var milliseconds: Int?
                 if case .applied(let ms) = outcome { milliseconds = ms }
-                try await store.stepFinished(
-                    driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "applied",
-                    durationMilliseconds: milliseconds)
+                // Committed in the tenant: recorded as applied even if the run is being cancelled right now.
+                let (rollout, phaseName, id, duration) = (driver.rolloutID, phase.name, tenant.id, milliseconds)
+                try await uncancelled {
+                    try await store.stepFinished(
+                        rollout, phase: phaseName, tenant: id, state: "applied", durationMilliseconds: duration)
+                }
                 driver.observe(
                     .stepApplied(
                         phase: phase.name, tenant: tenant.id, milliseconds: milliseconds ?? 0,
@@ -164,18 +168,18 @@ struct WaveRunner: Sendable {
                     try? await store.stepFinished(
                         driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "pending",
                         durationMilliseconds: nil,
-                        error: "stopped by halt: \(halt.reason)")
+                        error: "stopped by halt: \(halt.reason)", owner: driver.engine.owner)
                     return nil
                 }
                 if error is CancellationError || Task.isCancelled {
                     // The run was cancelled (Ctrl-C): the transaction rolled back; the step goes back to pending so
                     // that a rerun, or another coordinator, applies it.
                     let store = store
-                    let (rollout, phase, tenant) = (driver.rolloutID, phase.name, tenant.id)
+                    let (rollout, phase, tenant, owner) = (driver.rolloutID, phase.name, tenant.id, driver.engine.owner)
                     try? await uncancelled {
                         try await store.stepFinished(
                             rollout, phase: phase, tenant: tenant, state: "pending", durationMilliseconds: nil,
-                            error: "interrupted: the coordinator was stopped")
+                            error: "interrupted: the coordinator was stopped", owner: owner)
                     }
                     return nil
                 }
@@ -205,9 +209,10 @@ struct WaveRunner: Sendable {
         return lastError
     }
 
-    /// Reverts the phase on these tenants; returns the failures.
-    func revert(_ tenants: [Tenant]) async throws -> [StepError] {
-        try await dispatch(tenants) { tenant in
+    /// Reverts the phase on these tenants, recording each as `state` (with `note` as its error text); returns the
+    /// failures.
+    func revert(_ tenants: [Tenant], state: String = "reverted", note: String? = nil) async throws -> [StepError] {
+        try await dispatch(tenants, evenWhenHalted: true) { tenant in
             let store = driver.store
             let step = step(tenant)
             var lastError: StepError?
@@ -215,8 +220,8 @@ struct WaveRunner: Sendable {
                 do {
                     _ = try await driver.engine.connections.withTenant(tenant) { try await step.revert($0) }
                     try await store.stepFinished(
-                        driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "reverted",
-                        durationMilliseconds: nil)
+                        driver.rolloutID, phase: phase.name, tenant: tenant.id, state: state,
+                        durationMilliseconds: nil, error: note)
                     try? await store.event(
                         driver.rolloutID, "step-reverted", phase: phase.name, tenant: tenant.id, "reverted")
                     driver.observe(.stepReverted(phase: phase.name, tenant: tenant.id))

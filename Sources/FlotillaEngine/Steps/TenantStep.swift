@@ -164,8 +164,8 @@ struct TenantStep: Sendable {
         if case .schema(let schema) = tenant.placement {
             try await SQLRunner.execute("SET search_path = \(quoteIdentifier(schema))", on: connection, logger: logger)
         }
-        try await SQLRunner.execute(lockKey, on: connection, logger: logger)
         do {
+            try await SQLRunner.execute(lockKey, on: connection, logger: logger)
             let outcome = try await applyStatementsWithoutTransaction(connection, started: started)
             try await SQLRunner.execute(unlockKey, on: connection, logger: logger)
             try await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
@@ -266,8 +266,9 @@ struct TenantStep: Sendable {
         let unlock: PostgresQuery =
             "SELECT pg_advisory_unlock(hashtext(\("flotilla:" + fleet)), hashtext(\(tenant.id)))"
         let throttle = try await withSessionSettings(connection) { () -> BackfillThrottle in
-            try await SQLRunner.execute(lock, on: connection, logger: logger)
             do {
+                // Inside the `do`: an interrupted lock request still gets its unlock (a harmless no-op if not held).
+                try await SQLRunner.execute(lock, on: connection, logger: logger)
                 let throttle = try await runBatchStatements(connection, sql: sql, backfill: backfill, from: start)
                 try await SQLRunner.execute(unlock, on: connection, logger: logger)
                 return throttle

@@ -297,15 +297,18 @@ public struct ControlStore: Sendable {
             """, logger: logger)
     }
 
+    /// Records how a step ended. With `owner`, only while the step is still that coordinator's claim (a step put
+    /// back after an interruption must not overwrite another coordinator's newer claim).
     func stepFinished(
         _ rollout: String, phase: String, tenant: String, state: String, durationMilliseconds: Int?,
-        sqlState: String? = nil, error: String? = nil
+        sqlState: String? = nil, error: String? = nil, owner: String? = nil
     ) async throws {
         try await client.query(
             """
             UPDATE flotilla.steps SET state = \(state), finished_at = now(), duration_ms = \(durationMilliseconds),
                 sqlstate = \(sqlState), error = \(error)
             WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)
+              AND (\(owner)::text IS NULL OR owner IS NULL OR owner = \(owner))
             """, logger: logger)
     }
 
