@@ -68,11 +68,16 @@ public struct RolloutEngine: Sendable {
         }
         if record == nil {
             let id = Self.newRolloutID(change: change.id)
-            try await store.createRollout(
-                id: id, fleet: fleet.name, change: change.id, policy: policy.name, planJSON: PlanRenderer.json(plan))
-            // Another coordinator may have created it in the same instant: then that one is the rollout.
-            record = try await store.rollout(id: id)
-            if record == nil { record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id) }
+            do {
+                try await store.createRollout(
+                    id: id, fleet: fleet.name, change: change.id, policy: policy.name,
+                    planJSON: PlanRenderer.json(plan))
+                record = try await store.rollout(id: id)
+            } catch  where DatabaseFailure(error).sqlState == "23505" {
+                // Another coordinator created it in the same instant (one unfinished rollout per change): that one
+                // is the rollout.
+                record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id)
+            }
         }
         guard let record else { throw RolloutError.message("could not create the rollout in the control store") }
         let rolloutID = record.id

@@ -92,9 +92,15 @@ public struct ControlStore: Sendable {
         WHERE state IN ('pending', 'running')
         """,
         // One unfinished rollout per (fleet, change): two coordinators starting the same change at once share it.
+        // (A store that already holds two unfinished rollouts of one change keeps working without the index and says
+        // so; the next migration adds it once one of them is finished or reverted.)
         """
-        CREATE UNIQUE INDEX IF NOT EXISTS rollouts_one_unfinished ON flotilla.rollouts (fleet, change)
-        WHERE state NOT IN ('done', 'reverted')
+        DO $$ BEGIN
+            CREATE UNIQUE INDEX IF NOT EXISTS rollouts_one_unfinished ON flotilla.rollouts (fleet, change)
+            WHERE state NOT IN ('done', 'reverted');
+        EXCEPTION WHEN unique_violation THEN
+            RAISE WARNING 'flotilla: two unfinished rollouts of one change exist; finish or revert one of them';
+        END $$
         """,
         "INSERT INTO flotilla.schema_version (version) VALUES (1) ON CONFLICT DO NOTHING",
     ]
@@ -184,7 +190,6 @@ public struct ControlStore: Sendable {
             """
             INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, plan)
             VALUES (\(id), \(fleet), \(change), \(policy), 'running', \(planJSON)::jsonb)
-            ON CONFLICT (fleet, change) WHERE state NOT IN ('done', 'reverted') DO NOTHING
             """,
             logger: logger)
     }
