@@ -65,8 +65,13 @@ public actor HaltMonitor {
             group.addTask { await self.pollLoop() }
             await group.waitForAll()
         }
-        // Cancelled: this coordinator is stopping (Ctrl-C, SIGTERM, a lost lease). A statement still running would
-        // run to its end; cancel it, so that its transaction rolls back now and the tenant stays before the phase.
+        // Cancelled: this coordinator is stopping (Ctrl-C, SIGTERM).
+        await cancelInFlight()
+    }
+
+    /// Cancels the statements of the steps in flight: they would run to their end, while this coordinator is
+    /// stopping (or lost its lease); their transactions roll back now and the tenants stay before the phase.
+    func cancelInFlight() async {
         let targets = Array(inFlight.values)
         if let canceller, !targets.isEmpty {
             try? await uncancelled {

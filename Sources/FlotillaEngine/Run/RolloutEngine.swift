@@ -114,6 +114,7 @@ public struct RolloutEngine: Sendable {
                 // Too slow to renew (a stalled machine): another coordinator drives now. Follow it, and take the
                 // lease back should it stop renewing.
                 logger.warning("lost the lease of rollout \(id); following the coordinator that took it over")
+                await driver.monitor.cancelInFlight()
                 followed = true
             }
         }
