@@ -10,12 +10,15 @@ let package = Package(
         .library(name: "FlotillaLint", targets: ["FlotillaLint"]),
         .library(name: "FlotillaPlan", targets: ["FlotillaPlan"]),
         .library(name: "FlotillaEngine", targets: ["FlotillaEngine"]),
+        .library(name: "FlotillaServer", targets: ["FlotillaServer"]),
     ],
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         .target(
@@ -39,10 +42,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .target(
+            name: "FlotillaServer",
+            dependencies: [
+                "FlotillaEngine", "FlotillaPostgres",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "flotilla",
             dependencies: [
-                "FlotillaModel", "FlotillaLint", "FlotillaPlan", "FlotillaPostgres", "FlotillaEngine",
+                "FlotillaModel", "FlotillaLint", "FlotillaPlan", "FlotillaPostgres", "FlotillaEngine", "FlotillaServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -63,6 +76,15 @@ let package = Package(
             name: "FlotillaEngineTests",
             dependencies: [
                 "FlotillaEngine", "FlotillaModel", "FlotillaPlan", "FlotillaPostgres", "FlotillaTestSupport",
+            ]
+        ),
+        .testTarget(
+            name: "FlotillaServerTests",
+            dependencies: [
+                "FlotillaServer", "FlotillaEngine", "FlotillaPostgres", "FlotillaTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
     ],

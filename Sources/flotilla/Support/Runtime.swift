@@ -48,45 +48,65 @@ func runtime<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) asyn
 }
 
 /// SIGINT and SIGTERM while an operation runs: the first calls `cancel`, a second exits at once.
-final class Interrupts: @unchecked Sendable {
-    private let lock = NSLock()
-    private var count = 0
-    private var sources: [any DispatchSourceSignal] = []
+final class Interrupts: Sendable {
+    private let watcher: Task<Void, Never>
 
     init(_ cancel: @escaping @Sendable () -> Void) {
-        for number in [SIGINT, SIGTERM] {
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler { [self] in
-                lock.lock()
-                count += 1
-                let first = count == 1
-                lock.unlock()
-                if first {
-                    FileHandle.standardError.write(
-                        Data(
-                            "\nstopping: cancelling running steps; they roll back (Ctrl-C again to quit at once)\n".utf8
-                        ))
-                    cancel()
-                } else {
-                    exit(130)
-                }
-            }
-            source.resume()
-            sources.append(source)
+        StopSignals.install()
+        watcher = Task {
+            await StopSignals.wait()
+            guard !Task.isCancelled else { return }
+            FileHandle.standardError.write(
+                Data("\nstopping: what runs is cancelled and rolls back (Ctrl-C again to quit at once)\n".utf8))
+            cancel()
         }
     }
 
-    var interrupted: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return count > 0
-    }
+    var interrupted: Bool { StopSignals.count > 0 }
 
     func stop() {
-        for source in sources { source.cancel() }
+        watcher.cancel()
+        StopSignals.uninstall()
+    }
+}
+
+/// SIGINT and SIGTERM: the first asks for a stop (polled by ``wait()``), a second quits at once (exit 130).
+///
+/// A plain signal handler that only sets a flag: it works whichever thread the signal lands on. (A Dispatch signal
+/// source does not see a signal that is ignored, and on Linux it must be ignored for the source alone to get it.)
+enum StopSignals {
+    nonisolated(unsafe) static var count: sig_atomic_t = 0
+
+    static func install() {
+        for number in [SIGINT, SIGTERM] {
+            var action = sigaction()
+            #if canImport(Glibc)
+                action.__sigaction_handler.sa_handler = { _ in
+                    StopSignals.count += 1
+                    if StopSignals.count > 1 { _exit(130) }
+                }
+            #else
+                action.__sigaction_u.__sa_handler = { _ in
+                    StopSignals.count += 1
+                    if StopSignals.count > 1 { _exit(130) }
+                }
+            #endif
+            sigemptyset(&action.sa_mask)
+            sigaction(number, &action, nil)
+        }
+    }
+
+    /// Back to the default: a Ctrl-C after the operation ends the process as usual.
+    static func uninstall() {
         signal(SIGINT, SIG_DFL)
         signal(SIGTERM, SIG_DFL)
+    }
+
+    /// Returns once a stop signal came (or the task is cancelled).
+    static func wait() async {
+        while StopSignals.count == 0 && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
     }
 }
 

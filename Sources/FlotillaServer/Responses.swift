@@ -1,0 +1,108 @@
+import FlotillaEngine
+import Foundation
+import Hummingbird
+
+/// An error answered as `{"error": "…"}` with its status.
+public struct APIError: HTTPResponseError, CustomStringConvertible {
+    public var status: HTTPResponse.Status
+    public var message: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.message = message
+        self.headers = headers
+    }
+
+    public var description: String { "\(status.code) \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var response = try Response.json(["error": message], status: status)
+        response.headers.append(contentsOf: headers)
+        return response
+    }
+}
+
+extension Response {
+    /// JSON as `flotilla status --format json` writes it: sorted keys, snake_case, ISO 8601 dates.
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        var data = try Reports.encoder.encode(value)
+        data.append(0x0A)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8", .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func text(
+        _ text: String, status: HTTPResponse.Status = .ok, contentType: String = "text/plain; charset=utf-8"
+    )
+        -> Response
+    {
+        Response(
+            status: status, headers: [.contentType: contentType, .cacheControl: "no-store"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// The documents of `flotilla status --format json`.
+public enum Reports {
+    /// Without a rollout id: the active halts and the recent rollouts.
+    public struct Overview: Encodable, Sendable {
+        public var halts: [HaltRecord]
+        public var rollouts: [ControlStore.RolloutRecord]
+    }
+
+    /// One rollout: its steps, events and checks.
+    public struct Document: Encodable, Sendable {
+        public var rollout: ControlStore.RolloutRecord
+        public var steps: [ControlStore.StepRecord]
+        public var events: [ControlStore.EventRecord]
+        public var checks: [CheckSection]
+    }
+
+    /// One health check of a rollout: its verdict in each wave, and its newest measurements.
+    public struct CheckSection: Encodable, Sendable {
+        public var name: String
+        public var kind: String
+        public var scope: String
+        public var counts: [String: Int]
+        public var verdicts: [ControlStore.CheckVerdictRecord]
+        public var recent: [ControlStore.MeasurementRecord]
+    }
+
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        return encoder
+    }
+
+    /// The document of rollout `id`, or nil when there is no such rollout.
+    public static func document(_ id: String, store: ControlStore) async throws -> Document? {
+        guard let record = try await store.rollout(id: id) else { return nil }
+        let steps = try await store.steps(id)
+        let events = try await store.events(id)
+        let checks = try await checks(id, store: store)
+        return Document(rollout: record, steps: steps, events: events, checks: checks)
+    }
+
+    /// The checks of a rollout, in the order they were first measured.
+    static func checks(_ rollout: String, store: ControlStore, recent: Int = 5) async throws -> [CheckSection] {
+        let verdicts = try await store.checkVerdicts(rollout)
+        let measurements = try await store.recentMeasurements(rollout, perCheck: recent)
+        let counts = try await store.measurementCounts(rollout)
+        var names: [String] = []
+        for name in verdicts.map(\.check) + measurements.map(\.measurement.check) where !names.contains(name) {
+            names.append(name)
+        }
+        return names.map { name in
+            let mine = verdicts.filter { $0.check == name }
+            let latest = measurements.filter { $0.measurement.check == name }
+            return CheckSection(
+                name: name, kind: mine.first?.kind ?? latest.first?.measurement.kind ?? "?",
+                scope: mine.first?.scope ?? latest.first?.measurement.scope ?? "?", counts: counts[name] ?? [:],
+                verdicts: mine, recent: latest)
+        }
+    }
+}
