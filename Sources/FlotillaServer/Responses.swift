@@ -50,6 +50,11 @@ public enum Reports {
     public struct Overview: Encodable, Sendable {
         public var halts: [HaltRecord]
         public var rollouts: [ControlStore.RolloutRecord]
+
+        public init(halts: [HaltRecord], rollouts: [ControlStore.RolloutRecord]) {
+            self.halts = halts
+            self.rollouts = rollouts
+        }
     }
 
     /// One rollout: its steps, events and checks.
@@ -58,6 +63,16 @@ public enum Reports {
         public var steps: [ControlStore.StepRecord]
         public var events: [ControlStore.EventRecord]
         public var checks: [CheckSection]
+
+        public init(
+            rollout: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord], events: [ControlStore.EventRecord],
+            checks: [CheckSection]
+        ) {
+            self.rollout = rollout
+            self.steps = steps
+            self.events = events
+            self.checks = checks
+        }
     }
 
     /// One health check of a rollout: its verdict in each wave, and its newest measurements.
@@ -70,7 +85,7 @@ public enum Reports {
         public var recent: [ControlStore.MeasurementRecord]
     }
 
-    static var encoder: JSONEncoder {
+    public static var encoder: JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -88,7 +103,7 @@ public enum Reports {
     }
 
     /// The checks of a rollout, in the order they were first measured.
-    static func checks(_ rollout: String, store: ControlStore, recent: Int = 5) async throws -> [CheckSection] {
+    public static func checks(_ rollout: String, store: ControlStore, recent: Int = 5) async throws -> [CheckSection] {
         let verdicts = try await store.checkVerdicts(rollout)
         let measurements = try await store.recentMeasurements(rollout, perCheck: recent)
         let counts = try await store.measurementCounts(rollout)

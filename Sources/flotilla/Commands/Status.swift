@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlotillaEngine
 import FlotillaModel
+import FlotillaServer
 import Foundation
 
 extension Flotilla {
@@ -82,46 +83,14 @@ extension Flotilla {
     }
 }
 
+/// `flotilla status`: the JSON documents are the HTTP API's (`Reports`), the text is this command's.
 enum StatusReport {
-    struct Overview: Encodable {
-        var halts: [HaltRecord]
-        var rollouts: [ControlStore.RolloutRecord]
-    }
+    typealias Overview = Reports.Overview
+    typealias Document = Reports.Document
+    typealias CheckSection = Reports.CheckSection
 
-    struct Document: Encodable {
-        var rollout: ControlStore.RolloutRecord
-        var steps: [ControlStore.StepRecord]
-        var events: [ControlStore.EventRecord]
-        var checks: [CheckSection]
-    }
-
-    /// One health check of a rollout: its verdict in each wave, and its newest measurements.
-    struct CheckSection: Encodable {
-        var name: String
-        var kind: String
-        var scope: String
-        var counts: [String: Int]
-        var verdicts: [ControlStore.CheckVerdictRecord]
-        var recent: [ControlStore.MeasurementRecord]
-    }
-
-    /// The checks of a rollout, in the order they were first measured.
     static func checks(_ rollout: String, store: ControlStore, recent: Int = 5) async throws -> [CheckSection] {
-        let verdicts = try await store.checkVerdicts(rollout)
-        let measurements = try await store.recentMeasurements(rollout, perCheck: recent)
-        let counts = try await store.measurementCounts(rollout)
-        var names: [String] = []
-        for name in verdicts.map(\.check) + measurements.map(\.measurement.check) where !names.contains(name) {
-            names.append(name)
-        }
-        return names.map { name in
-            let mine = verdicts.filter { $0.check == name }
-            let latest = measurements.filter { $0.measurement.check == name }
-            return CheckSection(
-                name: name, kind: mine.first?.kind ?? latest.first?.measurement.kind ?? "?",
-                scope: mine.first?.scope ?? latest.first?.measurement.scope ?? "?", counts: counts[name] ?? [:],
-                verdicts: mine, recent: latest)
-        }
+        try await Reports.checks(rollout, store: store, recent: recent)
     }
 
     /// The checks' part of a report: per check, its verdict in each phase and wave, then its newest measurements.
@@ -143,11 +112,7 @@ enum StatusReport {
     }
 
     static func json<T: Encodable>(_ value: T) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
+        String(decoding: try Reports.encoder.encode(value), as: UTF8.self)
     }
 
     static func text(
