@@ -55,22 +55,62 @@ package enum ProcessRunner {
         #endif
     }
 
-    /// Runs a program to completion on a thread of its own, leaving the concurrency pool free.
+    /// Runs a program to completion on a thread of its own, leaving the concurrency pool free. With
+    /// `terminateOnCancel`, cancelling the calling task sends SIGTERM to the program's process group (Linux).
     package static func run(
         _ executable: URL,
         _ arguments: [String],
         environment: [String: String]? = nil,
-        currentDirectory: URL? = nil
+        currentDirectory: URL? = nil,
+        terminateOnCancel: Bool = false
     ) async throws -> ProcessResult {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread.detachNewThread {
-                continuation.resume(
-                    with: Result {
-                        try run(
-                            executable, arguments, environment: environment, currentDirectory: currentDirectory,
-                            input: nil)
-                    })
+        let child = RunningChild()
+        var onStart: (@Sendable (pid_t) -> Void)?
+        if terminateOnCancel { onStart = { @Sendable pid in child.started(pid) } }
+        let started = onStart
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<ProcessResult, any Error>) in
+                Thread.detachNewThread {
+                    let result = Result<ProcessResult, any Error> {
+                        #if os(Linux)
+                            return try spawnAndWait(
+                                executable, arguments,
+                                environment: environment ?? ProcessInfo.processInfo.environment,
+                                currentDirectory: currentDirectory, input: [], started: started)
+                        #else
+                            return try run(
+                                executable, arguments, environment: environment, currentDirectory: currentDirectory,
+                                input: nil)
+                        #endif
+                    }
+                    continuation.resume(with: result)
+                }
             }
+        } onCancel: {
+            if terminateOnCancel { child.terminate() }
+        }
+    }
+
+    /// The process group of a child to stop when its caller is cancelled, also if that comes before the spawn.
+    private final class RunningChild: @unchecked Sendable {
+        private let lock = NSLock()
+        private var pid: pid_t?
+        private var cancelled = false
+
+        func started(_ pid: pid_t) {
+            lock.lock()
+            self.pid = pid
+            let stop = cancelled
+            lock.unlock()
+            if stop { kill(-pid, SIGTERM) }
+        }
+
+        func terminate() {
+            lock.lock()
+            cancelled = true
+            let pid = self.pid
+            lock.unlock()
+            if let pid { kill(-pid, SIGTERM) }
         }
     }
 
@@ -114,7 +154,8 @@ package enum ProcessRunner {
             _ arguments: [String],
             environment: [String: String],
             currentDirectory: URL?,
-            input: [UInt8]
+            input: [UInt8],
+            started: (@Sendable (pid_t) -> Void)? = nil
         ) throws -> ProcessResult {
             func failure(_ what: String, _ code: Int32 = errno) -> ProcessRunnerError {
                 ProcessRunnerError(
@@ -196,6 +237,7 @@ package enum ProcessRunner {
             close(stdoutPipe[1])
             close(stderrPipe[1])
             guard spawned == 0 else { throw failure("spawn", spawned) }
+            started?(pid)
 
             let (output, errors) = exchange(
                 input: input, inputDescriptor: &inputEnd, outputDescriptor: &outputEnd, errorDescriptor: &errorEnd)

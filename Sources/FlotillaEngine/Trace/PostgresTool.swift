@@ -17,7 +17,8 @@ struct PostgresTool: Sendable {
     {
         let executable: URL
         do { executable = try binaries.path(for: tool) } catch { throw ToolFailure(message: "\(error)") }
-        let result = try await ProcessRunner.run(executable, arguments, environment: Self.environment(for: url))
+        let result = try await ProcessRunner.run(
+            executable, arguments, environment: Self.environment(for: url), terminateOnCancel: true)
         guard result.succeeded else {
             let output = result.standardError.trimmingCharacters(in: .whitespacesAndNewlines)
             throw ToolFailure(
