@@ -46,29 +46,6 @@ func canaryPolicy(_ yaml: String) throws -> Policy {
     do { return try Policy.parse(yaml, file: "policies/canary.yaml") } catch { throw CanaryError("policy: \(error)") }
 }
 
-/// Rows psql printed (empty output → none).
-func canaryLines(_ text: String) -> [String] {
-    text.isEmpty ? [] : text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-}
-
-/// What the engine reported as it ran.
-final class CanaryEvents: @unchecked Sendable {
-    private let lock = NSLock()
-    private var events: [RolloutEvent] = []
-
-    func add(_ event: RolloutEvent) {
-        lock.lock()
-        events.append(event)
-        lock.unlock()
-    }
-
-    var all: [RolloutEvent] {
-        lock.lock()
-        defer { lock.unlock() }
-        return events
-    }
-}
-
 /// A fleet of schema-per-tenant tenants (`tenant_<id>`, each with `users (id, email)` and a `health (ok)` row)
 /// on one or two shard databases, and a control database of its own.
 struct CanaryRig: Sendable {
@@ -141,7 +118,7 @@ struct CanaryRig: Sendable {
 
     func rollout(
         _ change: Change, _ policy: Policy, options: RolloutEngine.Options = RolloutEngine.Options(),
-        events: CanaryEvents? = nil
+        events: EventLog? = nil
     ) async throws -> RolloutOutcome {
         let plan: RolloutPlan
         do { plan = try RolloutPlan.make(fleet: fleet, change: change, policy: policy) } catch {
@@ -160,7 +137,7 @@ struct CanaryRig: Sendable {
     /// `state` per tenant of a phase.
     func stepStates(_ phase: String) throws -> [String: String] {
         var result: [String: String] = [:]
-        for line in canaryLines(
+        for line in lines(
             try journal("SELECT tenant || '|' || state FROM flotilla.steps WHERE phase = '\(phase)' ORDER BY tenant"))
         {
             let parts = line.split(separator: "|").map(String.init)
@@ -169,7 +146,7 @@ struct CanaryRig: Sendable {
         return result
     }
 
-    func eventKinds() throws -> [String] { canaryLines(try journal("SELECT kind FROM flotilla.events ORDER BY id")) }
+    func eventKinds() throws -> [String] { lines(try journal("SELECT kind FROM flotilla.events ORDER BY id")) }
 
     func tenantsOf(wave: String) -> [Tenant] { fleet.tenants.filter { $0.labels["wave"] == wave } }
 
@@ -195,7 +172,7 @@ struct CanaryRig: Sendable {
         guard try psql(url(of: tenant), "SELECT to_regclass('\(schema).flotilla_history') IS NOT NULL") == "t" else {
             return []
         }
-        return canaryLines(
+        return lines(
             try psql(
                 url(of: tenant),
                 "SELECT phase || ':' || CASE WHEN reverted_at IS NULL THEN 'live' ELSE 'reverted' END FROM \(schema).flotilla_history WHERE change = '\(change)' ORDER BY id"
@@ -205,18 +182,6 @@ struct CanaryRig: Sendable {
     func hasLedger(_ tenant: Tenant) throws -> Bool {
         try psql(url(of: tenant), "SELECT to_regclass('\(tenant.placement.name).flotilla_history') IS NOT NULL") == "t"
     }
-}
-
-/// Polls until `condition` holds or `limit` passes.
-func canaryEventually(
-    within limit: Duration = .seconds(30), every interval: Duration = .milliseconds(50), _ condition: () throws -> Bool
-) async throws -> Bool {
-    let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
-        if try condition() { return true }
-        try await Task.sleep(for: interval)
-    }
-    return try condition()
 }
 
 /// A tiny HTTP/1.1 server on 127.0.0.1 (an ephemeral port), one connection at a time, `Connection: close`.

@@ -93,12 +93,12 @@ struct CanaryPreflightTests {
         let change = try canaryChange(Self.change)
         let run = Task { try await rig.rollout(change, policy) }
         // Generous: the whole test suite shares two cores and one PostgreSQL.
-        let waiting = try await canaryEventually(within: .seconds(150)) {
+        let waiting = try await eventually(within: .seconds(150)) {
             (try? rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'preflight-waiting'")) == "1"
         }
         try #require(waiting)
         // The preflight keeps measuring while it waits: a second failed measurement, and still nothing started.
-        let measuredAgain = try await canaryEventually(within: .seconds(60)) {
+        let measuredAgain = try await eventually(within: .seconds(60)) {
             (try? rig.journal(
                 "SELECT count(*) > 1 FROM flotilla.measurements WHERE tenant = '\(blocked.id)' AND verdict = 'fail'"))
                 == "t"

@@ -230,7 +230,7 @@ struct CanaryProbeTests {
                 change, policy, options: RolloutEngine.Options(waitForApproval: true, approvalPoll: .milliseconds(100)))
         }
         // Generous: the whole test suite shares two cores and one PostgreSQL.
-        let paused = try await canaryEventually(within: .seconds(150)) {
+        let paused = try await eventually(within: .seconds(150)) {
             (try? rig.journal("SELECT state FROM flotilla.rollouts")) == "paused"
         }
         try #require(paused)

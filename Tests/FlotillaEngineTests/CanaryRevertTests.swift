@@ -120,7 +120,7 @@ struct CanaryRevertTests {
                 down: ALTER TABLE users DROP COLUMN nickname;
             """)
         let policy = try canaryPolicy(Self.policy(checks: Self.healthCheck(column: "nickname")))
-        let events = CanaryEvents()
+        let events = EventLog()
 
         let outcome = try await rig.rollout(change, policy, events: events)
         guard case .reverted(let id, let reason) = outcome else {
@@ -352,7 +352,7 @@ struct CanaryRevertTests {
             Issue.record("expected done, got \(outcome)")
             return
         }
-        let events = CanaryEvents()
+        let events = EventLog()
         // Only the index first (--phase index).
         let first = try await rig.withEngine(observe: events.add) { engine, _ in
             try await engine.revert(rollout: id, change: change, policy: policy, phase: "index")

@@ -61,12 +61,14 @@ struct CheckRunnerTests {
         let task = Task {
             await CommandCheck.measure(["sleep", marker], template: Self.template, timeout: .seconds(60))
         }
-        let running = try await canaryEventually { !CanaryProbeTests.processes(containing: "sleep \(marker)").isEmpty }
+        let running = try await eventually(within: .seconds(30)) {
+            !CanaryProbeTests.processes(containing: "sleep \(marker)").isEmpty
+        }
         #expect(running)
         task.cancel()
         let result = await task.value
         #expect(result.verdict == .error)
-        let gone = try await canaryEventually(within: .seconds(5)) {
+        let gone = try await eventually(within: .seconds(5)) {
             CanaryProbeTests.processes(containing: "sleep \(marker)").isEmpty
         }
         #expect(gone)

@@ -57,18 +57,6 @@ enum ChildProcessFixtures {
         }
     }
 
-    /// Polls `condition` every `interval` until it holds or `limit` passes; returns whether it held.
-    static func poll(
-        within limit: Duration, every interval: Duration = .milliseconds(50), _ condition: () async throws -> Bool
-    ) async throws -> Bool {
-        let deadline = ContinuousClock.now + limit
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try await Task.sleep(for: interval)
-        }
-        return try await condition()
-    }
-
     // MARK: - The workspace
 
     /// A temporary folder (`mkdtemp` under `/tmp`, mode 711) with `fleets/`, `policies/`: the children's cwd.
@@ -138,6 +126,28 @@ enum ChildProcessFixtures {
                 controlURL = try await TestCluster.shared.freshDatabase(prefix: "cp_ctl")
             }
             return Fleet(name: name, control: controlURL, shards: shards, tenantCount: tenants, idPrefix: idPrefix)
+        }
+
+        /// A fleet ready to roll out: `make`, its tenants created, it and `change` written into `workspace` with the
+        /// policy `policy` (a canary of the first `canary` tenants, then the rest).
+        static func prepare(
+            name: String, shards: Int, tenants: Int, idPrefix: String, change: ChangeFile, in workspace: Workspace,
+            canary: Int, parallel: Int, perShard: Int, policy: String = "p", control: ConnectionURL? = nil
+        ) async throws -> Fleet {
+            let fleet = try await make(
+                name: name, shards: shards, tenants: tenants, idPrefix: idPrefix, control: control)
+            try fleet.createTenants()
+            try fleet.write(into: workspace, change: change)
+            try workspace.write(
+                "policies/\(policy).yaml",
+                ChildProcessFixtures.policyYAML(
+                    name: policy, canary: (1...canary).map(fleet.id), parallel: parallel, perShard: perShard))
+            return fleet
+        }
+
+        /// `flotilla rollout` of `change` on this fleet with `policy`.
+        func rolloutArguments(_ change: ChangeFile, policy: String = "p") -> [String] {
+            ["rollout", "--fleet", name, "--change", change.id, "--policy", policy, "--yes"]
         }
 
         /// Creates every tenant's (empty) schema and the outcome reader on each shard.
@@ -460,7 +470,7 @@ enum ChildProcessFixtures {
             try process.run()
             let sampler = SleeperSampler(database: database, process: process)
             // Sampling from now on.
-            let running = try await poll(within: .seconds(30), every: .milliseconds(10)) {
+            let running = try await eventually(within: .seconds(30), every: .milliseconds(10)) {
                 !process.isRunning || (try? psql(database, "SELECT count(*) > 0 FROM samples")) == "t"
             }
             guard running, process.isRunning else {
@@ -478,7 +488,7 @@ enum ChildProcessFixtures {
         /// Stops sampling and returns the peaks.
         func stop() async throws -> SleeperPeaks {
             _ = try psql(database, "INSERT INTO stop VALUES (1)")
-            let stopped = try await poll(within: .seconds(10), every: .milliseconds(20)) { !process.isRunning }
+            let stopped = try await eventually(within: .seconds(10), every: .milliseconds(20)) { !process.isRunning }
             if !stopped { cancel() }
             var peaks = SleeperPeaks()
             peaks.samples = Int(try psql(database, "SELECT count(DISTINCT n) FROM samples")) ?? 0

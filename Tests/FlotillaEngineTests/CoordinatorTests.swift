@@ -33,13 +33,10 @@ struct CoordinatorTests {
 
         let name = "coord-pair"
         let tenants = 120
-        let fleet = try await Fixtures.Fleet.make(name: name, shards: 2, tenants: tenants, idPrefix: "c")
-        try fleet.createTenants()
         let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.1, marker: "marker")])
-        try fleet.write(into: workspace, change: change)
-        try workspace.write(
-            "policies/p.yaml",
-            Fixtures.policyYAML(name: "p", canary: [fleet.id(1), fleet.id(2)], parallel: 6, perShard: 3))
+        let fleet = try await Fixtures.Fleet.prepare(
+            name: name, shards: 2, tenants: tenants, idPrefix: "c", change: change, in: workspace, canary: 2,
+            parallel: 6, perShard: 3)
         let control = fleet.control
 
         let sampler = try await Fixtures.SleeperSampler.start(
@@ -47,10 +44,10 @@ struct CoordinatorTests {
         defer { sampler.cancel() }
 
         let rollout = try children.start(
-            "rollout", ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"])
+            "rollout", fleet.rolloutArguments(change))
         // The worker joins as soon as the rollout exists; `--once` leaves only after 2 s without open work, so it
         // waits for the leader to take the lease and start its first slice.
-        let leading = try await Fixtures.poll(within: .seconds(90), every: .milliseconds(20)) {
+        let leading = try await eventually(within: .seconds(90), every: .milliseconds(20)) {
             guard rollout.isRunning else { return true }
             return Fixtures.journal(control, "SELECT count(*) FROM flotilla.rollouts WHERE state = 'running'") == "1"
         }
@@ -103,21 +100,18 @@ struct CoordinatorTests {
 
         let name = "coord-takeover"
         let tenants = 320
-        let fleet = try await Fixtures.Fleet.make(name: name, shards: 2, tenants: tenants, idPrefix: "k")
-        try fleet.createTenants()
         // At most 8 at once, 0.15 s each: A alone would need 6 s, so it is mid-wave when killed.
         let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.15, marker: "marker")])
-        try fleet.write(into: workspace, change: change)
-        try workspace.write(
-            "policies/p.yaml",
-            Fixtures.policyYAML(name: "p", canary: [fleet.id(1), fleet.id(2)], parallel: 8, perShard: 4))
+        let fleet = try await Fixtures.Fleet.prepare(
+            name: name, shards: 2, tenants: tenants, idPrefix: "k", change: change, in: workspace, canary: 2,
+            parallel: 8, perShard: 4)
         let control = fleet.control
-        let arguments = ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"]
+        let arguments = fleet.rolloutArguments(change)
 
         // A leads: it has created the rollout and holds its lease.
         let leader = try children.start("rollout-a", arguments)
         let aStarted = ContinuousClock.now
-        let leading = try await Fixtures.poll(within: .seconds(90), every: .milliseconds(20)) {
+        let leading = try await eventually(within: .seconds(90), every: .milliseconds(20)) {
             guard leader.isRunning else { return true }
             return Fixtures.journal(
                 control, "SELECT count(*) FROM flotilla.rollouts WHERE lease_owner LIKE '%:\(leader.pid):%'") == "1"
@@ -127,7 +121,7 @@ struct CoordinatorTests {
         // B, about a second later, follows.
         try await Task.sleep(until: aStarted + .seconds(1))
         let follower = try children.start("rollout-b", arguments)
-        let following = try await Fixtures.poll(within: .seconds(60), every: .milliseconds(20)) {
+        let following = try await eventually(within: .seconds(60), every: .milliseconds(20)) {
             !follower.isRunning || follower.output.contains("driven by another coordinator")
         }
         try #require(following && follower.isRunning, "B should follow A: \(follower.transcript)")

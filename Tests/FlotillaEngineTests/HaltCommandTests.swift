@@ -29,19 +29,16 @@ struct HaltCommandTests {
     func haltMidWave(
         name: String, tenants: Int = 300, listen: Bool, in workspace: Fixtures.Workspace, children: Fixtures.Children
     ) async throws -> MidWaveHalt {
-        let fleet = try await Fixtures.Fleet.make(name: name, shards: 2, tenants: tenants, idPrefix: "h")
-        try fleet.createTenants()
         let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.1, marker: "marker")])
-        try fleet.write(into: workspace, change: change)
-        try workspace.write(
-            "policies/p.yaml",
-            Fixtures.policyYAML(name: "p", canary: [fleet.id(1), fleet.id(2)], parallel: 8, perShard: 4))
+        let fleet = try await Fixtures.Fleet.prepare(
+            name: name, shards: 2, tenants: tenants, idPrefix: "h", change: change, in: workspace, canary: 2,
+            parallel: 8, perShard: 4)
 
-        var arguments = ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"]
+        var arguments = fleet.rolloutArguments(change)
         if !listen { arguments.append("--no-halt-listener") }
         let rollout = try children.start("rollout", arguments)
         // Mid-wave: once the canary is through and a few tenants of the big wave are done (≈1.5 s in).
-        let busy = try await Fixtures.poll(within: .seconds(90), every: .milliseconds(20)) {
+        let busy = try await eventually(within: .seconds(90), every: .milliseconds(20)) {
             !rollout.isRunning || Fixtures.appliedSteps(fleet.control, fleet: name) >= 20
         }
         try #require(
@@ -143,22 +140,19 @@ struct HaltCommandTests {
 
         let name = "halt-resume"
         let tenants = 120
-        let fleet = try await Fixtures.Fleet.make(name: name, shards: 2, tenants: tenants, idPrefix: "r")
-        try fleet.createTenants()
         let change = Fixtures.ChangeFile(phases: [
             .init(name: "first", sleep: 0.1, marker: "marker_first"),
             .init(name: "second", sleep: 0.01, marker: "marker_second"),
         ])
-        try fleet.write(into: workspace, change: change)
-        try workspace.write(
-            "policies/p.yaml",
-            Fixtures.policyYAML(name: "p", canary: [fleet.id(1), fleet.id(2)], parallel: 4, perShard: 2))
-        let arguments = ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"]
+        let fleet = try await Fixtures.Fleet.prepare(
+            name: name, shards: 2, tenants: tenants, idPrefix: "r", change: change, in: workspace, canary: 2,
+            parallel: 4, perShard: 2)
+        let arguments = fleet.rolloutArguments(change)
         let control = fleet.control
 
         // 1. Halted mid-wave of the first phase.
         let first = try children.start("rollout-1", arguments)
-        let busy = try await Fixtures.poll(within: .seconds(90), every: .milliseconds(20)) {
+        let busy = try await eventually(within: .seconds(90), every: .milliseconds(20)) {
             !first.isRunning || Fixtures.appliedSteps(control, fleet: name) >= 20
         }
         try #require(
@@ -214,27 +208,22 @@ struct HaltCommandTests {
 
         let tenants = 160
         let control = try await TestCluster.shared.freshDatabase(prefix: "cp_ctl")
-        let east = try await Fixtures.Fleet.make(
-            name: "halt-all-east", shards: 2, tenants: tenants, idPrefix: "e", control: control)
-        let west = try await Fixtures.Fleet.make(
-            name: "halt-all-west", shards: 2, tenants: tenants, idPrefix: "w", control: control)
         let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.1, marker: "marker")])
-        for fleet in [east, west] {
-            try fleet.createTenants()
-            try fleet.write(into: workspace, change: change)
+        var fleets: [Fixtures.Fleet] = []
+        for (name, prefix) in [("halt-all-east", "e"), ("halt-all-west", "w")] {
+            fleets.append(
+                try await Fixtures.Fleet.prepare(
+                    name: name, shards: 2, tenants: tenants, idPrefix: prefix, change: change, in: workspace,
+                    canary: 2, parallel: 4, perShard: 2, policy: "p-\(name)", control: control))
         }
+        let (east, west) = (fleets[0], fleets[1])
         var rollouts: [Fixtures.Child] = []
-        for fleet in [east, west] {
-            let policy = "p-\(fleet.name)"
-            try workspace.write(
-                "policies/\(policy).yaml",
-                Fixtures.policyYAML(name: policy, canary: [fleet.id(1), fleet.id(2)], parallel: 4, perShard: 2))
+        for fleet in fleets {
             rollouts.append(
                 try children.start(
-                    "rollout-\(fleet.name)",
-                    ["rollout", "--fleet", fleet.name, "--change", change.id, "--policy", policy, "--yes"]))
+                    "rollout-\(fleet.name)", fleet.rolloutArguments(change, policy: "p-\(fleet.name)")))
         }
-        let busy = try await Fixtures.poll(within: .seconds(90), every: .milliseconds(20)) {
+        let busy = try await eventually(within: .seconds(90), every: .milliseconds(20)) {
             rollouts.contains { !$0.isRunning }
                 || [east, west].allSatisfy { Fixtures.appliedSteps(control, fleet: $0.name) >= 15 }
         }
@@ -304,7 +293,9 @@ struct HaltCommandTests {
         let scene = try await Scene.make(
             "flotilla-halt7", fleet: "halt-idle", tenants: 3, idPrefix: "i", sleep: 0.01, parallel: 2)
         defer { scene.remove() }
-        let (children, change, name, control) = (scene.children, scene.change, scene.fleet.name, scene.fleet.control)
+        let (children, fleet, change, name, control) = (
+            scene.children, scene.fleet, scene.change, scene.fleet.name, scene.fleet.control
+        )
 
         let halt = try await children.run(
             "halt", ["halt", "--fleet", name, "--reason", "maintenance window", "--by", "tester"])
@@ -325,7 +316,7 @@ struct HaltCommandTests {
 
         // Lifted: a rollout runs to the end.
         let rollout = try await children.run(
-            "rollout", ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"],
+            "rollout", fleet.rolloutArguments(change),
             limit: .seconds(90))
         #expect(rollout.exitStatus == 0, "\(rollout.transcript)")
         #expect(try psql(control, "SELECT state FROM flotilla.rollouts") == "done")
@@ -336,9 +327,11 @@ struct HaltCommandTests {
         let scene = try await Scene.make(
             "flotilla-watch", fleet: "watch-fleet", tenants: 6, idPrefix: "w", sleep: 0.4, parallel: 1)
         defer { scene.remove() }
-        let (children, change, name, control) = (scene.children, scene.change, scene.fleet.name, scene.fleet.control)
+        let (children, fleet, change, name, control) = (
+            scene.children, scene.fleet, scene.change, scene.fleet.name, scene.fleet.control
+        )
         let rollout = try children.start(
-            "rollout", ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"])
+            "rollout", fleet.rolloutArguments(change))
         let started = try await eventually(every: .milliseconds(50)) {
             (try? psql(control, "SELECT count(*) FROM flotilla.rollouts")) == "1"
         }
@@ -360,11 +353,9 @@ struct HaltCommandTests {
         let scene = try await Scene.make(
             "flotilla-sigint", fleet: "sigint-fleet", tenants: 4, idPrefix: "q", sleep: 20, parallel: 2)
         defer { scene.remove() }
-        let (children, fleet, change, name, control) = (
-            scene.children, scene.fleet, scene.change, scene.fleet.name, scene.fleet.control
-        )
+        let (children, fleet, change, control) = (scene.children, scene.fleet, scene.change, scene.fleet.control)
         // Each step sleeps 20 s: an interrupt that waited for the statements would take that long.
-        let arguments = ["rollout", "--fleet", name, "--change", change.id, "--policy", "p", "--yes"]
+        let arguments = fleet.rolloutArguments(change)
         let first = try children.start("first", arguments)
         let running = try await eventually(every: .milliseconds(50)) {
             Fixtures.journal(control, "SELECT count(*) FROM flotilla.steps WHERE state = 'running'") == "1"
@@ -400,13 +391,10 @@ struct HaltCommandTests {
         ) async throws -> Scene {
             let workspace = try Fixtures.Workspace(prefix: prefix)
             let children = try Fixtures.Children(workspace: workspace)
-            let fleet = try await Fixtures.Fleet.make(name: name, shards: 1, tenants: tenants, idPrefix: idPrefix)
-            try fleet.createTenants()
             let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: sleep, marker: "marker")])
-            try fleet.write(into: workspace, change: change)
-            try workspace.write(
-                "policies/p.yaml",
-                Fixtures.policyYAML(name: "p", canary: [fleet.id(1)], parallel: parallel, perShard: parallel))
+            let fleet = try await Fixtures.Fleet.prepare(
+                name: name, shards: 1, tenants: tenants, idPrefix: idPrefix, change: change, in: workspace, canary: 1,
+                parallel: parallel, perShard: parallel)
             return Scene(workspace: workspace, children: children, fleet: fleet, change: change)
         }
 
