@@ -10,23 +10,11 @@
 # release build to use instead of building.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="/opt/swift/usr/bin:$PATH"
 KIND="${1:-sql}"
 N="${2:-200}"
 ROUNDS="${3:-3}"
 INTERVAL_MS=1000
-WORK="$(mktemp -d /tmp/flotilla-bench.XXXXXX)"
-chmod 711 "$WORK"
-export FLOTILLA_HOME="$WORK/home"
-BIN="${BIN:-flotilla}"
-trap 'FLOTILLA_HOME="$WORK/home" "$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-
-if [ -n "${FLOTILLA_BIN:-}" ]; then   # a release binary built beforehand (the tree may change while this runs)
-    BIN="$FLOTILLA_BIN"
-else
-    swift build -c release --product flotilla >/dev/null
-    BIN="$(swift build -c release --show-bin-path)/flotilla"
-fi
+source Benchmarks/common.sh
 
 mkdir -p "$WORK/fleets/bench/changes" "$WORK/policies"
 cat > "$WORK/fleets/bench/fleet.yaml" <<YAML

@@ -5,19 +5,9 @@
 # time. Usage: Benchmarks/halt/run.sh [TENANTS] [ROUNDS]   (from the package root; FLOTILLA_BIN=a release build)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-export PATH="/opt/swift/usr/bin:$PATH"
 N="${1:-1000}"
 ROUNDS="${2:-20}"
-WORK="$(mktemp -d /tmp/flotilla-halt.XXXXXX)"
-chmod 711 "$WORK"
-export FLOTILLA_HOME="$WORK/home"
-if [ -n "${FLOTILLA_BIN:-}" ]; then   # a release binary built beforehand (the tree may change while this runs)
-    BIN="$FLOTILLA_BIN"
-else
-    swift build -c release --product flotilla >/dev/null
-    BIN="$(swift build -c release --show-bin-path)/flotilla"
-fi
-trap '"$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
+source Benchmarks/common.sh
 
 mkdir -p "$WORK/fleets/bench/changes" "$WORK/policies"
 cat > "$WORK/fleets/bench/fleet.yaml" <<YAML

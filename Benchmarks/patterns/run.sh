@@ -16,24 +16,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE="$PWD/Benchmarks/patterns"
-export PATH="/opt/swift/usr/bin:$PATH"
 ROWS="${1:-20000}"
 BIG="${2:-500000}"
 RATE="${RATE:-200}"
 CLIENTS="${CLIENTS:-4}"
 SLICE=5
-WORK="$(mktemp -d /tmp/flotilla-bench.XXXXXX)"
-chmod 711 "$WORK"
-export FLOTILLA_HOME="$WORK/home"
-BIN="${BIN:-flotilla}"
-trap 'rm -f "$WORK"/run_*; wait 2>/dev/null; FLOTILLA_HOME="$WORK/home" "$BIN" down >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-
-if [ -n "${FLOTILLA_BIN:-}" ]; then   # a release binary built beforehand (the tree may change while this runs)
-    BIN="$FLOTILLA_BIN"
-else
-    swift build -c release --product flotilla >/dev/null
-    BIN="$(swift build -c release --show-bin-path)/flotilla"
-fi
+bench_before_exit() { rm -f "$WORK"/run_*; wait 2>/dev/null || true; }
+source Benchmarks/common.sh
 PGBENCH="$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench | sort -V | tail -1)"
 
 PATTERNS=(
