@@ -51,22 +51,7 @@ extension ControlStore {
     /// Creates the health-check tables when they are missing. Idempotent; serialized with the migrations.
     public func ensureCheckTables() async throws {
         if try await hasCheckTables() { return }
-        try await client.withConnection { connection in
-            try await SQLRunner.execute(
-                "SELECT pg_advisory_lock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
-            do {
-                try await SQLRunner.execute("CREATE SCHEMA IF NOT EXISTS flotilla", on: connection, logger: logger)
-                for statement in Self.checkTables {
-                    try await SQLRunner.execute(statement, on: connection, logger: logger)
-                }
-            } catch {
-                try? await SQLRunner.execute(
-                    "SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
-                throw error
-            }
-            try await SQLRunner.execute(
-                "SELECT pg_advisory_unlock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
-        }
+        try await runMigrations(["CREATE SCHEMA IF NOT EXISTS flotilla"] + Self.checkTables)
     }
 
     func hasCheckTables() async throws -> Bool {

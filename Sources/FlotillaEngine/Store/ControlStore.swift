@@ -107,11 +107,16 @@ public struct ControlStore: Sendable {
 
     /// Creates or upgrades the control schema. Idempotent; serialized by an advisory lock.
     public func migrate() async throws {
+        try await runMigrations(Self.migrations)
+    }
+
+    /// Runs schema statements in order under the migration lock, so that coordinators starting together do not race.
+    func runMigrations(_ statements: [String]) async throws {
         try await client.withConnection { connection in
             try await SQLRunner.execute(
                 "SELECT pg_advisory_lock(hashtext('flotilla:migrate'))", on: connection, logger: logger)
             do {
-                for statement in Self.migrations {
+                for statement in statements {
                     try await SQLRunner.execute(statement, on: connection, logger: logger)
                 }
             } catch {
