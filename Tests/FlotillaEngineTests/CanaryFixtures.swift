@@ -23,16 +23,6 @@ let canaryLogger: Logger = {
 
 let canaryHere = SourceLocation(file: "canary-tests", line: 1, column: 1)
 
-/// A `postgres://` URL with its password (for the fleet's shard URLs).
-func canaryURL(_ url: ConnectionURL) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text }
-    var text = "postgres://\(encode(url.user))"
-    if let password = url.password { text += ":\(encode(password))" }
-    return text + "@\(url.host):\(url.port)/\(encode(url.database))?sslmode=\(url.sslMode.rawValue)"
-}
-
 struct CanaryError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
@@ -82,7 +72,7 @@ struct CanaryRig: Sendable {
         }
         let fleet = Fleet(
             name: name, control: nil,
-            shards: shardNames.map { Shard(name: $0, url: canaryURL(shards[$0]!), location: canaryHere) },
+            shards: shardNames.map { Shard(name: $0, url: postgresURL(shards[$0]!), location: canaryHere) },
             tenants: members, file: "fleets/\(name)/fleet.yaml", location: canaryHere)
         let control = try await TestCluster.shared.freshDatabase(prefix: "cy_ctl")
         return CanaryRig(fleet: fleet, control: control, shards: shards)
@@ -93,26 +83,8 @@ struct CanaryRig: Sendable {
         observe: @escaping @Sendable (RolloutEvent) -> Void = { _ in },
         _ body: @escaping @Sendable (RolloutEngine, ControlStore) async throws -> T
     ) async throws -> T {
-        let fleet = self.fleet
-        let connections = try FleetConnections(fleet: fleet, embedded: nil, environment: [:], logger: canaryLogger)
-        let client = PostgresClient(configuration: control.clientConfiguration(), backgroundLogger: canaryLogger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            group.addTask {
-                let store = ControlStore(client: client, logger: canaryLogger)
-                try await store.migrate()
-                let engine = RolloutEngine(
-                    store: store, connections: connections, logger: canaryLogger, observe: observe)
-                return try await connections.run { try await body(engine, store) }
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
+        try await withTestEngine(fleet: fleet, control: control, logger: canaryLogger, observe: observe) {
+            engine, store, _ in try await body(engine, store)
         }
     }
 

@@ -34,7 +34,7 @@ struct CancellationTests {
         let fleet = {
             var fleet = makeFleet(
                 name: "cancel-fleet", shards: [("a", shard)], tenants: [schemaTenant("q1", shard: "a")])
-            fleet.control = fullURL(control)
+            fleet.control = postgresURL(control)
             return fleet
         }()
         // One long backfill, and many idle workers claiming steps from the journal while it runs.

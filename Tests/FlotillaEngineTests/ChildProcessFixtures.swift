@@ -39,16 +39,6 @@ enum ChildProcessFixtures {
         return binary
     }
 
-    /// A `postgres://` URL with the password in it (`ConnectionURL.description` hides the password).
-    static func postgresURL(_ url: ConnectionURL) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text }
-        var text = "postgres://\(encode(url.user))"
-        if let password = url.password { text += ":\(encode(password))" }
-        return text + "@\(url.host):\(url.port)/\(encode(url.database))?sslmode=\(url.sslMode.rawValue)"
-    }
-
     /// The rows psql printed, one per line (empty output: no rows).
     static func rows(_ text: String) -> [[String]] {
         guard !text.isEmpty else { return [] }

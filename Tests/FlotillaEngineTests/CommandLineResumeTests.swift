@@ -102,12 +102,12 @@ struct CommandLineResumeTests {
         let files: [String: String] = [
             "fleets/kill-fleet/fleet.yaml": """
             fleet: kill-fleet
-            control: \(fullURL(control))
+            control: \(postgresURL(control))
             shards:
               - name: a
-                url: \(fullURL(shardA))
+                url: \(postgresURL(shardA))
               - name: b
-                url: \(fullURL(shardB))
+                url: \(postgresURL(shardB))
             tenants:
               - generate: {count: 40, id: "k{n:02}", shard: [a, b], schema: "tenant_{id}"}
             """,

@@ -19,17 +19,6 @@ let engineTestLogger: Logger = {
 
 let here = SourceLocation(file: "engine-tests", line: 1, column: 1)
 
-/// A `postgres://` URL with the password in it (`ConnectionURL.description` hides it), for shard and control URLs.
-func fullURL(_ url: ConnectionURL, database: String? = nil) -> String {
-    var allowed = CharacterSet.alphanumerics
-    allowed.insert(charactersIn: "-._~")
-    func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text }
-    var text = "postgres://\(encode(url.user))"
-    if let password = url.password { text += ":\(encode(password))" }
-    text += "@\(url.host):\(url.port)/\(encode(database ?? url.database))?sslmode=\(url.sslMode.rawValue)"
-    return text
-}
-
 /// A name no other test of this process uses (for databases created by hand on the shared cluster).
 func uniqueName(_ prefix: String) -> String {
     "\(prefix)_\(getpid())_\(String(UInt32.random(in: 0..<UInt32.max), radix: 36))"
@@ -40,7 +29,7 @@ func makeFleet(name: String, shards: [(name: String, url: ConnectionURL)], tenan
 {
     Fleet(
         name: name, control: nil,
-        shards: shards.map { Shard(name: $0.name, url: fullURL($0.url), maxParallel: maxParallel, location: here) },
+        shards: shards.map { Shard(name: $0.name, url: postgresURL($0.url), maxParallel: maxParallel, location: here) },
         tenants: tenants, file: "fleets/\(name)/fleet.yaml", location: here)
 }
 
@@ -124,27 +113,7 @@ struct Rig: Sendable {
         observe: @escaping @Sendable (RolloutEvent) -> Void = { _ in },
         _ body: @escaping @Sendable (RolloutEngine, ControlStore, FleetConnections) async throws -> T
     ) async throws -> T {
-        let fleet = self.fleet
-        let connections = try FleetConnections(fleet: fleet, embedded: nil, environment: [:], logger: engineTestLogger)
-        let client = PostgresClient(configuration: control.clientConfiguration(), backgroundLogger: engineTestLogger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            group.addTask {
-                let store = ControlStore(client: client, logger: engineTestLogger)
-                try await store.migrate()
-                let engine = RolloutEngine(
-                    store: store, connections: connections, logger: engineTestLogger, observe: observe)
-                return try await connections.run { try await body(engine, store, connections) }
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
-        }
+        try await withTestEngine(fleet: fleet, control: control, logger: engineTestLogger, observe: observe, body)
     }
 
     /// One `flotilla rollout` run.
@@ -230,6 +199,22 @@ struct TenantProbe {
 
     func liveLedger(change: String) throws -> [(phase: String, checksum: String)] {
         try ledger(change: change).filter { !$0.reverted }.map { ($0.phase, $0.checksum) }
+    }
+}
+
+/// A migrated control store on `control` and the fleet's running shard pools, as `flotilla rollout` has them (the
+/// pools outlive `body`, as in `Session`, so a cancelled body still journals how it stopped).
+func withTestEngine<T: Sendable>(
+    fleet: Fleet, control: ConnectionURL, logger: Logger, observe: @escaping @Sendable (RolloutEvent) -> Void,
+    _ body: @escaping @Sendable (RolloutEngine, ControlStore, FleetConnections) async throws -> T
+) async throws -> T {
+    let connections = try FleetConnections(fleet: fleet, embedded: nil, environment: [:], logger: logger)
+    let client = PostgresClient(configuration: control.clientConfiguration(), backgroundLogger: logger)
+    return try await withRunningClients([client]) {
+        let store = ControlStore(client: client, logger: logger)
+        try await store.migrate()
+        let engine = RolloutEngine(store: store, connections: connections, logger: logger, observe: observe)
+        return try await connections.run { try await body(engine, store, connections) }
     }
 }
 

@@ -232,7 +232,7 @@ struct HaltCommandTests {
             "both rollouts should be mid-wave: \(rollouts.map(\.transcript).joined(separator: "\n"))")
 
         let reason = "global freeze: incident 4711"
-        let url = Fixtures.postgresURL(control)
+        let url = postgresURL(control)
         let halt = try await children.run(
             "halt", ["halt", "--all", "--reason", reason, "--by", "tester", "--control", url])
         #expect(halt.exitStatus == 0, "\(halt.transcript)")

@@ -96,7 +96,7 @@ struct ResumeTests {
         let fleet = Fleet(
             name: "preflight-fleet",
             shards: [
-                Shard(name: "good-shard", url: fullURL(good), location: here),
+                Shard(name: "good-shard", url: postgresURL(good), location: here),
                 Shard(
                     name: "bad-shard",
                     url: "postgres://flotilla:s3cret-pass@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=3",
@@ -129,7 +129,7 @@ struct ResumeTests {
         wrong.password = "s3cret-pass"
         let refused = Fleet(
             name: "preflight-fleet3",
-            shards: [Shard(name: "wrong-password-shard", url: fullURL(wrong), location: here)],
+            shards: [Shard(name: "wrong-password-shard", url: postgresURL(wrong), location: here)],
             tenants: [schemaTenant("z1", shard: "wrong-password-shard")])
         let refusedConnections = try FleetConnections(
             fleet: refused, embedded: nil, environment: [:], logger: engineTestLogger)

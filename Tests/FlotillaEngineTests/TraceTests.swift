@@ -265,7 +265,7 @@ struct TraceCommandLineTests {
             fleet: f
             shards:
               - name: a
-                url: \(fullURL(shard))
+                url: \(postgresURL(shard))
             tenants:
               - {id: c1, shard: a, schema: tenant_c1}
               - {id: c2, shard: a, schema: tenant_c2}

@@ -30,3 +30,14 @@ public struct PsqlError: Error, CustomStringConvertible {
         "psql on \(url) failed (exit \(status)): \(message.trimmingCharacters(in: .whitespacesAndNewlines))"
     }
 }
+
+/// `url` as a `postgres://` string with its password in it, for the fleet files a test writes
+/// (`ConnectionURL.description` hides the password); `database` replaces the URL's.
+public func postgresURL(_ url: ConnectionURL, database: String? = nil) -> String {
+    var allowed = CharacterSet.alphanumerics
+    allowed.insert(charactersIn: "-._~")
+    func encode(_ text: String) -> String { text.addingPercentEncoding(withAllowedCharacters: allowed) ?? text }
+    var text = "postgres://\(encode(url.user))"
+    if let password = url.password { text += ":\(encode(password))" }
+    return text + "@\(url.host):\(url.port)/\(encode(database ?? url.database))?sslmode=\(url.sslMode.rawValue)"
+}
