@@ -24,19 +24,18 @@ struct WaveRunner: Sendable {
             rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger, monitor: driver.monitor)
     }
 
-    /// Dispatches `work` over `tenants` in order, as many at once as the caps allow. A halt stops new work unless
-    /// `evenWhenHalted` (a revert runs to its end: `halt --revert` asks for it).
-    func dispatch(
-        _ tenants: [Tenant], evenWhenHalted: Bool = false, _ work: @escaping @Sendable (Tenant) async -> StepError?
-    ) async throws -> [StepError] {
+    /// Dispatches `work` over `tenants` in order, as many at once as the caps allow. It serves reverts, which run to
+    /// their end even under a halt (`halt --revert` asks for one).
+    func dispatch(_ tenants: [Tenant], _ work: @escaping @Sendable (Tenant) async -> StepError?) async throws
+        -> [StepError]
+    {
         var pending = tenants[...]
         var running: [String: Int] = [:]
         var inFlight = 0
         var failures: [StepError] = []
         try await withThrowingTaskGroup(of: (String, StepError?).self) { group in
             while !pending.isEmpty || inFlight > 0 {
-                let halted = evenWhenHalted ? false : await driver.monitor.isHalted
-                while !halted, inFlight < driver.policy.parallel, !Task.isCancelled,
+                while inFlight < driver.policy.parallel, !Task.isCancelled,
                     let index = pending.firstIndex(where: { running[$0.shard, default: 0] < cap($0.shard) })
                 {
                     let tenant = pending.remove(at: index)
@@ -212,7 +211,7 @@ struct WaveRunner: Sendable {
     /// Reverts the phase on these tenants, recording each as `state` (with `note` as its error text); returns the
     /// failures.
     func revert(_ tenants: [Tenant], state: String = "reverted", note: String? = nil) async throws -> [StepError] {
-        try await dispatch(tenants, evenWhenHalted: true) { tenant in
+        try await dispatch(tenants) { tenant in
             let store = driver.store
             let step = step(tenant)
             var lastError: StepError?
