@@ -115,8 +115,8 @@ struct TenantStep: Sendable {
     func apply(_ connection: PostgresConnection, checkpoint: Int64?) async throws -> Outcome {
         let clock = ContinuousClock()
         let started = clock.now
+        // `inTransaction` checks that the tenant's schema exists as it opens (a backfill opens with one too).
         if phase.backfill != nil {
-            try await checkTenantExists(connection)
             return try await applyBackfill(connection, checkpoint: checkpoint, started: started)
         }
         let upSQL = phase.up?.sql ?? ""
@@ -124,7 +124,6 @@ struct TenantStep: Sendable {
             try await checkTenantExists(connection)
             return try await applyWithoutTransaction(connection, started: started)
         }
-        // The transaction checks that the tenant's schema exists as it opens.
         return try await inTransaction(connection) {
             if let state = try await ledgerState(connection) { return state }
             try await runStatements(upSQL, on: connection)
@@ -326,7 +325,6 @@ struct TenantStep: Sendable {
             unhaltable.monitor = nil
             return try await unhaltable.revert(connection)
         }
-        try await checkTenantExists(connection)
         let started = ContinuousClock.now
         let applied = try await inTransaction(connection) {
             try await ledger.ensure(on: connection, logger: logger)
