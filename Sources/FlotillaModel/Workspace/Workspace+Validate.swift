@@ -36,7 +36,11 @@ extension Workspace {
         var changes: [(String, Change)] = []
         for file in files {
             let text: String
-            do { text = try read(file) } catch {
+            // Its kind is known only from its text, so it is read within the largest limit, then held to its own.
+            do {
+                text = try read(file, as: nil)
+                try DefinitionFile.checkSize(text.utf8.count, of: definitionKind(of: text, file: file), file: file)
+            } catch {
                 report.diagnostics += error.diagnostics
                 continue
             }
@@ -90,6 +94,13 @@ extension Workspace {
 
     func folder(of path: String) -> String {
         path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+    }
+
+    /// What a file is read as: its first key's kind, else the kind its place suggests, as `validate` parses it.
+    func definitionKind(of text: String, file: String) -> DefinitionFile.Kind {
+        if let named = kind(of: text, file: file).flatMap(DefinitionFile.Kind.init(rawValue:)) { return named }
+        if file.contains("/changes/") { return .change }
+        return file.hasSuffix("fleet.yaml") ? .fleet : .policy
     }
 
     /// `fleet`, `change` or `policy`, from the file's first key.

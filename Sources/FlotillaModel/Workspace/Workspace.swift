@@ -17,12 +17,19 @@ public struct Workspace: Sendable {
         DefinitionError([Diagnostic(at: SourceLocation(file: path, line: 0, column: 0), message)])
     }
 
-    func read(_ path: String) throws(DefinitionError) -> String {
+    /// The text of a definition file of `kind` (nil: not known before reading, so any kind's limit), refused
+    /// before parsing when it is larger than the kind allows or is not UTF-8.
+    func read(_ path: String, as kind: DefinitionFile.Kind?) throws(DefinitionError) -> String {
+        // A size known up front spares reading a huge file at all; the bytes read are checked again all the same.
+        if let size = source.size(path) { try DefinitionFile.checkSize(size, of: kind, file: path) }
+        let bytes: [UInt8]
         do {
-            return try source.read(path)
+            bytes = try source.bytes(path)
         } catch {
             throw problem(path, "cannot read the file: \(error)")
         }
+        try DefinitionFile.checkSize(bytes.count, of: kind, file: path)
+        return try DefinitionFile.text(of: bytes, file: path)
     }
 
     // MARK: fleets
@@ -48,7 +55,7 @@ public struct Workspace: Sendable {
 
     public func loadFleet(_ reference: String) throws(DefinitionError) -> Fleet {
         let path = try fleetPath(reference)
-        return try Fleet.parse(read(path), file: path, environment: environment)
+        return try Fleet.parse(read(path, as: .fleet), file: path, environment: environment)
     }
 
     /// The folder holding a fleet's `changes/`.
@@ -94,7 +101,7 @@ public struct Workspace: Sendable {
 
     public func loadChange(_ reference: String, fleet: Fleet) throws(DefinitionError) -> Change {
         let path = try changePath(reference, fleet: fleet)
-        let change = try Change.parse(read(path), file: path)
+        let change = try Change.parse(read(path, as: .change), file: path)
         var diagnostics = Diagnostics()
         checkRequires(change, known: changeIDs(of: fleet), into: &diagnostics)
         try diagnostics.check()
@@ -131,6 +138,6 @@ public struct Workspace: Sendable {
 
     public func loadPolicy(_ reference: String) throws(DefinitionError) -> Policy {
         let path = try policyPath(reference)
-        return try Policy.parse(read(path), file: path)
+        return try Policy.parse(read(path, as: .policy), file: path)
     }
 }

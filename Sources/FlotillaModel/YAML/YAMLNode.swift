@@ -1,4 +1,6 @@
-import Yams
+// Nothing here needs Foundation, but String.range(of:) in Fleet+Decoding.swift reaches it only through a
+// module-wide import, which this file made (through Yams) before YAML was read from libyaml's events directly.
+import Foundation
 
 /// A YAML value with the place it came from. Flotilla's own tree (Sendable, no Yams types leak out),
 /// so every later check can say `path:line:col`.
@@ -59,61 +61,9 @@ public struct YAMLNode: Sendable, Hashable {
 }
 
 extension YAMLNode {
-    /// Parses one YAML document. Syntax errors become diagnostics at their place.
+    /// Parses one YAML document. Syntax errors, duplicate keys, aliases that would repeat too much and nesting too
+    /// deep become diagnostics at their place.
     public static func parse(_ text: String, file: String) throws(DefinitionError) -> YAMLNode? {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: text)
-        } catch let error as YamlError {
-            throw DefinitionError([Self.diagnostic(for: error, file: file)])
-        } catch {
-            throw DefinitionError([Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "\(error)")])
-        }
-        guard let root else { return nil }
-        return YAMLNode(root, file: file)
-    }
-
-    init(_ node: Node, file: String) {
-        let mark = node.mark
-        let location = SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
-        switch node {
-        case .scalar(let scalar):
-            let style: ScalarStyle
-            switch scalar.style {
-            case .plain, .any: style = .plain
-            case .literal, .folded: style = .block
-            default: style = .quoted
-            }
-            self.init(.scalar(scalar.string, style), at: location)
-        case .mapping(let mapping):
-            self.init(
-                .mapping(
-                    mapping.map { Pair(key: YAMLNode($0.key, file: file), value: YAMLNode($0.value, file: file)) }),
-                at: location)
-        case .sequence(let sequence):
-            self.init(.sequence(sequence.map { YAMLNode($0, file: file) }), at: location)
-        case .alias(let alias):
-            self.init(.scalar("*\(alias.anchor.rawValue)", .plain), at: location)
-        }
-    }
-
-    static func diagnostic(for error: YamlError, file: String) -> Diagnostic {
-        func at(_ mark: Mark) -> SourceLocation {
-            SourceLocation(file: file, line: max(1, mark.line), column: max(1, mark.column))
-        }
-        switch error {
-        case .scanner(let context, let problem, let mark, _),
-            .parser(let context, let problem, let mark, _),
-            .composer(let context, let problem, let mark, _):
-            let detail = context.map { " (\($0.text) at line \($0.mark.line))" } ?? ""
-            return Diagnostic(at: at(mark), "YAML syntax error: \(problem)\(detail)")
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            return Diagnostic(
-                at: at(context.mark), "duplicate key '\(duplicates.joined(separator: "', '"))' in a mapping")
-        case .reader(let problem, _, _, _):
-            return Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "YAML reader error: \(problem)")
-        default:
-            return Diagnostic(at: SourceLocation(file: file, line: 1, column: 1), "YAML error: \(error)")
-        }
+        try YAMLComposer.compose(text, file: file)
     }
 }
