@@ -69,6 +69,11 @@ public struct APIServer: Sendable {
             guard !reason.isEmpty else { throw APIError(.badRequest, "reason must say why") }
             let by = body.by.flatMap { $0.isEmpty ? nil : $0 } ?? "api"
             return try await guarded(logger) {
+                if let fleet, body.force != true {
+                    // A misspelt name would halt nothing that runs, and look like a halt that works.
+                    let known = try await store.knownFleets()
+                    guard known.contains(fleet) else { throw unknownFleet(fleet, known: known) }
+                }
                 let record = try await store.halt(fleet: fleet, reason: reason, by: by, revert: body.revert ?? false)
                 logger.notice("halt recorded: \(record.description)")
                 return try .json(HaltResponse(halt: record, message: record.description))
@@ -148,6 +153,15 @@ extension APIServer {
             tasks.cancelAll()
         }
     }
+}
+
+/// 404 for a halt of a fleet the control store has never seen, naming the ones it has.
+func unknownFleet(_ fleet: String, known: [String]) -> APIError {
+    let names = known.isEmpty ? "none" : known.joined(separator: ", ")
+    return APIError(
+        .notFound,
+        "unknown fleet '\(fleet)'; known fleets: \(names) (\"force\": true halts it before its first rollout)",
+        knownFleets: known)
 }
 
 /// Runs a handler's work; a failure of the control store becomes a 503 with a JSON error, never a stack of details.

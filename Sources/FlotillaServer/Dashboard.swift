@@ -83,11 +83,12 @@ enum Dashboard {
         }.joined(separator: "<br>")
     }
 
-    /// Text made safe for HTML element content and quoted attribute values.
+    /// Text made safe for HTML element content and quoted attribute values; control characters are shown as `\xHH`,
+    /// as in the terminal.
     static func escape(_ text: String) -> String {
         var result = ""
         result.reserveCapacity(text.utf8.count)
-        for character in text {
+        for character in terminalSafe(text) {
             switch character {
             case "&": result += "&amp;"
             case "<": result += "&lt;"

@@ -10,6 +10,8 @@ struct HaltRequest: Decodable {
     var reason: String?
     var by: String?
     var revert: Bool?
+    /// Halt a fleet the control store has not seen yet (no rollout, no earlier halt): before its first rollout.
+    var force: Bool?
 
     func target() throws -> String? { try Scope.target(fleet: fleet, all: all) }
 }

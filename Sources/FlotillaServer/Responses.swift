@@ -2,22 +2,32 @@ import FlotillaEngine
 import Foundation
 import Hummingbird
 
-/// An error answered as `{"error": "…"}` with its status.
+/// An error answered as `{"error": "…"}` with its status (and `"known_fleets": […]` when it is about a fleet).
 public struct APIError: HTTPResponseError, CustomStringConvertible {
     public var status: HTTPResponse.Status
     public var message: String
     public var headers: HTTPFields
+    /// The fleets the control store knows, for an error about a fleet it does not.
+    public var knownFleets: [String]?
 
-    public init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
+    public init(
+        _ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:], knownFleets: [String]? = nil
+    ) {
         self.status = status
         self.message = message
         self.headers = headers
+        self.knownFleets = knownFleets
     }
 
     public var description: String { "\(status.code) \(message)" }
 
+    struct Body: Encodable {
+        var error: String
+        var knownFleets: [String]?
+    }
+
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var response = try Response.json(["error": message], status: status)
+        var response = try Response.json(Body(error: message, knownFleets: knownFleets), status: status)
         response.headers.append(contentsOf: headers)
         return response
     }

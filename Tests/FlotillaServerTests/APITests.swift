@@ -76,6 +76,7 @@ struct APITests {
             #expect(!wrong.text.contains(testToken))
             #expect(try psql(url, "SELECT count(*) FROM flotilla.halts") == "0")
 
+            try insertRollout(url, id: "r-demo")
             let halted = try await client.post("/api/halt", body, token: testToken)
             #expect(halted.status == .ok, "\(halted.text)")
             #expect((try halted.object()["halt"] as? [String: Any])?["halted_by"] as? String == "oncall")
@@ -94,6 +95,66 @@ struct APITests {
             #expect(try psql(url, "SELECT count(*) FROM flotilla.halts WHERE lifted_at IS NULL") == "0")
             #expect(try psql(url, "SELECT lifted_by FROM flotilla.halts") == "oncall")
             #expect(try await client.get("/metrics").text.contains("flotilla_halts_active 0\n"))
+        }
+    }
+
+    @Test func haltOfAnUnknownFleetIsRefusedUnlessForced() async throws {
+        try await withServer { client, url in
+            try insertRollout(url, id: "r-a")
+            _ = try psql(
+                url,
+                """
+                INSERT INTO flotilla.rollouts (id, fleet, change, policy, state) VALUES ('r-b', 'billing', 'c', 'p', 'done');
+                INSERT INTO flotilla.halts (fleet, reason, halted_by, lifted_at) VALUES ('old', 'x', 'y', now());
+                """)
+            let misspelt = try await client.post(
+                "/api/halt", #"{"fleet": "dmeo", "reason": "pager"}"#, token: testToken)
+            #expect(misspelt.status == .notFound, "\(misspelt.text)")
+            let object = try misspelt.object()
+            let error = try #require(object["error"] as? String)
+            #expect(error.hasPrefix("unknown fleet 'dmeo'; known fleets: billing, demo, old"), "\(error)")
+            #expect(object["known_fleets"] as? [String] == ["billing", "demo", "old"])
+            #expect(try psql(url, "SELECT count(*) FROM flotilla.halts WHERE fleet = 'dmeo'") == "0")
+            #expect(try psql(url, "SELECT count(*) FROM flotilla.halts WHERE lifted_at IS NULL") == "0")
+
+            let unforced = try await client.post(
+                "/api/halt", #"{"fleet": "dmeo", "reason": "pager", "force": false}"#, token: testToken)
+            #expect(unforced.status == .notFound, "\(unforced.text)")
+            #expect(try psql(url, "SELECT count(*) FROM flotilla.halts WHERE fleet = 'dmeo'") == "0")
+
+            let forced = try await client.post(
+                "/api/halt", #"{"fleet": "fresh", "reason": "before the first rollout", "force": true}"#,
+                token: testToken)
+            #expect(forced.status == .ok, "\(forced.text)")
+            #expect(
+                try psql(
+                    url,
+                    "SELECT reason || '|' || halted_by FROM flotilla.halts WHERE fleet = 'fresh' AND lifted_at IS NULL")
+                    == "before the first rollout|api")
+
+            // Known: by a rollout, or by an earlier halt (even a lifted one, or a forced one).
+            for fleet in ["billing", "old", "fresh"] {
+                let known = try await client.post(
+                    "/api/halt", #"{"fleet": "\#(fleet)", "reason": "again"}"#, token: testToken)
+                #expect(known.status == .ok, "\(fleet): \(known.text)")
+            }
+            #expect(
+                try psql(
+                    url,
+                    "SELECT string_agg(fleet, ',' ORDER BY fleet) FROM flotilla.halts WHERE lifted_at IS NULL AND reason = 'again'"
+                ) == "billing,fresh,old")
+        }
+    }
+
+    @Test func haltOfAFleetInAnEmptyStoreIsRefused() async throws {
+        try await withServer { client, url in
+            let response = try await client.post(
+                "/api/halt", #"{"fleet": "demo", "reason": "pager"}"#, token: testToken)
+            #expect(response.status == .notFound, "\(response.text)")
+            let object = try response.object()
+            #expect((object["error"] as? String)?.hasPrefix("unknown fleet 'demo'; known fleets: none") == true)
+            #expect(object["known_fleets"] as? [String] == [])
+            #expect(try psql(url, "SELECT count(*) FROM flotilla.halts") == "0")
         }
     }
 
@@ -181,6 +242,37 @@ struct APITests {
             #expect(page.text.contains("r-&lt;b&gt;x&lt;/b&gt;"))
             #expect(page.text.contains("class=\"halt\""))
         }
+    }
+
+    @Test func controlCharactersAreShownNotSent() async throws {
+        try await withServer { client, url in
+            let reason = "\u{1B}[2J\u{1B}[Hgone\u{9B}31m\tend\r\n"
+            let json = String(decoding: try JSONEncoder().encode(["all": reason]), as: UTF8.self)
+                .replacingOccurrences(of: #""all""#, with: #""all": true, "reason""#)
+            let halted = try await client.post("/api/halt", json, token: testToken)
+            #expect(halted.status == .ok, "\(halted.text)")
+            // Stored as sent (trimmed), and the JSON answers give it back as it is.
+            #expect(try psql(url, "SELECT reason = E'\\x1b[2J\\x1b[Hgone\\u009b31m\\tend' FROM flotilla.halts") == "t")
+            let list = try await client.get("/api/rollouts").object()
+            let halts = try #require(list["halts"] as? [[String: Any]])
+            #expect(halts.first?["reason"] as? String == "\u{1B}[2J\u{1B}[Hgone\u{9B}31m\tend")
+
+            let page = try await client.get("/")
+            #expect(!page.text.unicodeScalars.contains { $0 == "\u{1B}" || $0 == "\u{9B}" || $0 == "\t" })
+            #expect(page.text.contains(#"\x1b[2J\x1b[Hgone\x9b31m\x09end"#), "\(page.text)")
+        }
+    }
+
+    @Test func terminalSafeShowsEveryControlCharacter() {
+        #expect(terminalSafe("plain text, ünïcödé ✓") == "plain text, ünïcödé ✓")
+        #expect(terminalSafe("\u{1B}[2J\u{1B}[Hgone") == #"\x1b[2J\x1b[Hgone"#)
+        #expect(
+            terminalSafe("a\tb\nc\r\nd\u{0}e\u{7F}f\u{85}g\u{9F}h\u{A0}")
+                == #"a\x09b\x0ac\x0d\x0ad\x00e\x7ff\x85g\x9fh"# + "\u{A0}")
+        let all = String(String.UnicodeScalarView((0...0x2FF).compactMap(Unicode.Scalar.init)))
+        let safe = terminalSafe(all)
+        #expect(!safe.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) })
+        #expect(safe.contains("~\\x7f\\x80"))
     }
 
     @Test func tokenComparison() {

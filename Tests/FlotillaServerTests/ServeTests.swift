@@ -25,7 +25,7 @@ struct ServeTests {
                 try await connection.listen(on: ControlStore.haltChannel) { notifications in
                     try await app.test(.router) { client in
                         let response = try await client.post(
-                            "/api/halt", #"{"fleet": "demo", "reason": "stop"}"#, token: testToken)
+                            "/api/halt", #"{"fleet": "demo", "reason": "stop", "force": true}"#, token: testToken)
                         #expect(response.status == .ok, "\(response.text)")
                     }
                     for try await notification in notifications {

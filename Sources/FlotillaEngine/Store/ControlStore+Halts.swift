@@ -40,6 +40,20 @@ extension ControlStore {
         throw RolloutError.message("the halt was not recorded")
     }
 
+    /// The fleets this control store has seen: those with a rollout, or with a halt (lifted or not), by name.
+    public func knownFleets() async throws -> [String] {
+        let rows = try await client.query(
+            """
+            SELECT fleet FROM flotilla.rollouts
+            UNION
+            SELECT fleet FROM flotilla.halts WHERE fleet IS NOT NULL
+            ORDER BY 1
+            """, logger: logger)
+        var result: [String] = []
+        for try await fleet in rows.decode(String.self) { result.append(fleet) }
+        return result
+    }
+
     /// Active halts that stop `fleet` (its own and global ones); all active halts when `fleet` is nil.
     public func activeHalts(fleet: String? = nil) async throws -> [HaltRecord] {
         let rows = try await client.query(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlotillaEngine
 import FlotillaModel
+import FlotillaServer
 import Foundation
 
 extension Flotilla {
@@ -52,7 +53,7 @@ extension Flotilla {
                     try await store.halt(fleet: fleetName, reason: reason, by: who, revert: revert)
                 }
             }
-            print(record.description)
+            print(terminalSafe(record.description))
         }
     }
 
@@ -91,7 +92,9 @@ extension Flotilla {
                 }
             }
             print("lifted \(lifted) halt\(lifted == 1 ? "" : "s")")
-            for halt in remaining { print("still active: \(halt.description) — lift it with flotilla resume --all") }
+            for halt in remaining {
+                print(terminalSafe("still active: \(halt.description) — lift it with flotilla resume --all"))
+            }
         }
     }
 }

@@ -60,11 +60,11 @@ extension Flotilla {
                     return (try StatusReport.json(StatusReport.Overview(halts: halts, rollouts: records)), false)
                 }
                 let haltLines = halts.map { "HALT \($0.description)" }
-                if records.isEmpty { return ((haltLines + ["no rollouts yet"]).joined(separator: "\n"), false) }
+                if records.isEmpty { return (StatusReport.terminal(haltLines + ["no rollouts yet"]), false) }
                 let lines = records.map {
                     "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
                 }
-                return ((haltLines + lines).joined(separator: "\n"), false)
+                return (StatusReport.terminal(haltLines + lines), false)
             }
             guard let record = try await store.rollout(id: rollout) else { return nil }
             let finished = ["done", "reverted", "halted", "failed"].contains(record.state)
@@ -83,7 +83,8 @@ extension Flotilla {
     }
 }
 
-/// `flotilla status`: the JSON documents are the HTTP API's (`Reports`), the text is this command's.
+/// `flotilla status`: the JSON documents are the HTTP API's (`Reports`), the text is this command's. The text shows
+/// control characters of stored text as `\xHH` (`terminalSafe`); the JSON keeps them, escaped by the encoder.
 enum StatusReport {
     typealias Overview = Reports.Overview
     typealias Document = Reports.Document
@@ -109,6 +110,11 @@ enum StatusReport {
             }
         }
         return lines
+    }
+
+    /// Text lines for the terminal: each one made `terminalSafe`, since most of what they show was stored by others.
+    static func terminal(_ lines: [String]) -> String {
+        lines.map(terminalSafe).joined(separator: "\n")
     }
 
     static func json<T: Encodable>(_ value: T) throws -> String {
@@ -145,6 +151,6 @@ enum StatusReport {
             }
         }
         lines += checkLines(checks)
-        return lines.joined(separator: "\n")
+        return terminal(lines)
     }
 }
