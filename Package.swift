@@ -19,11 +19,12 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
         .target(
             name: "FlotillaModel",
-            dependencies: [.product(name: "Yams", package: "Yams")]
+            dependencies: ["FlotillaLint", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "FlotillaLint"),
         .target(name: "FlotillaPlan", dependencies: ["FlotillaModel", "FlotillaLint"]),
@@ -32,6 +33,8 @@ let package = Package(
             dependencies: [
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -39,6 +42,7 @@ let package = Package(
             dependencies: [
                 "FlotillaModel", "FlotillaPlan", "FlotillaLint", "FlotillaPostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

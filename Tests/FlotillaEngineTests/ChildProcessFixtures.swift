@@ -378,6 +378,8 @@ enum ChildProcessFixtures {
             }
             environment["FLOTILLA_HOME"] = workspace.folder.appendingPathComponent(".flotilla").path
             environment["FLOTILLA_LOG_LEVEL"] = "error"
+            // The clean stop is what these tests check, not the backstop that quits when it takes too long.
+            environment["FLOTILLA_STOP_GRACE"] = "30"
             environment["USER"] = "flotilla-tests"
             process.environment = environment
             let standardOutput = workspace.folder.appendingPathComponent("\(name).out")

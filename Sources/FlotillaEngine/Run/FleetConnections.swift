@@ -2,21 +2,31 @@ import FlotillaModel
 import FlotillaPostgres
 import Foundation
 import Logging
+import NIOCore
 import PostgresNIO
 
-/// Where each shard lives, and the connections to it: one pool per shard for schema-per-tenant tenants,
-/// a short-lived connection per step for database-per-tenant tenants (so thousands of databases never hold idle pools).
+/// Where each shard lives, and the connections to it: a small pool per shard for schema-per-tenant tenants, a
+/// short-lived connection per step for database-per-tenant tenants (so thousands of databases never hold idle pools).
+///
+/// Every connection is opened within the deadlines (connect timeout, TCP keepalive), and a connection that saw an
+/// error is never used again: after a server restart, the next step opens a fresh one or fails within the connect
+/// timeout, naming the shard and the server — no pool retrying in the background for a minute.
 public final class FleetConnections: Sendable {
     public let fleet: Fleet
     public let shardURLs: [String: ConnectionURL]
-    let clients: [String: PostgresClient]
+    public let deadlines: ConnectionDeadlines
+    let pools: [String: ShardPool]
     let logger: Logger
 
     /// Resolves every shard's URL: `embedded:DB` on the embedded server, or a `postgres://` URL with libpq's
     /// environment and `~/.pgpass`. Throws `ShardError` naming the shard, with no password in it.
-    public init(fleet: Fleet, embedded: ConnectionURL?, environment: [String: String], logger: Logger) throws {
+    public init(
+        fleet: Fleet, embedded: ConnectionURL?, environment: [String: String],
+        deadlines: ConnectionDeadlines = ConnectionDeadlines(), logger: Logger
+    ) throws {
         self.fleet = fleet
         self.logger = logger
+        self.deadlines = deadlines
         var urls: [String: ConnectionURL] = [:]
         let pgpass = PgPass.load(environment: environment)
         for shard in fleet.shards {
@@ -35,75 +45,168 @@ public final class FleetConnections: Sendable {
         }
         shardURLs = urls
         let perShard = fleet.shards.reduce(into: [String: Int]()) { $0[$1.name] = $1.maxParallel ?? 16 }
-        var clients: [String: PostgresClient] = [:]
-        for (name, url) in urls {
-            var configuration = url.clientConfiguration()
-            configuration.options.maximumConnections = min(perShard[name] ?? 16, 64) + 2
-            configuration.options.minimumConnections = 0
-            clients[name] = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        pools = urls.reduce(into: [:]) { pools, entry in
+            pools[entry.key] = ShardPool(
+                shard: entry.key, url: entry.value, idleLimit: min(perShard[entry.key] ?? 16, 64) + 2,
+                deadlines: deadlines, logger: logger)
         }
-        self.clients = clients
     }
 
-    /// Runs the shard pools for as long as `body` runs (and not shorter, even when the caller is cancelled).
+    /// Runs `body`, then closes every idle connection (also when the caller is cancelled).
     public func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
-        try await withRunningClients(Array(clients.values)) { try await body() }
+        do {
+            let result = try await body()
+            for pool in pools.values { await pool.closeIdle() }
+            return result
+        } catch {
+            for pool in pools.values { await pool.closeIdle() }
+            throw error
+        }
     }
 
-    /// A session for one tenant: the shard pool's connection, or a new connection to the tenant's database.
-    func withTenant<T: Sendable>(_ tenant: Tenant, _ body: (PostgresConnection) async throws -> T) async throws -> T {
-        guard let url = shardURLs[tenant.shard], let client = clients[tenant.shard] else {
+    /// A session for one tenant: a pooled connection to its shard, or a new connection to the tenant's database.
+    func withTenant<T: Sendable>(
+        _ tenant: Tenant, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        guard let pool = pools[tenant.shard] else {
             throw ShardError(shard: tenant.shard, message: "is not defined")
         }
         switch tenant.placement {
         case .schema:
-            return try await client.withConnection { try await body($0) }
+            return try await pool.withConnection(body)
         case .database(let database):
-            let connection = try await PostgresConnection.connect(
-                configuration: url.with(database: database).connectionConfiguration(), id: 0, logger: logger)
-            do {
-                let result = try await body(connection)
-                try? await connection.close()
-                return result
-            } catch {
-                try? await connection.close()
-                throw error
-            }
+            return try await pool.withConnection(database: database, body)
         }
     }
 
-    /// Cancels the statement running on a backend of a shard's server (its transaction then rolls back).
+    /// Since when the shard's server has refused or failed every new connection, if it does now.
+    func unreachableSince(_ shard: String) async -> ContinuousClock.Instant? {
+        await pools[shard]?.unreachableSince
+    }
+
+    /// Cancels the statement running on a backend of a shard's server (its transaction then rolls back), on a
+    /// connection of its own: the step's own connection is busy with that statement.
     func cancelBackend(shard: String, pid: Int32) async {
-        guard let client = clients[shard] else { return }
-        _ = try? await client.query("SELECT pg_cancel_backend(\(pid))", logger: logger).collect()
+        guard let url = shardURLs[shard] else { return }
+        var quick = deadlines
+        quick.connect = min(deadlines.connect, .seconds(2))
+        guard let connection = try? await url.openConnection(deadlines: quick, logger: logger) else { return }
+        _ = try? await connection.query("SELECT pg_cancel_backend(\(pid))", logger: logger).collect()
+        try? await connection.close()
     }
 
     /// Connects to every shard once (`SELECT 1`), so a wrong URL or a down server is found before anything runs.
     public func preflight() async throws {
         for shard in fleet.shards {
-            guard let url = shardURLs[shard.name] else { continue }
-            // One connection of its own, not the pool's: the pool retries a refused connection until the request
-            // times out, where one attempt fails at once with the reason.
+            guard let pool = pools[shard.name] else { continue }
             let logger = self.logger
-            do {
-                try await withTimeout(.seconds(15)) {
-                    let connection = try await PostgresConnection.connect(
-                        configuration: url.connectionConfiguration(), id: 0, logger: logger)
-                    do {
-                        let rows = try await connection.query("SELECT 1", logger: logger)
-                        for try await _ in rows {}
-                        try? await connection.close()
-                    } catch {
-                        try? await connection.close()
-                        throw error
-                    }
-                }
-            } catch {
-                let failure = DatabaseFailure(error)
-                throw ShardError(
-                    shard: shard.name,
-                    message: "cannot connect to \(shardURLs[shard.name]?.redacted ?? "?"): \(failure.message)")
+            try await pool.withConnection { connection in
+                let rows = try await connection.query("SELECT 1", logger: logger)
+                for try await _ in rows {}
             }
+        }
+    }
+}
+
+/// The connections to one shard's server. A connection goes back to the pool only when its step ended without an
+/// error and was not cancelled; any other is closed, so a connection that a restart broke is never handed out.
+actor ShardPool {
+    let shard: String
+    let url: ConnectionURL
+    let idleLimit: Int
+    let deadlines: ConnectionDeadlines
+    let logger: Logger
+    private var idle: [PostgresConnection] = []
+    /// Set by the first failed connection attempt, cleared by the next successful one.
+    private(set) var unreachableSince: ContinuousClock.Instant?
+
+    init(shard: String, url: ConnectionURL, idleLimit: Int, deadlines: ConnectionDeadlines, logger: Logger) {
+        self.shard = shard
+        self.url = url
+        self.idleLimit = idleLimit
+        self.deadlines = deadlines
+        self.logger = logger
+    }
+
+    /// Runs `body` on a connection to the shard's database (or to `database` on the shard's server, not pooled).
+    nonisolated func withConnection<T: Sendable>(
+        database: String? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+    ) async throws -> T {
+        let connection = try await lease(database: database)
+        let stop = StopGuard(connection)
+        let endpoint = url.endpoint
+        do {
+            let result = try await withTaskCancellationHandler {
+                try await untilClosed(connection, endpoint: endpoint) { try await body(connection) }
+            } onCancel: {
+                stop.cancelled()
+            }
+            await giveBack(connection, reusable: database == nil && !stop.wasCancelled)
+            return result
+        } catch {
+            await giveBack(connection, reusable: false)
+            throw error
+        }
+    }
+
+    private func lease(database: String?) async throws -> PostgresConnection {
+        if database == nil {
+            while let connection = idle.popLast() {
+                if !connection.isClosed { return connection }
+            }
+        }
+        let target = database.map { url.with(database: $0) } ?? url
+        do {
+            let connection = try await target.openConnection(deadlines: deadlines, logger: logger)
+            unreachableSince = nil
+            return connection
+        } catch let error as ConnectionOpenError {
+            unreachableSince = unreachableSince ?? .now
+            throw ShardError(shard: shard, message: "cannot connect to \(error.description)", open: error)
+        }
+    }
+
+    /// Pools the connection, or closes it without waiting: a connection the server is closing may never answer.
+    private func giveBack(_ connection: PostgresConnection, reusable: Bool) {
+        if reusable, !connection.isClosed, idle.count < idleLimit {
+            idle.append(connection)
+        } else {
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+    }
+
+    func closeIdle() async {
+        let connections = idle
+        idle = []
+        for connection in connections { try? await connection.close() }
+    }
+}
+
+/// Closes a step's connection shortly after its task is cancelled, whatever it waits for: a statement cancelled
+/// with `pg_cancel_backend` returns at once, but a server that stopped answering never would.
+private final class StopGuard: @unchecked Sendable {
+    static let grace: TimeAmount = .milliseconds(750)
+    private let connection: PostgresConnection
+    private let lock = NSLock()
+    private var cancelledFlag = false
+
+    init(_ connection: PostgresConnection) {
+        self.connection = connection
+    }
+
+    var wasCancelled: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return cancelledFlag
+    }
+
+    func cancelled() {
+        lock.lock()
+        cancelledFlag = true
+        lock.unlock()
+        let connection = self.connection
+        connection.eventLoop.scheduleTask(in: Self.grace) {
+            if !connection.isClosed { connection.close().whenComplete { _ in withExtendedLifetime(connection) {} } }
         }
     }
 }
@@ -112,6 +215,15 @@ public final class FleetConnections: Sendable {
 public struct ShardError: Error, Sendable, CustomStringConvertible {
     public var shard: String
     public var message: String
+    /// Set when the shard's server could not be reached.
+    public var open: ConnectionOpenError?
+
+    public init(shard: String, message: String, open: ConnectionOpenError? = nil) {
+        self.shard = shard
+        self.message = message
+        self.open = open
+    }
+
     public var description: String { "shard \(shard): \(message)" }
 }
 

@@ -46,8 +46,7 @@ public struct RolloutEngine: Sendable {
         self.connections = connections
         self.logger = logger
         self.observe = observe
-        self.owner =
-            "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier):\(String(UInt32.random(in: 0..<UInt32.max), radix: 16))"
+        self.owner = CoordinatorIdentity.current.description
     }
 
     /// Runs the rollout of `change` on the fleet, or resumes the unfinished one.
@@ -123,6 +122,7 @@ public struct RolloutEngine: Sendable {
     private func leadOnce(_ driver: Driver, resumed: Bool, followed: inout Bool) async throws -> RolloutOutcome {
         let rolloutID = driver.rolloutID
         var announced = false
+        try await releaseDeadOwners(rolloutID)
         while try await !store.acquireLease(rolloutID, owner: owner, ttl: leaseTTL) {
             if let record = try await store.rollout(id: rolloutID), let outcome = Self.finishedOutcome(record) {
                 return outcome
@@ -188,6 +188,18 @@ public struct RolloutEngine: Sendable {
         }
     }
 
+    /// A coordinator of this host whose process is gone (killed, crashed) holds nothing any more: its lease and its
+    /// claims are freed at once instead of waiting for them to expire. Owners on other hosts expire as usual.
+    func releaseDeadOwners(_ rolloutID: String) async throws {
+        for other in try await store.owners(rolloutID) where other != owner {
+            guard let holder = CoordinatorIdentity(other), holder.isGoneFromThisHost else { continue }
+            logger.notice("coordinator \(other) is no longer running on this host; taking over its lease and claims")
+            try await store.releaseDeadOwner(rolloutID, owner: other)
+            try? await store.event(
+                rolloutID, "takeover", "coordinator \(other) is gone; its lease and claims were freed")
+        }
+    }
+
     /// The outcome of a rollout another coordinator finished.
     static func finishedOutcome(_ record: ControlStore.RolloutRecord) -> RolloutOutcome? {
         switch record.state {
@@ -205,6 +217,41 @@ public struct RolloutEngine: Sendable {
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         let suffix = String(UInt32.random(in: 0..<UInt32.max), radix: 16)
         return "r\(formatter.string(from: Date()))-\(suffix)"
+    }
+}
+
+/// Who a coordinator is, in leases and claims: `host:pid:nonce` (the nonce tells apart two engines of one process).
+struct CoordinatorIdentity: Sendable, CustomStringConvertible {
+    var host: String
+    var pid: Int32
+    var nonce: String
+
+    static let current = CoordinatorIdentity(
+        host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier,
+        nonce: String(UInt32.random(in: 0..<UInt32.max), radix: 16))
+
+    init(host: String, pid: Int32, nonce: String) {
+        self.host = host
+        self.pid = pid
+        self.nonce = nonce
+    }
+
+    /// Parses `host:pid:nonce`; a host name may itself hold colons (IPv6), so the last two parts are taken.
+    init?(_ text: String) {
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false)
+        guard parts.count >= 3, let pid = Int32(parts[parts.count - 2]) else { return nil }
+        host = parts.dropLast(2).joined(separator: ":")
+        self.pid = pid
+        nonce = String(parts[parts.count - 1])
+    }
+
+    var description: String { "\(host):\(pid):\(nonce)" }
+
+    /// This host, and no process with that pid exists any more.
+    var isGoneFromThisHost: Bool {
+        guard host == ProcessInfo.processInfo.hostName, pid > 0 else { return false }
+        if pid == ProcessInfo.processInfo.processIdentifier { return false }
+        return kill(pid, 0) != 0 && errno == ESRCH
     }
 }
 

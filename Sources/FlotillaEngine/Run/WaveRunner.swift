@@ -67,14 +67,20 @@ struct WaveRunner: Sendable {
         let workers = max(1, min(driver.policy.parallel, shards.reduce(0) { $0 + cap($1.name) }))
         let tenants = Dictionary(uniqueKeysWithValues: fleet.tenants.map { ($0.id, $0) })
         let tally = Tally()
+        let live = LiveClaims()
         let monitor = driver.monitor
         let parallel = driver.policy.parallel
         try await withThrowingTaskGroup(of: Void.self) { outer in
             outer.addTask {
-                // Keep this coordinator's claims alive while their steps run.
+                // Keep alive the claims of the steps this coordinator's workers are running now, and only those: a
+                // step whose worker ended without journaling its outcome (the control store was briefly away) is
+                // left to expire, and is claimed and finished again (its tenant's ledger says whether it ran).
                 while true {
                     try await Task.sleep(for: claimTTL / 3)
-                    try? await store.renewClaims(rollout, owner: owner, claimTTL: claimTTL)
+                    let held = await live.tenants
+                    if !held.isEmpty {
+                        try? await store.renewClaims(rollout, owner: owner, tenants: held, claimTTL: claimTTL)
+                    }
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -83,15 +89,17 @@ struct WaveRunner: Sendable {
                         while await !monitor.isHalted {
                             try Task.checkCancellation()
                             guard
-                                let claim = try await store.claimStep(
-                                    rollout, phase: phase.name, wave: wave, shard: shard, owner: owner,
-                                    parallel: parallel, shardCaps: caps, claimTTL: claimTTL)
+                                let claim = try await store.retrying({
+                                    try await store.claimStep(
+                                        rollout, phase: phase.name, wave: wave, shard: shard, owner: owner,
+                                        parallel: parallel, shardCaps: caps, claimTTL: claimTTL)
+                                })
                             else {
-                                if try await store.unfinishedSteps(rollout, phase: phase.name, wave: wave, shard: shard)
-                                    == 0
-                                {
-                                    return
+                                let left = try await store.retrying {
+                                    try await store.unfinishedSteps(
+                                        rollout, phase: phase.name, wave: wave, shard: shard)
                                 }
+                                if left == 0 { return }
                                 try await Task.sleep(for: .milliseconds(50))
                                 continue
                             }
@@ -102,7 +110,10 @@ struct WaveRunner: Sendable {
                                     error: "tenant \(claim.tenant) is not in this coordinator's fleet definition")
                                 continue
                             }
-                            if let failure = await applyOne(tenant, checkpoint: claim.checkpoint, claimed: true) {
+                            await live.hold(tenant.id)
+                            let failure = await applyOne(tenant, claimed: true)
+                            await live.release(tenant.id)
+                            if let failure {
                                 await tally.fail(failure)
                             } else {
                                 await tally.succeed()
@@ -117,30 +128,32 @@ struct WaveRunner: Sendable {
         return await Result(applied: tally.applied, failures: tally.failures)
     }
 
-    /// Applies the phase to one tenant, retrying lock timeouts with backoff; journals the outcome.
-    func applyOne(_ tenant: Tenant, checkpoint: Int64?, claimed: Bool = false) async -> StepError? {
+    /// Applies the phase to one tenant, retrying lock timeouts with backoff, and a lost session (a server restarting)
+    /// for up to the connect timeout; journals the outcome.
+    func applyOne(_ tenant: Tenant, claimed: Bool = false) async -> StepError? {
         let store = driver.store
         let step = step(tenant)
         let attempts = driver.policy.retries.attempts
         var lastError = StepError(tenant: tenant.id, shard: tenant.shard, phase: phase.name, message: "not run")
         let monitor = driver.monitor
-        for attempt in 1...attempts {
+        let clock = ContinuousClock()
+        var attempt = 0
+        var lostSince: ContinuousClock.Instant?
+        while true {
+            attempt += 1
             do {
                 // A step boundary: read the halts table, so a lost notification cannot matter.
                 if let halt = try await monitor.check() { throw HaltedError(halt: halt) }
                 if !(claimed && attempt == 1) {
-                    try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
+                    try await store.retrying {
+                        try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
+                    }
                 }
-                let latest =
-                    attempt == 1
-                    ? checkpoint
-                    : try await store.steps(driver.rolloutID, phase: phase.name).first { $0.tenant == tenant.id }?
-                        .checkpoint
                 let outcome = try await driver.engine.connections.withTenant(tenant) { connection in
                     let pid = try await SQLRunner.firstValue("pg_backend_pid()", on: connection, logger: driver.logger)
                     await monitor.register(tenant: tenant.id, shard: tenant.shard, pid: Int32(pid ?? "") ?? 0)
                     do {
-                        let outcome = try await step.apply(connection, checkpoint: latest)
+                        let outcome = try await step.apply(connection)
                         await monitor.unregister(tenant: tenant.id)
                         return outcome
                     } catch {
@@ -152,9 +165,11 @@ struct WaveRunner: Sendable {
                 if case .applied(let ms) = outcome { milliseconds = ms }
                 // Committed in the tenant: recorded as applied even if the run is being cancelled right now.
                 let (rollout, phaseName, id, duration) = (driver.rolloutID, phase.name, tenant.id, milliseconds)
-                try await uncancelled {
-                    try await store.stepFinished(
-                        rollout, phase: phaseName, tenant: id, state: "applied", durationMilliseconds: duration)
+                try await uncancelled(within: .seconds(15)) {
+                    try await store.retrying {
+                        try await store.stepFinished(
+                            rollout, phase: phaseName, tenant: id, state: "applied", durationMilliseconds: duration)
+                    }
                 }
                 driver.observe(
                     .stepApplied(
@@ -185,7 +200,28 @@ struct WaveRunner: Sendable {
                 let failure = DatabaseFailure(error)
                 lastError = StepError(
                     tenant: tenant.id, shard: tenant.shard, phase: phase.name, sqlState: failure.sqlState,
-                    message: failure.message)
+                    message: failure.message, isConnectionLoss: failure.isConnectionLoss)
+                if failure.isConnectionLoss {
+                    // The session died (a restart, a failover) or could not be opened: nothing of this attempt was
+                    // committed. Try a new session until the connect timeout has passed since the loss began; a
+                    // server that stays away fails the tenant then, and the failure budget decides.
+                    // A shard already known to be unreachable shares its window with every tenant on it.
+                    let since =
+                        await driver.engine.connections.unreachableSince(tenant.shard) ?? lostSince ?? clock.now
+                    lostSince = lostSince ?? since
+                    if clock.now - since < driver.engine.connections.deadlines.connect {
+                        driver.observe(
+                            .stepRetry(
+                                phase: phase.name, tenant: tenant.id, attempt: attempt, error: lastError.description))
+                        try? await store.event(
+                            driver.rolloutID, "retry", phase: phase.name, tenant: tenant.id,
+                            "session lost, trying a new one: \(lastError)")
+                        try? await Task.sleep(for: .milliseconds(500))
+                        attempt -= 1
+                        continue
+                    }
+                    break
+                }
                 if failure.isRetryable, attempt < attempts {
                     driver.observe(
                         .stepRetry(phase: phase.name, tenant: tenant.id, attempt: attempt, error: lastError.description)
@@ -199,9 +235,13 @@ struct WaveRunner: Sendable {
                 break
             }
         }
-        try? await store.stepFinished(
-            driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "failed", durationMilliseconds: nil,
-            sqlState: lastError.sqlState, error: lastError.message)
+        let finalError = lastError
+        let (rollout, phaseName) = (driver.rolloutID, phase.name)
+        try? await store.retrying {
+            try await store.stepFinished(
+                rollout, phase: phaseName, tenant: tenant.id, state: "failed", durationMilliseconds: nil,
+                sqlState: finalError.sqlState, error: finalError.message)
+        }
         try? await store.event(
             driver.rolloutID, "step-failed", phase: phase.name, tenant: tenant.id, lastError.description)
         driver.observe(.stepFailed(error: lastError))
@@ -244,6 +284,15 @@ struct WaveRunner: Sendable {
             return lastError
         }
     }
+}
+
+/// The steps this coordinator's workers are running now: only their claims are renewed.
+actor LiveClaims {
+    private var held: Set<String> = []
+
+    var tenants: [String] { held.sorted() }
+    func hold(_ tenant: String) { held.insert(tenant) }
+    func release(_ tenant: String) { held.remove(tenant) }
 }
 
 /// What one coordinator's workers did in a slice.

@@ -66,17 +66,40 @@ public struct Session: Sendable {
             } catch {
                 throw RolloutError.message("control store: bad URL \(redactedURL(controlText)): \(error)")
             }
+        } else if let embedded {
+            controlURL = embedded.with(database: "flotilla")
+            // Said first, on standard error (standard output may be JSON): a halt run elsewhere reaches only the
+            // control store named in the fleet, --control or FLOTILLA_CONTROL_URL, never this one.
+            FileHandle.standardError.write(
+                Data(
+                    "control store: the embedded PostgreSQL (\(embedded.endpoint)); name one with control: in the fleet, --control or FLOTILLA_CONTROL_URL for halts from other machines\n"
+                        .utf8))
         } else {
-            controlURL = embedded!.with(database: "flotilla")
+            throw RolloutError.message("control store: none named and the embedded PostgreSQL did not start")
         }
         return Session(controlURL: controlURL, embeddedURL: embedded, environment: environment, logger: logger)
     }
 
+    /// How long a command waits for the control store before it says it is unreachable.
+    public static let controlConnectTimeout: Duration = .seconds(3)
+
     /// Runs `body` with a migrated control store.
+    ///
+    /// One connection is opened first, within ``controlConnectTimeout``: a control store that is down or unreachable
+    /// is reported in seconds (`ControlStoreUnreachable`), not after the pool has retried for a minute.
     public func withControlStore<T: Sendable>(_ body: @escaping @Sendable (ControlStore) async throws -> T) async throws
         -> T
     {
-        let client = PostgresClient(configuration: controlURL.clientConfiguration(), backgroundLogger: logger)
+        do {
+            let connection = try await controlURL.openConnection(
+                deadlines: ConnectionDeadlines(connect: Self.controlConnectTimeout), logger: logger)
+            try? await connection.close()
+        } catch let error as ConnectionOpenError {
+            throw ControlStoreUnreachable(url: controlURL, open: error)
+        }
+        var configuration = controlURL.clientConfiguration()
+        configuration.options.connectTimeout = .seconds(3)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         return try await withRunningClients([client]) {
             let store = ControlStore(client: client, logger: logger)
             do {
@@ -95,5 +118,15 @@ public struct Session: Sendable {
         let connections = try FleetConnections(
             fleet: fleet, embedded: embeddedURL, environment: environment, logger: logger)
         return try await connections.run { try await body(connections) }
+    }
+}
+
+/// The control store could not be reached: nothing was read or recorded.
+public struct ControlStoreUnreachable: Error, Sendable, CustomStringConvertible {
+    public var url: ConnectionURL
+    public var open: ConnectionOpenError
+
+    public var description: String {
+        "control store \(url.endpoint)/\(url.database) unreachable: \(open.message)"
     }
 }

@@ -1,6 +1,7 @@
 import FlotillaLint
 import FlotillaPostgres
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// Runs SQL text from definitions on one connection, statement by statement.
@@ -20,6 +21,24 @@ enum SQLRunner {
     static func execute(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) async throws {
         let rows = try await connection.query(query, logger: logger)
         for try await _ in rows {}
+    }
+
+    /// Tidies a session after `error` (ROLLBACK, an unlock, RESET ALL) — unless the session is lost: a statement sent
+    /// on a connection the server is closing may never be answered, and the server rolls back and unlocks by itself.
+    /// Bounded all the same: a session that does not answer within `limit` is closed, which ends the statement.
+    static func cleanUp(
+        _ query: PostgresQuery, on connection: PostgresConnection, after error: any Error, logger: Logger,
+        limit: TimeAmount = .seconds(2)
+    ) async {
+        if connection.isClosed || DatabaseFailure(error).isConnectionLoss {
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            return
+        }
+        let closer = connection.eventLoop.scheduleTask(in: limit) {
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+        defer { closer.cancel() }
+        try? await execute(query, on: connection, logger: logger)
     }
 
     /// The first column of the first row, as text (`t`/`f` for booleans), or nil when there is no row.

@@ -21,7 +21,7 @@ extension TenantStep {
             try await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
             return result
         } catch {
-            try? await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
+            await SQLRunner.cleanUp("RESET ALL", on: connection, after: error, logger: logger)
             throw error
         }
     }

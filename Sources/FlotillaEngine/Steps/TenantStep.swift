@@ -65,7 +65,7 @@ struct TenantStep: Sendable {
             try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
             return result
         } catch {
-            try? await SQLRunner.execute("ROLLBACK", on: connection, logger: logger)
+            await SQLRunner.cleanUp("ROLLBACK", on: connection, after: error, logger: logger)
             throw error
         }
     }
@@ -112,12 +112,12 @@ struct TenantStep: Sendable {
 
     // MARK: apply
 
-    func apply(_ connection: PostgresConnection, checkpoint: Int64?) async throws -> Outcome {
+    func apply(_ connection: PostgresConnection) async throws -> Outcome {
         let clock = ContinuousClock()
         let started = clock.now
         // `inTransaction` checks that the tenant's schema exists as it opens (a backfill opens with one too).
         if phase.backfill != nil {
-            return try await applyBackfill(connection, checkpoint: checkpoint, started: started)
+            return try await applyBackfill(connection, started: started)
         }
         let upSQL = phase.up?.sql ?? ""
         if phase.transaction == .none || SQLRunner.needsNoTransaction(upSQL) {
@@ -170,8 +170,8 @@ struct TenantStep: Sendable {
             try await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
             return outcome
         } catch {
-            try? await SQLRunner.execute(unlockKey, on: connection, logger: logger)
-            try? await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
+            await SQLRunner.cleanUp(unlockKey, on: connection, after: error, logger: logger)
+            await SQLRunner.cleanUp("RESET ALL", on: connection, after: error, logger: logger)
             throw error
         }
     }
@@ -206,24 +206,22 @@ struct TenantStep: Sendable {
             try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
             return .applied(milliseconds: milliseconds)
         } catch {
-            try? await SQLRunner.execute("ROLLBACK", on: connection, logger: logger)
+            await SQLRunner.cleanUp("ROLLBACK", on: connection, after: error, logger: logger)
             throw error
         }
     }
 
     // MARK: backfill
 
-    /// Batches by key, each its own short transaction; the last key done is saved as a checkpoint in the journal,
-    /// so a resume continues after it. The ledger row is written when the last batch is done.
-    func applyBackfill(_ connection: PostgresConnection, checkpoint: Int64?, started: ContinuousClock.Instant)
-        async throws
-        -> Outcome
-    {
+    /// Batches by key, each its own short transaction that also saves the last key done as the backfill's
+    /// checkpoint in the tenant (`flotilla_backfill`), so a resume continues after it and no row is written twice.
+    /// The ledger row is written, and the checkpoint forgotten, when the last batch is done.
+    func applyBackfill(_ connection: PostgresConnection, started: ContinuousClock.Instant) async throws -> Outcome {
         guard let backfill = phase.backfill else { return .notApplied }
         let state = try await inTransaction(connection) { try await ledgerState(connection) }
         if let state { return state }
         try await runBatches(
-            connection, backfill: backfill, set: backfill.set, condition: backfill.whereClause, from: checkpoint)
+            connection, backfill: backfill, set: backfill.set, condition: backfill.whereClause, direction: .apply)
         return try await inTransaction(connection) {
             if let state = try await ledgerState(connection) { return state }
             if let up = phase.up { try await runStatements(up.sql, on: connection) }
@@ -232,12 +230,15 @@ struct TenantStep: Sendable {
             try await ledger.record(
                 change: change, phase: phase.name, checksum: phase.checksum, durationMilliseconds: milliseconds,
                 rolloutID: rolloutID, on: connection, logger: logger)
+            try await ledger.clearCheckpoint(
+                change: change, phase: phase.name, direction: .apply, on: connection, logger: logger)
             return .applied(milliseconds: milliseconds)
         }
     }
 
     func runBatches(
-        _ connection: PostgresConnection, backfill: Backfill, set: String, condition: String?, from start: Int64?
+        _ connection: PostgresConnection, backfill: Backfill, set: String, condition: String?,
+        direction: TenantLedger.Direction
     )
         async throws
     {
@@ -248,15 +249,26 @@ struct TenantStep: Sendable {
         // locks too long, longer pauses while sessions wait on them); see Steps/BackfillThrottle.swift. `= ANY (ARRAY(…))`
         // makes PostgreSQL fetch the batch's rows by the key's index: with `IN (SELECT …)` it chose a hash join over
         // a scan of the whole table, for every batch.
+        // The batch and its checkpoint in one statement, hence one transaction: a coordinator killed at any point
+        // leaves either both or neither. $3…$6 name the checkpoint row.
         let sql = """
             WITH batch AS (
                 UPDATE \(table) SET \(set)
                 WHERE \(key) = ANY (ARRAY(SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT $2 FOR UPDATE))
                 RETURNING \(key)
+            ), done AS (
+                SELECT max(\(key))::bigint AS last, count(*)::bigint AS n FROM batch
+            ), saved AS (
+                INSERT INTO \(ledger.checkpointTable) AS c (change, phase, direction, last_key, rows, rollout_id)
+                SELECT $3, $4, $5, last, n, $6 FROM done WHERE n > 0
+                ON CONFLICT (change, phase, direction) DO UPDATE SET last_key = EXCLUDED.last_key,
+                    rows = c.rows + EXCLUDED.rows, rollout_id = EXCLUDED.rollout_id, updated_at = clock_timestamp()
+                RETURNING 1
             )
-            SELECT max(\(key))::bigint, count(*)::bigint,
-                (SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid)))::bigint
-            FROM batch
+            SELECT last, n,
+                (SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid)))::bigint,
+                (SELECT count(*) FROM saved)::bigint
+            FROM done
             """
         // Each batch is one statement, hence its own transaction (autocommit): one round trip to the tenant and one
         // to the journal per batch. The session carries the tenant's search_path and timeouts, and holds the
@@ -268,11 +280,15 @@ struct TenantStep: Sendable {
             do {
                 // Inside the `do`: an interrupted lock request still gets its unlock (a harmless no-op if not held).
                 try await SQLRunner.execute(lock, on: connection, logger: logger)
-                let throttle = try await runBatchStatements(connection, sql: sql, backfill: backfill, from: start)
+                // Read under the tenant's lock: no other session is running this backfill now.
+                let start = try await ledger.checkpoint(
+                    change: change, phase: phase.name, direction: direction, on: connection, logger: logger)
+                let throttle = try await runBatchStatements(
+                    connection, sql: sql, backfill: backfill, direction: direction, from: start)
                 try await SQLRunner.execute(unlock, on: connection, logger: logger)
                 return throttle
             } catch {
-                try? await SQLRunner.execute(unlock, on: connection, logger: logger)
+                await SQLRunner.cleanUp(unlock, on: connection, after: error, logger: logger)
                 throw error
             }
         }
@@ -283,7 +299,8 @@ struct TenantStep: Sendable {
 
     /// The batches of a backfill, on a session already set up by `runBatches`; returns the throttle's record.
     private func runBatchStatements(
-        _ connection: PostgresConnection, sql: String, backfill: Backfill, from start: Int64?
+        _ connection: PostgresConnection, sql: String, backfill: Backfill, direction: TenantLedger.Direction,
+        from start: Int64?
     )
         async throws -> BackfillThrottle
     {
@@ -295,27 +312,36 @@ struct TenantStep: Sendable {
             var binds = PostgresBindings()
             binds.append(last)
             binds.append(Int64(throttle.batchSize))
+            binds.append(change)
+            binds.append(phase.name)
+            binds.append(direction.rawValue)
+            binds.append(rolloutID)
             let started = ContinuousClock.now
             // Sessions still waiting on the batch's row locks after the UPDATE (the last column) slow the next ones.
             let rows = try await connection.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
             var result: (maxKey: Int64?, count: Int64, blocked: Int) = (nil, 0, 0)
-            for try await (maxKey, count, blocked) in rows.decode((Int64?, Int64, Int64).self) {
+            for try await (maxKey, count, blocked, _) in rows.decode((Int64?, Int64, Int64, Int64).self) {
                 result = (maxKey, count, Int(blocked))
             }
             let wait = throttle.record(
                 batch: ContinuousClock.now - started, rows: result.count, blocked: result.blocked)
             guard result.count > 0, let maxKey = result.maxKey else { break }
             last = maxKey
-            // The batch is committed: its checkpoint is saved even when the run is being cancelled, so a resume
-            // never does the batch again.
-            let (store, rollout, phase, tenant, key) = (store, rolloutID, phase.name, tenant.id, last)
-            try await uncancelled { try await store.saveCheckpoint(rollout, phase: phase, tenant: tenant, key: key) }
             if wait > .zero { try await Task.sleep(for: wait) }
         }
         return throttle
     }
 
     // MARK: revert
+
+    /// Marks the ledger row reverted and forgets the revert backfill's checkpoint, in the caller's transaction.
+    func markReverted(_ connection: PostgresConnection) async throws {
+        try await ledger.markReverted(change: change, phase: phase.name, on: connection, logger: logger)
+        if phase.backfill?.revert != nil {
+            try await ledger.clearCheckpoint(
+                change: change, phase: phase.name, direction: .revert, on: connection, logger: logger)
+        }
+    }
 
     /// Runs the phase's `down` (or the backfill's `revert`) and marks the ledger row reverted, in one transaction.
     func revert(_ connection: PostgresConnection) async throws -> Outcome {
@@ -332,7 +358,7 @@ struct TenantStep: Sendable {
         }
         guard applied else { return .notApplied }
         if let backfill = phase.backfill, let revertSet = backfill.revert {
-            try await runBatches(connection, backfill: backfill, set: revertSet, condition: nil, from: nil)
+            try await runBatches(connection, backfill: backfill, set: revertSet, condition: nil, direction: .revert)
         }
         let downSQL = phase.down?.sql ?? ""
         if !downSQL.isEmpty, phase.transaction == .none || SQLRunner.needsNoTransaction(downSQL) {
@@ -345,7 +371,7 @@ struct TenantStep: Sendable {
             }
             // END patterns
             return try await inTransaction(connection) {
-                try await ledger.markReverted(change: change, phase: phase.name, on: connection, logger: logger)
+                try await markReverted(connection)
                 return .reverted(milliseconds: Int((ContinuousClock.now - started).milliseconds))
             }
         }
@@ -353,7 +379,7 @@ struct TenantStep: Sendable {
             guard try await ledger.liveEntry(change: change, phase: phase.name, on: connection, logger: logger) != nil
             else { return .notApplied }
             if !downSQL.isEmpty { try await SQLRunner.run(downSQL, on: connection, logger: logger) }
-            try await ledger.markReverted(change: change, phase: phase.name, on: connection, logger: logger)
+            try await markReverted(connection)
             return .reverted(milliseconds: Int((ContinuousClock.now - started).milliseconds))
         }
     }

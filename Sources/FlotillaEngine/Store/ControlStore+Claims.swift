@@ -1,3 +1,4 @@
+import FlotillaPostgres
 import Foundation
 import PostgresNIO
 
@@ -113,13 +114,65 @@ extension ControlStore {
         }
     }
 
-    /// Keeps this coordinator's claims alive while their steps run.
-    func renewClaims(_ rollout: String, owner: String, claimTTL: Duration) async throws {
+    /// Keeps alive the claims of the steps this coordinator's workers are running now (`tenants`), and no others.
+    func renewClaims(_ rollout: String, owner: String, tenants: [String], claimTTL: Duration) async throws {
         try await client.query(
             """
             UPDATE flotilla.steps SET claimed_until = clock_timestamp() + make_interval(secs => \(Double(claimTTL.milliseconds) / 1000))
+            WHERE rollout_id = \(rollout) AND owner = \(owner) AND state = 'running' AND tenant = ANY(\(tenants)::text[])
+            """, logger: logger)
+    }
+
+    /// Coordinators named in a rollout's lease or claims: `host:pid:nonce`.
+    func owners(_ rollout: String) async throws -> [String] {
+        let rows = try await client.query(
+            """
+            SELECT lease_owner FROM flotilla.rollouts WHERE id = \(rollout) AND lease_owner IS NOT NULL
+            UNION SELECT DISTINCT owner FROM flotilla.steps
+            WHERE rollout_id = \(rollout) AND state = 'running' AND owner IS NOT NULL
+            """, logger: logger)
+        var owners: [String] = []
+        for try await owner in rows.decode(String.self) { owners.append(owner) }
+        return owners
+    }
+
+    /// Frees what a coordinator that is known dead held: its lease at once, and its running steps back to pending
+    /// (whatever it had committed in a tenant is in that tenant's ledger, so nothing is applied twice).
+    func releaseDeadOwner(_ rollout: String, owner: String) async throws {
+        try await client.query(
+            """
+            UPDATE flotilla.rollouts SET lease_owner = NULL, lease_expires_at = NULL
+            WHERE id = \(rollout) AND lease_owner = \(owner)
+            """, logger: logger)
+        try await client.query(
+            """
+            UPDATE flotilla.steps SET state = 'pending', owner = NULL, claimed_until = NULL,
+                error = 'interrupted: its coordinator (' || \(owner) || ') died'
             WHERE rollout_id = \(rollout) AND owner = \(owner) AND state = 'running'
             """, logger: logger)
+    }
+
+    /// Runs a journal read or write, trying again while the control store is briefly away (a restart, a failover):
+    /// up to `limit`, with a short pause between tries. Other errors are thrown at once.
+    public func retrying<T: Sendable>(limit: Duration = .seconds(15), _ body: () async throws -> T) async throws -> T {
+        let clock = ContinuousClock()
+        let started = clock.now
+        while true {
+            do {
+                return try await body()
+            } catch {
+                guard Self.isTransient(error), clock.now - started < limit, !Task.isCancelled else { throw error }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    /// An error that did not come from the server answering the statement — a lost session, or the pool's own
+    /// errors while it has no working connection — or a server going away (57P01…): worth another try.
+    static func isTransient(_ error: any Error) -> Bool {
+        if error is CancellationError { return false }
+        if let error = error as? PSQLError, error.serverInfo != nil { return DatabaseFailure(error).isConnectionLoss }
+        return true
     }
 
     /// Steps of a slice that are not finished: pending, or running under anyone's claim.

@@ -322,12 +322,6 @@ public struct ControlStore: Sendable {
             """, logger: logger)
     }
 
-    func saveCheckpoint(_ rollout: String, phase: String, tenant: String, key: Int64) async throws {
-        try await client.query(
-            "UPDATE flotilla.steps SET checkpoint = \(key) WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)",
-            logger: logger)
-    }
-
     // MARK: events
 
     public struct EventRecord: Sendable, Hashable, Codable {

@@ -8,12 +8,70 @@ import PostgresNIO
 struct TenantLedger: Sendable {
     static let version = 1
     let table: String
+    /// Beside the ledger, `flotilla_backfill`: the last key each unfinished backfill has done, written by the same
+    /// statement as its batch, so a batch and its checkpoint commit together or not at all.
+    let checkpointTable: String
 
     init(placement: Tenant.Placement) {
+        let schema: String
         switch placement {
-        case .schema(let schema): table = quoteIdentifier(schema) + ".flotilla_history"
-        case .database: table = "public.flotilla_history"
+        case .schema(let name): schema = quoteIdentifier(name)
+        case .database: schema = "public"
         }
+        table = schema + ".flotilla_history"
+        checkpointTable = schema + ".flotilla_backfill"
+    }
+
+    /// Which way a backfill runs: the phase's `set`, or its `revert`.
+    enum Direction: String, Sendable {
+        case apply
+        case revert
+    }
+
+    var createCheckpointSQL: String {
+        """
+        CREATE TABLE IF NOT EXISTS \(checkpointTable) (
+            change text NOT NULL,
+            phase text NOT NULL,
+            direction text NOT NULL,
+            last_key bigint NOT NULL,
+            rows bigint NOT NULL DEFAULT 0,
+            rollout_id text,
+            updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+            PRIMARY KEY (change, phase, direction)
+        )
+        """
+    }
+
+    /// Creates the checkpoint table if needed and returns the backfill's checkpoint: where a resume starts.
+    func checkpoint(
+        change: String, phase: String, direction: Direction, on connection: PostgresConnection, logger: Logger
+    ) async throws -> Int64? {
+        let exists = try await SQLRunner.firstValue(
+            "to_regclass('\(checkpointTable.replacingOccurrences(of: "'", with: "''"))') IS NOT NULL",
+            on: connection, logger: logger)
+        if exists != "true" {
+            try await SQLRunner.execute(createCheckpointSQL, on: connection, logger: logger)
+            return nil
+        }
+        let rows = try await connection.query(
+            PostgresQuery(
+                unsafeSQL:
+                    "SELECT last_key FROM \(checkpointTable) WHERE change = $1 AND phase = $2 AND direction = $3",
+                binds: binds(change, phase, direction.rawValue)), logger: logger)
+        for try await key in rows.decode(Int64.self) { return key }
+        return nil
+    }
+
+    /// Forgets a backfill's checkpoint once the phase is recorded (applied or reverted), in that same transaction:
+    /// a later run of the phase starts from the beginning. The backfill created the table before.
+    func clearCheckpoint(
+        change: String, phase: String, direction: Direction, on connection: PostgresConnection, logger: Logger
+    ) async throws {
+        try await SQLRunner.execute(
+            PostgresQuery(
+                unsafeSQL: "DELETE FROM \(checkpointTable) WHERE change = $1 AND phase = $2 AND direction = $3",
+                binds: binds(change, phase, direction.rawValue)), on: connection, logger: logger)
     }
 
     struct Entry: Sendable {

@@ -49,8 +49,12 @@ extension Flotilla {
             let who = by ?? ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
             let (reason, revert) = (self.reason, self.revert)
             let record = try await runtime {
-                try await session.withControlStore { store in
-                    try await store.halt(fleet: fleetName, reason: reason, by: who, revert: revert)
+                do {
+                    return try await session.withControlStore { store in
+                        try await store.halt(fleet: fleetName, reason: reason, by: who, revert: revert)
+                    }
+                } catch let error as ControlStoreUnreachable {
+                    throw HaltNotRecorded(unreachable: error)
                 }
             }
             print(terminalSafe(record.description))
@@ -96,5 +100,19 @@ extension Flotilla {
                 print(terminalSafe("still active: \(halt.description) — lift it with flotilla resume --all"))
             }
         }
+    }
+}
+
+/// A halt that could not be written: nothing stops the coordinators yet, and the operator must be told what to do.
+struct HaltNotRecorded: Error, CustomStringConvertible {
+    var unreachable: ControlStoreUnreachable
+
+    var description: String {
+        """
+        \(unreachable) — the halt was NOT recorded and every coordinator keeps running.
+        Stop them where they run (Ctrl-C or SIGTERM: their running statements roll back, steps go back to pending, \
+        leases are released), or run this halt again once the control store answers (check the server, and the URL \
+        from --fleet, --control or FLOTILLA_CONTROL_URL).
+        """
     }
 }

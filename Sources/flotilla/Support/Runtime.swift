@@ -2,6 +2,7 @@ import ArgumentParser
 import FlotillaEngine
 import FlotillaModel
 import FlotillaPlan
+import FlotillaServer
 import Foundation
 import Logging
 
@@ -42,23 +43,46 @@ func runtime<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) asyn
             printError("error: cancelled")
             throw ExitCode(1)
         }
-        printError("error: \(error)")
+        // Lines kept, control characters shown: an error may quote stored text.
+        printError(
+            "error: "
+                + "\(error)".split(separator: "\n", omittingEmptySubsequences: false).map { terminalSafe(String($0)) }
+                .joined(separator: "\n"))
         throw ExitCode(1)
     }
 }
 
 /// SIGINT and SIGTERM while an operation runs: the first calls `cancel`, a second exits at once.
+///
+/// A clean stop takes milliseconds: running statements are cancelled, steps go back to pending, the lease is
+/// released. When it cannot finish within the stop grace (`FLOTILLA_STOP_GRACE` seconds, default 1) — a server
+/// that stopped answering — the process exits 130 anyway: a tenant's open transaction rolls back when its session
+/// closes, and a rerun on this host takes over the lease and claims of a process that is gone.
 final class Interrupts: Sendable {
     private let watcher: Task<Void, Never>
 
+    static var grace: Duration {
+        let text = ProcessInfo.processInfo.environment["FLOTILLA_STOP_GRACE"] ?? ""
+        guard let seconds = Double(text), seconds > 0 else { return .seconds(1) }
+        return .milliseconds(Int(seconds * 1000))
+    }
+
     init(_ cancel: @escaping @Sendable () -> Void) {
         StopSignals.install()
+        let grace = Self.grace
         watcher = Task {
             await StopSignals.wait()
             guard !Task.isCancelled else { return }
             FileHandle.standardError.write(
                 Data("\nstopping: what runs is cancelled and rolls back (Ctrl-C again to quit at once)\n".utf8))
             cancel()
+            try? await Task.sleep(for: grace)
+            guard !Task.isCancelled else { return }
+            FileHandle.standardError.write(
+                Data(
+                    "stopped: not stopped cleanly within \(grace); quitting (open transactions roll back as their sessions close; a rerun continues)\n"
+                        .utf8))
+            _exit(130)
         }
     }
 
@@ -114,49 +138,55 @@ enum StopSignals {
 struct ProgressPrinter: Sendable {
     var verbose: Bool
 
+    /// One line of progress; names, reasons and errors come from the journal and definitions, so control
+    /// characters in them are shown, never sent to the terminal.
+    private func say(_ line: String) {
+        print(terminalSafe(line))
+    }
+
     func callAsFunction(_ event: RolloutEvent) {
         defer { fflush(nil) }
         switch event {
         case .started(let rollout, let resumed):
-            print("rollout \(rollout): \(resumed ? "resuming" : "started")")
+            say("rollout \(rollout): \(resumed ? "resuming" : "started")")
         case .phaseStarted(let phase, let number, let total):
-            print("phase \(number)/\(total) \(phase)")
+            say("phase \(number)/\(total) \(phase)")
         case .phaseSkipped(let phase, let reason):
-            print("phase \(phase): \(reason)")
+            say("phase \(phase): \(reason)")
         case .waveStarted(let phase, let wave, let tenants, let shard):
-            print(
+            say(
                 "  [\(phase)] wave \(wave)\(shard.map { " · shard \($0)" } ?? ""): \(tenants) tenant\(tenants == 1 ? "" : "s")…"
             )
         case .stepApplied(let phase, let tenant, let milliseconds, let already):
             if verbose {
-                print("    [\(phase)] \(tenant): \(already ? "already applied" : "applied in \(milliseconds) ms")")
+                say("    [\(phase)] \(tenant): \(already ? "already applied" : "applied in \(milliseconds) ms")")
             }
         case .stepRetry(_, _, let attempt, let error):
-            print("    retry after attempt \(attempt): \(error)")
+            say("    retry after attempt \(attempt): \(error)")
         case .stepFailed(let error):
-            print("    FAILED \(error)")
+            say("    FAILED \(error)")
         case .waveFinished(let phase, let wave, let applied, let failed, let milliseconds):
-            print("  [\(phase)] wave \(wave): \(applied) done, \(failed) failed in \(milliseconds) ms")
+            say("  [\(phase)] wave \(wave): \(applied) done, \(failed) failed in \(milliseconds) ms")
         case .quarantined(let phase, let tenants):
-            print("  [\(phase)] quarantined within the failure budget: \(tenants.joined(separator: ", "))")
+            say("  [\(phase)] quarantined within the failure budget: \(tenants.joined(separator: ", "))")
         case .baking(let phase, let wave, let duration):
-            print("  [\(phase)] wave \(wave): baking \(duration.flotillaDescription)")
+            say("  [\(phase)] wave \(wave): baking \(duration.flotillaDescription)")
         case .checkFailed(let check, let message):
-            print("  check \(check) FAILED: \(message)")
+            say("  check \(check) FAILED: \(message)")
         case .awaitingApproval(let rollout, let phase):
-            print("phase \(phase) waits for approval: flotilla approve \(rollout)")
+            say("phase \(phase) waits for approval: flotilla approve \(rollout)")
         case .approved(let phase):
-            print("phase \(phase) approved")
+            say("phase \(phase) approved")
         case .reverting(let phase, let tenants, _):
-            print("reverting phase \(phase) on \(tenants) tenant\(tenants == 1 ? "" : "s"), newest wave first")
+            say("reverting phase \(phase) on \(tenants) tenant\(tenants == 1 ? "" : "s"), newest wave first")
         case .stepReverted(let phase, let tenant):
-            if verbose { print("    [\(phase)] \(tenant): reverted") }
+            if verbose { say("    [\(phase)] \(tenant): reverted") }
         case .following(let rollout):
-            print("rollout \(rollout) is driven by another coordinator; working with it, and taking over if it stops")
+            say("rollout \(rollout) is driven by another coordinator; working with it, and taking over if it stops")
         case .halting(let halt):
-            print("HALT: \(halt.description) — stopping now")
+            say("HALT: \(halt.description) — stopping now")
         case .finished(let rollout, let state, let reason):
-            print("rollout \(rollout): \(state)\(reason.map { " — \($0)" } ?? "")")
+            say("rollout \(rollout): \(state)\(reason.map { " — \($0)" } ?? "")")
         }
     }
 }
