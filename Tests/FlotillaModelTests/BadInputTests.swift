@@ -239,6 +239,126 @@ let badInputs: [BadInput] = [
     bad("an empty file", .fleet, at: 1, 1, ["the file is empty; expected a fleet definition"], ["# nothing here"]),
     bad("a list at the top", .fleet, at: 1, 1, ["expected a fleet (a mapping), found a list"], ["- fleet: demo"]),
 
+    bad(
+        "tenant schema public", .fleet, at: 8, 13, ["schema name 'public' is shared by everything"],
+        twoShards + ["tenants:", "  - id: acme", "    shard: pg-a", "    schema: public"]),  // "    schema: " → col 13
+    bad(
+        "tenant schema information_schema", .fleet, at: 8, 13,
+        ["schema name 'information_schema' is PostgreSQL's own catalog schema"],
+        twoShards + ["tenants:", "  - id: acme", "    shard: pg-a", "    schema: information_schema"]),
+    bad(
+        "tenant schema pg_toast", .fleet, at: 8, 13, ["schema name 'pg_toast' starts with pg_"],
+        twoShards + ["tenants:", "  - id: acme", "    shard: pg-a", "    schema: pg_toast"]),
+    bad(
+        "tenant schema pg_catalog, in capitals", .fleet, at: 8, 13, ["schema name 'PG_CATALOG' starts with pg_"],
+        twoShards + ["tenants:", "  - id: acme", "    shard: pg-a", "    schema: PG_CATALOG"]),
+    bad(
+        "tenant database template1", .fleet, at: 8, 15, ["database name 'template1' is one of PostgreSQL's own"],
+        twoShards + ["tenants:", "  - id: acme", "    shard: pg-a", "    database: template1"]),  // col 15
+    bad(
+        "generated schemas starting with pg_", .fleet, at: 9, 15, ["generated schema name 'pg_t1' starts with pg_"],
+        [
+            "fleet: demo", "shards:", "  - {name: pg-a, url: \"embedded:a\"}", "tenants:", "  - generate:",
+            "      count: 2", "      id: \"t{n}\"", "      shard: pg-a",
+            "      schema: \"pg_{id}\"",  // "      schema: " 1-14 → the quote at col 15
+        ]),
+    bad(
+        "a generated schema public", .fleet, at: 9, 15, ["generated schema name 'public' is shared by everything"],
+        [
+            "fleet: demo", "shards:", "  - {name: pg-a, url: \"embedded:a\"}", "tenants:", "  - generate:",
+            "      count: 1", "      id: \"t{n}\"", "      shard: pg-a", "      schema: public",
+        ]),
+    bad(
+        "generator count of a million", .fleet, at: 6, 14, ["expected a number of at most 100000, found 1000000"],
+        [
+            "fleet: demo", "shards:", "  - {name: pg-a, url: \"embedded:a\"}", "tenants:", "  - generate:",
+            "      count: 1000000",  // "count:" 7-12, space 13 → col 14
+            "      id: \"t{n}\"", "      shard: pg-a", "      schema: \"tenant_{id}\"",
+        ]),
+    bad(
+        "generators past the fleet's tenant limit", .fleet, at: 7, 23,
+        ["would bring the fleet to 200001 tenants", "at most 200000"],
+        [
+            "fleet: demo", "shards:", "  - {name: pg-a, url: \"embedded:a\"}", "tenants:",
+            "  - {id: acme, shard: pg-a, schema: s1}",
+            "  - generate: {count: 100000, id: \"a{n}\", shard: pg-a, schema: \"a_{id}\"}",
+            // "  - generate: {" 1-15, "count" 16-20, ": " 21-22 → col 23
+            "  - generate: {count: 100000, id: \"b{n}\", shard: pg-a, schema: \"b_{id}\"}",
+        ]),
+    bad(
+        "shard URL with port 99999", .fleet, at: 4, 10,
+        ["port 99999", "not a number between 1 and 65535", "postgres://app:***@db:99999/tenants"],
+        [
+            "fleet: demo", "shards:", "  - name: pg-a", "    url: postgres://app:hunter2@db:99999/tenants",
+            "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        "shard URL with port 0 as a parameter", .fleet, at: 4, 10, ["port 0", "not a number between 1 and 65535"],
+        [
+            "fleet: demo", "shards:", "  - name: pg-a", "    url: postgres://app@db/tenants?port=0",
+            "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        "shard URL with a misspelt sslmode", .fleet, at: 4, 10,
+        ["sslmode 'requir'", "did you mean 'require'?", "verify-full"],
+        [
+            "fleet: demo", "shards:", "  - name: pg-a", "    url: \"postgres://app@db/tenants?sslmode=requir\"",
+            "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        "shard URL with unknown query parameters", .fleet, at: 4, 10,
+        ["unknown query parameters 'sslrootcert', 'pool'", "supported: host, port"],
+        [
+            "fleet: demo", "shards:", "  - name: pg-a", "    url: postgres://app@db/tenants?sslrootcert=x&pool=5",
+            "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        "shard URL without a database", .fleet, at: 4, 10, ["has no database name"],
+        [
+            "fleet: demo", "shards:", "  - name: pg-a", "    url: postgres://app@db:5432",
+            "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        "shard URL without a host", .fleet, at: 4, 10, ["has no host"],
+        [
+            "fleet: demo", "shards:", "  - name: pg-a", "    url: postgres://app@/tenants",
+            "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        "an empty control", .fleet, at: 2, 10,
+        ["control is empty; remove the key to use the embedded PostgreSQL"],
+        ["fleet: demo", "control: \"\""] + twoShards.dropFirst() + ["tenants:", "  - {id: a, shard: pg-a, schema: s}"]),
+    bad(
+        "a control that is empty after ${…:-}", .fleet, at: 2, 10, ["control is empty"],
+        ["fleet: demo", "control: ${CONTROL_URL:-}"] + twoShards.dropFirst() + [
+            "tenants:", "  - {id: a, shard: pg-a, schema: s}",
+        ]),
+    bad(
+        "control URL with a bad port", .fleet, at: 2, 10, ["control: URL", "port 70000", "c:***@ctl"],
+        ["fleet: demo", "control: postgres://c:pw@ctl:70000/flotilla"] + twoShards.dropFirst() + [
+            "tenants:", "  - {id: a, shard: pg-a, schema: s}",
+        ]),
+    bad(
+        "control on an embedded: database", .fleet, at: 2, 10,
+        ["expected a postgres:// or postgresql:// URL, found 'embedded:x'"],
+        ["fleet: demo", "control: embedded:x"] + twoShards.dropFirst() + [
+            "tenants:", "  - {id: a, shard: pg-a, schema: s}",
+        ]),
+    bad(
+        "an unset ${VAR} in a shard URL", .fleet, at: 4, 21,
+        ["environment variable 'NOPE_USER' is not set", "${NOPE_USER:-}"],
+        [
+            "fleet: demo", "shards:", "  - name: pg-a",
+            "    url: postgres://${NOPE_USER}@db/tenants",  // value at col 10, "$" 11 characters in → col 21
+            "tenants:", "  - {id: acme, shard: pg-a, schema: s1}",
+        ]),
+    bad(
+        "an unset ${VAR} in a label", .fleet, at: 9, 21, ["environment variable 'OWNER' is not set"],
+        twoShards + [
+            "tenants:", "  - id: acme", "    shard: pg-a", "    schema: s1",
+            "    labels: {owner: \"${OWNER}\"}",  // "    labels: {" 1-13, "owner" 14-18, ": " 19-20 → quote at 21
+        ]),
+
     // MARK: changes
     bad(
         "phase without name", .change, at: 3, 5, ["missing required key 'name' in a phase"],
@@ -294,6 +414,104 @@ let badInputs: [BadInput] = [
     bad(
         "unknown transaction mode", .change, at: 5, 18, ["expected one of auto or none, found 'never'"],
         ["change: 0001_x", "phases:", "  - name: expand", "    up: SELECT 1", "    transaction: never"]),
+
+    bad(
+        // Pasted into "… WHERE key > $1 AND (where)", this would be "AND (email IS NULL) OR (true)": every row, forever.
+        "backfill where that escapes its parentheses", .change, at: 7, 28,
+        ["where has an unbalanced ')': no '(' before it opens it"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users",
+            "      set: \"email_verified = true\"",
+            "      where: \"email IS NULL) OR (true\"",  // quote at col 14, ')' 14 characters in → col 28
+        ]),
+    bad(
+        "backfill set with a second statement", .change, at: 6, 22, ["set must be a single expression", "';'"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users",
+            "      set: \"n = n + 1; DROP TABLE x\"",  // quote at col 12, ';' 10 characters in → col 22
+        ]),
+    bad(
+        "backfill set with a WHERE of its own", .change, at: 6, 18, ["'WHERE' would change which rows"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users",
+            "      set: a = 1 WHERE true OR",  // plain value at col 12, "WHERE" 7 characters in → col 18
+        ]),
+    bad(
+        "backfill revert with an unterminated string", .change, at: 7, 20, ["revert has an unterminated string"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users", "      set: a = 1",
+            "      revert: \"a = 'x\"",  // quote at col 15, "'" 5 characters in → col 20
+        ]),
+    bad(
+        "backfill where ending in a -- comment", .change, at: 7, 21, ["where ends in a -- comment"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users", "      set: a = 1",
+            "      where: \"a = 1 -- only new\"",  // quote at col 14, "--" 7 characters in → col 21
+        ]),
+    bad(
+        "backfill where in a block with an unclosed (", .change, at: 8, 14,
+        ["where has an unbalanced '(': it is never closed"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users", "      set: a = 1",
+            "      where: |",
+            "        b IN (1, 2",  // indent 8, '(' 6 characters in → col 14
+            "        AND c",
+        ]),
+    bad(
+        "backfill where with an unterminated quoted name", .change, at: 7, 15,
+        ["where has an unterminated quoted identifier"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users", "      set: a = 1",
+            "      where: '\"Email IS NULL'",  // YAML single quote at col 14 → the '"' at col 15
+        ]),
+    bad(
+        "backfill where with an unterminated /* comment", .change, at: 7, 17, ["where has an unterminated /* comment"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users", "      set: a = 1",
+            "      where: \"a /* b\"",  // quote at col 14, "/*" 3 characters in → col 17
+        ]),
+    bad(
+        "backfill where with an unterminated dollar quote", .change, at: 7, 19,
+        ["where has an unterminated dollar-quoted string", "$q$"],
+        [
+            "change: 0001_x", "phases:", "  - name: fill", "    backfill:", "      table: users", "      set: a = 1",
+            "      where: \"a = $q$x\"",  // quote at col 14, "$q$" 5 characters in → col 19
+        ]),
+    bad(
+        "up that is only comments", .change, at: 5, 7, ["up has no SQL statement, only comments"],
+        [
+            "change: 0001_x", "phases:", "  - name: expand", "    up: |",
+            "      -- nothing yet",  // the block's first line, indent 6 → col 7
+            "      /* later */",
+        ]),
+    bad(
+        "down that is only a comment", .change, at: 5, 12, ["down has no SQL statement, only comments"],
+        [
+            "change: 0001_x", "phases:", "  - name: expand", "    up: SELECT 1",
+            "    down: \"-- nothing\"",  // quote at col 11 → the comment at col 12
+        ]),
+    bad(
+        "verify with a second statement", .change, at: 5, 26, ["verify must be a single statement"],
+        [
+            "change: 0001_x", "phases:", "  - name: expand", "    up: SELECT 1",
+            "    verify: SELECT true; DROP TABLE users",  // plain value at col 13, "DROP" 14 characters in → col 26
+        ]),
+    bad(
+        "verify with an unbalanced )", .change, at: 5, 28, ["verify has an unbalanced ')'"],
+        [
+            "change: 0001_x", "phases:", "  - name: expand", "    up: SELECT 1",
+            "    verify: SELECT count(*)) = 0",  // plain value at col 13, the second ')' 16 characters in → col 28
+        ]),
+    bad(
+        "a change with 101 phases", .change, at: 3, 3, ["a change has at most 100 phases, found 101"],
+        ["change: 0001_x", "phases:"] + (1...101).map { "  - {name: p\($0), up: SELECT 1}" }),  // the list at col 3
+    bad(
+        "pattern using that escapes its parentheses", .change, at: 3, 60, ["using expression 'a) OR (true'"],
+        [
+            "change: 0001_x", "pattern:",
+            // the quote of the using value at col 60
+            "  change-type: {table: users, column: a, type: int, using: \"a) OR (true\"}",
+        ]),
 
     // MARK: policies
     bad(
@@ -394,6 +612,18 @@ let badInputs: [BadInput] = [
     bad(
         "policy without waves", .policy, at: 1, 1, ["missing required key 'waves' in a policy"],
         ["policy: p", "parallel: 4"]),
+    bad(
+        "a check's sql with a second statement", .policy, at: 6, 20, ["sql must be a single statement"],
+        [
+            "policy: p", "waves:", "  - {name: a, select: {remaining: true}}", "checks:", "  - name: c",
+            "    sql: SELECT 1; SELECT 2",  // plain value at col 10, the second SELECT 11 characters in → col 20
+        ]),
+    bad(
+        "a check's sql with an unclosed (", .policy, at: 6, 23, ["sql has an unbalanced '('"],
+        [
+            "policy: p", "waves:", "  - {name: a, select: {remaining: true}}", "checks:", "  - name: c",
+            "    sql: \"SELECT count(* FROM t\"",  // quote at col 10, '(' 13 characters in → col 23
+        ]),
 ]
 
 @Suite("Invalid definitions: each problem at its place")

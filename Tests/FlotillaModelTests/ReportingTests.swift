@@ -128,22 +128,32 @@ struct ReportingTests {
 struct InterpolationTests {
     static let fleet = """
         fleet: demo
-        control: ${CONTROL}
+        control: ${CONTROL:-postgres://ctl@localhost/flotilla}
         shards:
           - name: pg-a
             url: ${PG_A:-embedded:a}
           - name: pg-b
             url: postgres://${PGUSER}@${PGHOST:-localhost}:5432/tenants
         tenants:
-          - {id: acme, shard: pg-a, schema: tenant_acme, labels: {owner: "${OWNER:-nobody}"}}
+          - {id: acme, shard: pg-a, schema: tenant_acme, labels: {owner: "${OWNER:-nobody}", team: "${TEAM:-}"}}
         """
 
-    @Test("unset variables take their default, or empty")
+    @Test("unset variables take their default, or empty with ${NAME:-}")
     func defaults() throws {
         let fleet = try Fleet.parse(Self.fleet, file: "fleet.yaml", environment: ["PGUSER": "app"])
-        #expect(fleet.control == nil)
+        #expect(fleet.control == "postgres://ctl@localhost/flotilla")
         #expect(fleet.shards.map(\.url) == ["embedded:a", "postgres://app@localhost:5432/tenants"])
         #expect(fleet.tenants[0].labels["owner"] == "nobody")
+        #expect(fleet.tenants[0].labels["team"] == "")
+    }
+
+    @Test("an unset ${NAME} is an error naming it, at its place")
+    func unset() {
+        let found = errors(of: Self.fleet, as: .fleet)
+        #expect(found.count == 1, "\(describe(found))")
+        // "    url: postgres://" puts the '$' of ${PGUSER} at col 21 of line 7.
+        #expect(found.first?.location.line == 7 && found.first?.location.column == 21)
+        #expect(found.first?.message.contains("environment variable 'PGUSER' is not set") == true)
     }
 
     @Test("set variables replace the reference; an empty one takes the default of :-")
@@ -161,7 +171,7 @@ struct InterpolationTests {
     @Test("a required string that is empty after substitution is an error at its place")
     func emptyAfterSubstitution() {
         let yaml =
-            "fleet: demo\nshards:\n  - name: pg-a\n    url: ${NOWHERE}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"
+            "fleet: demo\nshards:\n  - name: pg-a\n    url: ${NOWHERE:-}\ntenants:\n  - {id: a, shard: pg-a, schema: s}\n"
         let found = errors(of: yaml, as: .fleet)
         #expect(found.count == 1, "\(describe(found))")
         #expect(found.first?.location.line == 4 && found.first?.location.column == 10)
@@ -174,7 +184,6 @@ struct InterpolationTests {
             ("plain", "plain"),
             ("${A}", "1"),
             ("x${A}y${B}z", "x1y2z"),
-            ("${UNSET}", ""),
             ("${UNSET:-d}", "d"),
             ("${EMPTY:-d}", "d"),
             ("${A:-d}", "1"),
@@ -198,6 +207,8 @@ struct InterpolationTests {
             ("${}", 0, "invalid variable name ''"),
             ("x${A-B}", 1, "invalid variable name 'A-B'"),
             ("${9A}", 0, "invalid variable name '9A'"),
+            ("${UNSET}", 0, "environment variable 'UNSET' is not set"),
+            ("a=${A} b=${B}", 9, "environment variable 'B' is not set"),
         ])
     func interpolationFailure(_ input: String, _ offset: Int, _ fragment: String) {
         switch interpolate(input, environment: ["A": "1"]) {

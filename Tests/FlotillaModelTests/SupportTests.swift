@@ -172,6 +172,94 @@ struct NameTests {
     }
 }
 
+@Suite("Careful YAML that must still be accepted")
+struct AcceptedInputTests {
+    @Test("redactedURL also hides a password parameter and a password written without a host")
+    func moreRedaction() {
+        #expect(
+            redactedURL("postgres://app@db/t?password=s3cret&sslmode=require")
+                == "postgres://app@db/t?password=***&sslmode=require")
+        #expect(redactedURL("postgres://app:p@ss@db/t") == "postgres://app:***@db/t")
+        #expect(redactedURL("postgres://app:s3cret/t") == "postgres://app:***/t")
+        #expect(redactedURL("postgres://db:5432/t") == "postgres://db:5432/t")
+    }
+
+    @Test(
+        "no URL problem shows a password",
+        arguments: [
+            "postgres://app:hunter2@db:99999/t", "postgres://app:hunter2@db/t?sslmode=nope",
+            "postgres://app:hunter2@db", "postgres://app@db/t?password=hunter2&pool=1", "postgres://app:hunter2/t",
+            "postgresql://app:hunter2@/t", "postgres://app:hunter2/x@db/t", "postgres://app:hunter2?x@db/t",
+        ])
+    func noPasswordInURLProblems(_ url: String) {
+        let yaml = "fleet: f\nshards:\n  - {name: s, url: \"\(url)\"}\ntenants:\n  - {id: a, shard: s, schema: a}\n"
+        let found = errors(of: yaml, as: .fleet)
+        #expect(found.count == 1, "\(describe(found))")
+        #expect(found.allSatisfy { !$0.description.contains("hunter2") }, "\(describe(found))")
+    }
+
+    @Test(
+        "URLs that are fine",
+        arguments: [
+            "postgres://app@db/t", "postgresql://app:pw@db:6543/t?sslmode=verify-full&application_name=x",
+            "postgres://app@[::1]:5433/t", "postgres:///t?host=%2Fvar%2Frun%2Fpostgresql", "postgres://app@db?dbname=t",
+            "POSTGRES://app@db/t", "postgres://app@db:/t", "embedded:demo_a",
+        ])
+    func goodURLs(_ url: String) {
+        let yaml = "fleet: f\nshards:\n  - {name: s, url: \"\(url)\"}\ntenants:\n  - {id: a, shard: s, schema: a}\n"
+        #expect(errors(of: yaml, as: .fleet).isEmpty, "\(describe(errors(of: yaml, as: .fleet)))")
+    }
+
+    @Test("SQL that is one expression or one query, however it is written, is accepted")
+    func goodSQL() throws {
+        let yaml = """
+            change: 0001_x
+            phases:
+              - name: fill
+                up: |
+                  -- a comment before the statement is fine
+                  ALTER TABLE users ADD COLUMN n int; /* and after */
+                verify: SELECT count(*) = 0 FROM users WHERE n IS NULL;
+                backfill:
+                  table: users
+                  set: "n = CASE WHEN a IS DISTINCT FROM b THEN (length(E'it\\\\'s') + 1) ELSE $$;)$$::text::int END"
+                  where: |
+                    n IS NULL -- only the new ones
+                    AND "odd ) name" <> ';'
+                  revert: n = NULL
+            """
+        let change = try Change.parse(yaml, file: "c.yaml")
+        #expect(change.phases[0].backfill?.whereClause?.contains("odd ) name") == true)
+    }
+
+    @Test("a check's sql may end in ';', as the engine strips it")
+    func checkWithSemicolon() throws {
+        let yaml = """
+            policy: p
+            waves:
+              - {name: a, select: {remaining: true}}
+            checks:
+              - name: c
+                sql: |
+                  SELECT count(*) < 5 FROM jobs WHERE failed;
+            """
+        _ = try Policy.parse(yaml, file: "p.yaml")
+    }
+
+    @Test("a generator and listed tenants up to the limits are accepted")
+    func atTheLimit() throws {
+        let yaml = """
+            fleet: f
+            shards:
+              - {name: s, url: "embedded:s"}
+            tenants:
+              - generate: {count: 100000, id: "t{n}", shard: s, schema: "tenant_{id}"}
+            """
+        let fleet = try Fleet.parse(yaml, file: "f.yaml", environment: [:])
+        #expect(fleet.tenants.count == 100_000)
+    }
+}
+
 /// A tiny seeded generator for tests (SplitMix64), so no test depends on unseeded randomness.
 struct TestRandom {
     var state: UInt64

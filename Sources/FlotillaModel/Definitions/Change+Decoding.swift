@@ -2,6 +2,9 @@ extension Change {
     static let keys = ["change", "description", "requires", "phases", "pattern"]
     static let phaseKeys = ["name", "up", "down", "verify", "backfill", "gate", "reversible", "transaction", "ignore"]
     static let backfillKeys = ["table", "set", "where", "key", "batch_size", "pause", "revert"]
+    /// Every phase goes through every wave before the next starts, each with its journal rows and bakes: a change
+    /// with more phases than this is a mistake (or a generated file gone wrong), not a rollout anyone can follow.
+    static let maxPhases = 100
 
     /// Reads and checks a change file.
     public static func parse(_ text: String, file: String) throws(DefinitionError) -> Change {
@@ -34,7 +37,14 @@ extension Change {
         }
         let requires = object.has("requires") ? object.stringList("requires", what: "change ids") ?? [] : []
         var phases: [Phase] = expanded ?? []
-        for (index, node) in (object.list("phases", what: "phases") ?? []).enumerated() {
+        let phaseNodes = object.list("phases", what: "phases") ?? []
+        if phaseNodes.count > maxPhases {
+            reader.error(
+                at: object.location("phases"), "phases",
+                "a change has at most \(maxPhases) phases, found \(phaseNodes.count); split it into several changes")
+            return nil
+        }
+        for (index, node) in phaseNodes.enumerated() {
             let path = "phases[\(index)]"
             guard let phase = reader.object(node, path, what: "a phase", keys: phaseKeys, required: ["name"]),
                 let name = phase.string("name")
@@ -56,6 +66,10 @@ extension Change {
                     reader.error(node, phase.at(key), "expected SQL, found an empty string")
                     return nil
                 }
+                let shape: SQLShape = key == "verify" ? .query : .script
+                guard reader.checkSQL(text, in: node, phase.at(key), key: key, shape: shape, lines: lines) else {
+                    return nil
+                }
                 return sqlText(text, node: node, lines: lines)
             }
             let up = sql("up")
@@ -65,7 +79,7 @@ extension Change {
             if let spec = phase.object(
                 "backfill", what: "a backfill", keys: backfillKeys, required: ["table", "set"])
             {
-                backfill = decodeBackfill(spec, reader: reader)
+                backfill = decodeBackfill(spec, reader: reader, lines: lines)
             }
             if !phase.has("up"), !phase.has("backfill") {
                 reader.error(node, path, "phase '\(name)' does nothing: give it 'up' SQL or a 'backfill'")
@@ -101,12 +115,19 @@ extension Change {
             location: root.location)
     }
 
-    static func decodeBackfill(_ spec: ObjectReader, reader: DefinitionReader) -> Backfill? {
+    static func decodeBackfill(_ spec: ObjectReader, reader: DefinitionReader, lines: [String]) -> Backfill? {
         guard let table = spec.string("table"), let set = spec.string("set") else { return nil }
         for (key, value) in [("table", table), ("key", spec.string("key") ?? "id")] {
             if let problem = identifierProblem(value, reserved: false) {
                 reader.error(at: spec.location(key), spec.at(key), "\(key) name '\(value)' \(problem)")
             }
+        }
+        // The engine pastes these into its own batch statement (see Backfill): each must stay one expression there,
+        // or a stray ')' or ';' would change which rows a batch takes and the keyset would never advance.
+        let shapes: [(key: String, shape: SQLShape)] = [("set", .setList), ("where", .fragment), ("revert", .setList)]
+        for (key, shape) in shapes {
+            guard let node = spec.node(key), let text = spec.string(key) else { continue }
+            reader.checkSQL(text, in: node, spec.at(key), key: key, shape: shape, lines: lines)
         }
         return Backfill(
             table: table, set: set, whereClause: spec.string("where"), key: spec.string("key") ?? "id",

@@ -3,6 +3,12 @@ extension Fleet {
     static let shardKeys = ["name", "url", "max_parallel"]
     static let tenantKeys = ["id", "shard", "schema", "database", "labels"]
     static let generateKeys = ["count", "id", "shard", "schema", "database", "labels", "start"]
+    /// Tenants one `generate:` may make. Generated tenants are expanded in memory when the fleet is read, and every
+    /// plan, rollout and census walks them all: a count past this is a typo (an extra zero), not a fleet.
+    static let maxGenerated = 100_000
+    /// Tenants in one fleet, listed and generated together: a rollout journals a step per tenant and phase, and the
+    /// planner and status pages hold them all; fleets larger than this are better split into several fleets.
+    static let maxTenants = 200_000
 
     /// Reads and checks a `fleet.yaml`. `${ENV}` references are filled from `environment`.
     public static func parse(_ text: String, file: String, environment: [String: String]) throws(DefinitionError)
@@ -29,10 +35,20 @@ extension Fleet {
         if object.has("fleet"), !name.isEmpty, let problem = nameProblem(name) {
             reader.error(at: object.location("fleet"), "fleet", "fleet name '\(name)' \(problem)")
         }
+        // The embedded control store is for a fleet without `control:`; a `control:` that comes out empty (an unset
+        // `${VAR:-}`) is a mistake, not a quiet switch to a local store other machines cannot see.
         var control: String?
-        if object.has("control") {
-            control = object.string("control", allowEmpty: true)
-            if control?.isEmpty == true { control = nil }
+        if object.has("control"), let text = object.string("control", allowEmpty: true) {
+            if text.trimmingWhitespace().isEmpty {
+                reader.error(
+                    at: object.location("control"), "control",
+                    "control is empty; remove the key to use the embedded PostgreSQL, or give the control store's "
+                        + "postgres:// URL")
+            } else if let problem = ShardURL.problem(text, embedded: false) {
+                reader.error(at: object.location("control"), "control", "control: \(problem)")
+            } else {
+                control = text
+            }
         }
 
         var shards: [Shard] = []
@@ -51,12 +67,8 @@ extension Fleet {
                 continue
             }
             let url = shard.string("url") ?? ""
-            if !url.isEmpty,
-                !(url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") || url.hasPrefix("embedded:"))
-            {
-                reader.error(
-                    at: shard.location("url"), shard.at("url"),
-                    "expected a postgres:// URL or embedded:DATABASE, found '\(redactedURL(url))'")
+            if !url.isEmpty, let problem = ShardURL.problem(url, embedded: true) {
+                reader.error(at: shard.location("url"), shard.at("url"), problem)
             }
             shards.append(
                 Shard(
@@ -108,7 +120,8 @@ extension Fleet {
                         "generate", what: "a tenant generator", keys: generateKeys, required: ["count", "id", "shard"])
                 else { continue }
                 decodeGenerator(
-                    generator, path: wrapper.at("generate"), reader: reader, checkShard: checkShard, add: add)
+                    generator, path: wrapper.at("generate"), reader: reader, tenantsSoFar: tenants.count,
+                    checkShard: checkShard, add: add)
                 continue
             }
             guard let tenant = reader.object(node, path, what: "a tenant", keys: tenantKeys, required: ["id", "shard"])
@@ -129,6 +142,11 @@ extension Fleet {
                     Tenant(id: id, shard: shard, placement: placement, labels: labels, location: node.location),
                     path: tenant.at("id"), idLocation: tenant.location("id"))
             }
+        }
+        if tenants.count > maxTenants {
+            reader.error(
+                at: object.location("tenants"), "tenants",
+                "the fleet has \(tenants.count) tenants; a fleet has at most \(maxTenants)")
         }
         if object.has("tenants"), tenants.isEmpty, !reader.diagnostics.hasErrors {
             reader.error(at: object.location("tenants"), "tenants", "a fleet needs at least one tenant")
@@ -152,14 +170,14 @@ extension Fleet {
             return nil
         case (true, false):
             guard let schema else { return nil }
-            if let problem = identifierProblem(schema) {
+            if let problem = tenantSchemaProblem(schema) {
                 reader.error(at: object.location("schema"), object.at("schema"), "schema name '\(schema)' \(problem)")
                 return nil
             }
             return .schema(schema)
         case (false, true):
             guard let database else { return nil }
-            if let problem = identifierProblem(database) {
+            if let problem = tenantDatabaseProblem(database) {
                 reader.error(
                     at: object.location("database"), object.at("database"), "database name '\(database)' \(problem)")
                 return nil
@@ -169,12 +187,19 @@ extension Fleet {
     }
 
     static func decodeGenerator(
-        _ generator: ObjectReader, path: String, reader: DefinitionReader,
+        _ generator: ObjectReader, path: String, reader: DefinitionReader, tenantsSoFar: Int,
         checkShard: (String, SourceLocation, String) -> Bool,
         add: (Tenant, String, SourceLocation) -> Void
     ) {
-        guard let count = generator.int("count", min: 1, max: 1_000_000), let idPattern = generator.string("id")
+        guard let count = generator.int("count", min: 1, max: maxGenerated), let idPattern = generator.string("id")
         else { return }
+        if tenantsSoFar + count > maxTenants {
+            reader.error(
+                at: generator.location("count"), generator.at("count"),
+                "this generator would bring the fleet to \(tenantsSoFar + count) tenants; a fleet has at most "
+                    + "\(maxTenants)")
+            return
+        }
         let start = generator.int("start", min: 0) ?? 1
         guard let shards = generator.stringList("shard", what: "shard names") else { return }
         if shards.isEmpty {
@@ -216,7 +241,9 @@ extension Fleet {
             } else {
                 placement = .database(GeneratorPattern.expand(databasePattern ?? "", n: n, id: id))
             }
-            if let problem = identifierProblem(placement.name) {
+            let problem =
+                schemaPattern != nil ? tenantSchemaProblem(placement.name) : tenantDatabaseProblem(placement.name)
+            if let problem {
                 let key = schemaPattern != nil ? "schema" : "database"
                 reader.error(
                     at: generator.location(key), generator.at(key),
@@ -272,12 +299,4 @@ enum GeneratorPattern {
         }
         return output + rest
     }
-}
-
-/// A URL with any password replaced by `***`, for messages.
-public func redactedURL(_ url: String) -> String {
-    guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
-    let userInfo = url[scheme.upperBound..<at]
-    guard let colon = userInfo.firstIndex(of: ":") else { return url }
-    return String(url[..<colon]) + ":***" + String(url[at...])
 }

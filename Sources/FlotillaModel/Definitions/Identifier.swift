@@ -27,3 +27,25 @@ public func nameProblem(_ name: String) -> String? {
     }
     return nil
 }
+
+/// A tenant's schema: a name of its own. `public` is shared by every role and extension of the database, and
+/// PostgreSQL keeps `pg_*` (`pg_catalog`, `pg_toast`, …) and `information_schema` for itself; changing or reverting
+/// one of them as a tenant would reach far beyond that tenant.
+public func tenantSchemaProblem(_ name: String) -> String? {
+    if let problem = identifierProblem(name) { return problem }
+    switch name.lowercased() {
+    case "public": return "is shared by everything in the database; a tenant needs a schema of its own"
+    case "information_schema": return "is PostgreSQL's own catalog schema; a tenant needs a schema of its own"
+    default: return nil
+    }
+}
+
+/// A tenant's database: a name of its own, not one PostgreSQL creates for itself (`postgres`, `template0`,
+/// `template1`).
+public func tenantDatabaseProblem(_ name: String) -> String? {
+    if let problem = identifierProblem(name) { return problem }
+    if ["postgres", "template0", "template1"].contains(name.lowercased()) {
+        return "is one of PostgreSQL's own databases; a tenant needs a database of its own"
+    }
+    return nil
+}

@@ -21,12 +21,13 @@ extension Policy {
                     "the file is empty; expected a policy definition")
             ])
         }
-        let policy = decode(root, reader: reader)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let policy = decode(root, reader: reader, lines: lines)
         try reader.diagnostics.check()
         return policy!
     }
 
-    static func decode(_ root: YAMLNode, reader: DefinitionReader) -> Policy? {
+    static func decode(_ root: YAMLNode, reader: DefinitionReader, lines: [String] = []) -> Policy? {
         guard let object = reader.object(root, "", what: "a policy", keys: keys, required: ["policy", "waves"])
         else { return nil }
         let name = object.string("policy") ?? ""
@@ -64,7 +65,7 @@ extension Policy {
         }
         var checks: [Check] = []
         for (index, node) in (object.list("checks", what: "health checks") ?? []).enumerated() {
-            if let check = decodeCheck(node, path: "checks[\(index)]", reader: reader) {
+            if let check = decodeCheck(node, path: "checks[\(index)]", reader: reader, lines: lines) {
                 if checks.contains(where: { $0.name == check.name }) {
                     reader.error(node, "checks[\(index)].name", "duplicate check name '\(check.name)'")
                     continue
@@ -158,7 +159,7 @@ extension Policy {
         return nil
     }
 
-    static func decodeCheck(_ node: YAMLNode, path: String, reader: DefinitionReader) -> Check? {
+    static func decodeCheck(_ node: YAMLNode, path: String, reader: DefinitionReader, lines: [String]) -> Check? {
         guard let check = reader.object(node, path, what: "a check", keys: checkKeys, required: ["name"]),
             let name = check.string("name")
         else { return nil }
@@ -181,7 +182,12 @@ extension Policy {
         }
         switch kinds[0] {
         case "sql":
-            if let sql = check.string("sql") { kind = .sql(sql, min: number("min"), max: number("max")) }
+            // The engine runs it as a subquery (SELECT … FROM (sql) AS …): one statement, a trailing ';' stripped.
+            if let sql = check.string("sql"), let sqlNode = check.node("sql"),
+                reader.checkSQL(sql, in: sqlNode, check.at("sql"), key: "sql", shape: .query, lines: lines)
+            {
+                kind = .sql(sql, min: number("min"), max: number("max"))
+            }
         case "http":
             if let spec = check.object("http", what: "an http probe", keys: httpKeys, required: ["url"]),
                 let url = spec.string("url")

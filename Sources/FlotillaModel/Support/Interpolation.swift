@@ -5,8 +5,10 @@ public struct InterpolationFailure: Error, Sendable, Hashable {
     public var offset: Int
 }
 
-/// Replaces `${NAME}` (empty when unset) and `${NAME:-default}` (default when unset or empty) from `environment`.
-/// `$$` is a literal `$`.
+/// Replaces `${NAME}` and `${NAME:-default}` (default when unset or empty) from `environment`. `$$` is a literal `$`.
+///
+/// `${NAME}` with `NAME` unset is a failure naming it: a secret or a host that was forgotten must not quietly become
+/// an empty string. `${NAME:-}` says "empty when unset" on purpose.
 public func interpolate(_ text: String, environment: [String: String]) -> Result<String, InterpolationFailure> {
     guard text.contains("$") else { return .success(text) }
     var output = ""
@@ -52,8 +54,15 @@ public func interpolate(_ text: String, environment: [String: String]) -> Result
         let value = environment[name]
         if let fallback, value?.isEmpty ?? true {
             output += fallback
+        } else if let value {
+            output += value
         } else {
-            output += value ?? ""
+            return .failure(
+                InterpolationFailure(
+                    message:
+                        "environment variable '\(name)' is not set; set it, or write ${\(name):-} for an empty value "
+                        + "or ${\(name):-default} for a default",
+                    offset: index))
         }
         index = close + 1
     }
