@@ -317,6 +317,93 @@ struct FaultTests {
             #expect(try psql(shard, "SELECT count(*) FROM tenant_\(id).flotilla_backfill") == "0")
         }
         #expect(try psql(control, "SELECT state FROM flotilla.rollouts") == "done")
+        // Each rerun saw its killed predecessor gone from this host and took its lease and claims over at once.
+        let takeovers = Int(try psql(control, "SELECT count(*) FROM flotilla.events WHERE kind = 'takeover'")) ?? 0
+        #expect(takeovers >= kills, "\(takeovers) takeovers after \(kills) kills")
+    }
+
+    /// Ctrl-C while the shard's server has stopped answering (SIGSTOP: sockets open, nothing read or sent): the
+    /// clean stop cannot reach the server, and the process still exits 130 within the stop grace (1 s) and a little.
+    /// Once the server runs again, the tenant that was in flight holds nothing of the phase.
+    @Test(.timeLimit(.minutes(5)))
+    func interruptObeysWhileTheShardHangs() async throws {
+        let binary = try CommandLineResumeTests.flotillaBinary()
+        let server = try await FaultServer.start("sigstop")
+        defer {
+            Self.signalServer(server, SIGCONT)
+            server.destroy()
+        }
+        let shard = try await server.database("shard")
+        let control = try await TestCluster.shared.freshDatabase(prefix: "sigstop_ctl")
+        try createSchemaTenants(shard, schemas: ["tenant_h1", "tenant_h2"], rows: 1)
+        let folder = try makeScratchDirectory(prefix: "flotilla-sigstop")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Self.write(
+            [
+                "fleets/hang/fleet.yaml": """
+                fleet: hang
+                control: \(postgresURL(control))
+                shards:
+                  - {name: s1, url: "\(postgresURL(shard))"}
+                tenants:
+                  - generate: {count: 2, id: "h{n}", shard: s1, schema: "tenant_{id}"}
+                """,
+                "fleets/hang/changes/0001_slow.yaml": """
+                change: 0001_slow
+                phases:
+                  - name: expand
+                    up: |
+                      SELECT pg_sleep(10);
+                      ALTER TABLE users ADD COLUMN slow integer;
+                    down: ALTER TABLE users DROP COLUMN slow;
+                """,
+                "policies/p.yaml": Self.policy,
+            ], in: folder)
+        let child = try CommandLineResumeTests.start(
+            binary, in: folder,
+            arguments: ["rollout", "--fleet", "hang", "--change", "0001_slow", "--policy", "p", "--yes"],
+            log: "hang.log")
+        let running = try await eventually(within: .seconds(60), every: .milliseconds(50)) {
+            // Before the control schema exists, the query fails: not yet.
+            (try? psql(control, "SELECT count(*) FROM flotilla.steps WHERE state = 'running'")) == "2"
+        }
+        try #require(running)
+        try await Task.sleep(for: .milliseconds(300))
+        Self.signalServer(server, SIGSTOP)
+        let interrupted = ContinuousClock.now
+        kill(child.process.processIdentifier, SIGINT)
+        let status = try await CommandLineResumeTests.wait(child, limit: .seconds(60))
+        let took = ContinuousClock.now - interrupted
+        Self.signalServer(server, SIGCONT)
+        let output = (try? String(contentsOf: child.output, encoding: .utf8)) ?? ""
+        #expect(status == 130, "\(output)")
+        #expect(took < .seconds(4), "it took \(took) to obey Ctrl-C: \(output)")
+        #expect(output.contains("stopping"), "\(output)")
+        // The in-flight statements' sessions are gone with the process: their transactions roll back.
+        let rolledBack = try await eventually(within: .seconds(60), every: .milliseconds(200)) {
+            try psql(
+                shard,
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(10)%' AND pid <> pg_backend_pid()")
+                == "0"
+        }
+        #expect(rolledBack)
+        for id in ["h1", "h2"] {
+            let probe = TenantProbe(shard: shard, schema: "tenant_\(id)")
+            #expect(try probe.columnType("slow") == nil)
+            #expect(try probe.liveLedger(change: "0001_slow").isEmpty)
+        }
+    }
+
+    /// Sends `signal` to every process of the server (postmaster and backends), as a hung host would look.
+    static func signalServer(_ server: FaultServer, _ signal: Int32) {
+        let pidFile = server.directory.appendingPathComponent("data/postmaster.pid")
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
+            let first = text.split(separator: "\n").first, let postmaster = pid_t(first)
+        else { return }
+        kill(postmaster, signal)
+        let children =
+            (try? String(contentsOfFile: "/proc/\(postmaster)/task/\(postmaster)/children", encoding: .utf8)) ?? ""
+        for child in children.split(separator: " ").compactMap({ pid_t($0) }) { kill(child, signal) }
     }
 
     static func write(_ files: [String: String], in folder: URL) throws {

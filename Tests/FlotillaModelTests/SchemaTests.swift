@@ -48,7 +48,8 @@ let sampleValues: [String: String] = [
     "key": "k", "batch_size": "10", "pause": "10ms", "revert": "\"a = 0\"", "rule": "r", "reason": "because",
     // policy
     "policy": "p", "waves": "[{name: w, select: {remaining: true}}]", "parallel": "2", "per_shard_parallel": "2",
-    "lock_timeout": "1s", "statement_timeout": "1m", "retries": "{attempts: 2}", "failure_budget": "{total: \"2%\"}",
+    "lock_timeout": "1s", "connect_timeout": "3s", "statement_timeout": "1m", "retries": "{attempts: 2}",
+    "failure_budget": "{total: \"2%\"}",
     "checks": "[{name: c, sql: \"SELECT true\"}]", "on_failure": "halt", "on_inconclusive": "continue",
     "seed": "42", "select": "{remaining: true}", "by": "shard", "bake": "1s", "percent": "10", "remaining": "true",
     "sql": "\"SELECT true\"",

@@ -112,11 +112,12 @@ public struct Session: Sendable {
     }
 
     /// The fleet's shard connections, running for as long as `body` runs.
-    public func withFleet<T: Sendable>(_ fleet: Fleet, _ body: @escaping @Sendable (FleetConnections) async throws -> T)
-        async throws -> T
-    {
+    public func withFleet<T: Sendable>(
+        _ fleet: Fleet, deadlines: ConnectionDeadlines = ConnectionDeadlines(),
+        _ body: @escaping @Sendable (FleetConnections) async throws -> T
+    ) async throws -> T {
         let connections = try FleetConnections(
-            fleet: fleet, embedded: embeddedURL, environment: environment, logger: logger)
+            fleet: fleet, embedded: embeddedURL, environment: environment, deadlines: deadlines, logger: logger)
         return try await connections.run { try await body(connections) }
     }
 }

@@ -1,6 +1,7 @@
 extension Policy {
     static let keys = [
         "policy", "description", "waves", "parallel", "per_shard_parallel", "lock_timeout", "statement_timeout",
+        "connect_timeout",
         "retries", "failure_budget", "checks", "on_failure", "on_inconclusive", "seed",
     ]
     static let waveKeys = ["name", "select", "by", "bake"]
@@ -81,7 +82,7 @@ extension Policy {
                 reader.error(node, "seed", "expected a whole number of at least 0, found \(node.kindName)")
             }
         }
-        return Policy(
+        var policy = Policy(
             name: name, description: object.string("description"), waves: waves,
             parallel: object.int("parallel", min: 1, max: 10_000) ?? 16,
             perShardParallel: object.int("per_shard_parallel", min: 1, max: 10_000) ?? 4,
@@ -90,6 +91,8 @@ extension Policy {
             failureBudget: budget, checks: checks, onFailure: object.oneOf("on_failure", OnFailure.self) ?? .revert,
             onInconclusive: object.oneOf("on_inconclusive", OnInconclusive.self) ?? .pause, seed: seed,
             file: reader.file, location: root.location)
+        if let connectTimeout = object.duration("connect_timeout") { policy.connectTimeout = connectTimeout }
+        return policy
     }
 
     static func decodeWave(_ node: YAMLNode, path: String, reader: DefinitionReader) -> Wave? {

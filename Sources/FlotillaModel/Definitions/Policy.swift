@@ -17,6 +17,9 @@ public struct Policy: Sendable, Hashable {
     public var perShardParallel: Int
     public var lockTimeout: Duration
     public var statementTimeout: Duration
+    /// How long opening a tenant's session may take, and how long a server may stay unreachable (refusing, restarting)
+    /// before its tenants' steps fail: a restart within it costs a retry, a server down longer fails the tenants.
+    public var connectTimeout: Duration = .seconds(5)
     public var retries: Retries
     public var failureBudget: FailureBudget
     public var checks: [Check]

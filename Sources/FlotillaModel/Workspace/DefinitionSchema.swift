@@ -274,6 +274,9 @@ public enum DefinitionSchema {
                 "parallel": int("tenant steps at once in all", minimum: 1),
                 "per_shard_parallel": int("tenant steps at once per shard", minimum: 1),
                 "lock_timeout": duration("lock_timeout of each tenant step"),
+                "connect_timeout": duration(
+                    "how long opening a tenant's session may take, and a server may stay unreachable before its tenants fail (default 5s)"
+                ),
                 "statement_timeout": duration("statement_timeout of each tenant step"),
                 "retries": object([
                     "attempts": int("tries in all", minimum: 1), "backoff": duration("wait between tries"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlotillaEngine
 import FlotillaModel
+import FlotillaPostgres
 import Foundation
 
 extension Flotilla {
@@ -72,7 +73,8 @@ extension Flotilla {
                 let session = try await Session.open(
                     fleet: fleet, control: control.control, environment: workspace.environment, logger: logger)
                 return try await session.withControlStore { store in
-                    try await session.withFleet(fleet) { connections in
+                    try await session.withFleet(fleet, deadlines: ConnectionDeadlines(connect: policy.connectTimeout)) {
+                        connections in
                         try await connections.preflight()
                         let engine = RolloutEngine(store: store, connections: connections, logger: logger) { event in
                             if format == .text { printer(event) }

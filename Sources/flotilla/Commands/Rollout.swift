@@ -2,6 +2,7 @@ import ArgumentParser
 import FlotillaEngine
 import FlotillaModel
 import FlotillaPlan
+import FlotillaPostgres
 import Foundation
 
 extension Flotilla {
@@ -44,7 +45,8 @@ extension Flotilla {
                 let session = try await Session.open(
                     fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
                 return try await session.withControlStore { store in
-                    try await session.withFleet(fleet) { connections in
+                    try await session.withFleet(fleet, deadlines: ConnectionDeadlines(connect: policy.connectTimeout)) {
+                        connections in
                         try await connections.preflight()
                         let engine = RolloutEngine(store: store, connections: connections, logger: logger) {
                             printer($0)
