@@ -33,7 +33,7 @@ struct CanaryPreflightTests {
         """
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func failingPreflightKeepsTheWaveFromStartingAndRevertsNothing() async throws {
         let rig = try await CanaryRig.make("cy-pre", tenants: CanaryRevertTests.tenants)
         for tenant in rig.tenantsOf(wave: "second") { _ = try rig.query(tenant, "UPDATE health SET ok = false") }
@@ -80,7 +80,7 @@ struct CanaryPreflightTests {
         #expect(try rig.journal("SELECT DISTINCT scope FROM flotilla.measurements") == "preflight")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func failingPreflightWaitsUntilItPasses() async throws {
         let rig = try await CanaryRig.make("cy-prewait", tenants: CanaryRevertTests.tenants)
         let blocked = rig.tenantsOf(wave: "second")[0]
@@ -123,7 +123,7 @@ struct CanaryPreflightTests {
                 == "t")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func failureBudgetQuarantinesTheBrokenTenantAndTheRolloutCompletes() async throws {
         let rig = try await CanaryRig.make("cy-budget", tenants: CanaryRevertTests.tenants)
         let broken = rig.tenantsOf(wave: "second")[1]

@@ -34,7 +34,7 @@ struct CanaryProbeTests {
         """
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func httpCheckThatStartsFailingMidBakeReverts() async throws {
         let rig = try await CanaryRig.make("cy-http", tenants: CanaryRevertTests.tenants)
         let secondWaveRequests = CanaryCounter()
@@ -94,7 +94,7 @@ struct CanaryProbeTests {
         #expect(try rig.journal("SELECT state FROM flotilla.rollouts") == "reverted")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func hangingCommandIsKilledAtItsTimeoutAndCountsAsAnError() async throws {
         let rig = try await CanaryRig.make("cy-hang", tenants: CanaryRevertTests.tenants)
         // A marker no other process has, to find the command (and what it started) afterwards.
@@ -134,7 +134,7 @@ struct CanaryProbeTests {
             try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state <> 'pending' AND wave <> 'first'") == "0")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func commandSeesTemplatedArgumentsAndEnvironment() async throws {
         let rig = try await CanaryRig.make("cy-env", tenants: CanaryRevertTests.tenants)
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
@@ -175,7 +175,7 @@ struct CanaryProbeTests {
         #expect(try rig.journal("SELECT count(*) FROM flotilla.check_verdicts WHERE verdict = 'passed'") == "3")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func inconclusiveBakeFollowsOnInconclusive() async throws {
         let rig = try await CanaryRig.make("cy-inconclusive", tenants: CanaryRevertTests.tenants)
         // No data (NULL) in the second wave once it has the column.
@@ -213,7 +213,7 @@ struct CanaryProbeTests {
         for tenant in rig.fleet.tenants { #expect(try rig.column(tenant, "nickname") == "text") }
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func inconclusiveBakePausesUntilApproved() async throws {
         let rig = try await CanaryRig.make("cy-pause", tenants: CanaryRevertTests.tenants)
         for tenant in rig.tenantsOf(wave: "second") { _ = try rig.query(tenant, "UPDATE health SET ok = NULL") }

@@ -53,7 +53,7 @@ struct CanaryRevertTests {
             down: ALTER TABLE users DROP COLUMN tag;
         """
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func onFailureQuarantineRevertsOnlyTheUnhealthyTenantAndGoesOn() async throws {
         let rig = try await CanaryRig.make("cy-quar", tenants: Self.tenants)
         let sick = rig.tenantsOf(wave: "second")[1]
@@ -84,7 +84,7 @@ struct CanaryRevertTests {
                 == "1")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func onFailureQuarantineBeyondTheBudgetRevertsThePhase() async throws {
         let rig = try await CanaryRig.make("cy-quar2", tenants: Self.tenants)
         for tenant in rig.tenantsOf(wave: "second").prefix(2) {
@@ -107,7 +107,7 @@ struct CanaryRevertTests {
         for tenant in rig.tenantsOf(wave: "third") { #expect(try rig.hasLedger(tenant) == false) }
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func sqlCheckFailingInSecondWaveRevertsBothWavesAndNeverTouchesTheThird() async throws {
         let rig = try await CanaryRig.make("cy-sql", tenants: Self.tenants)
         for tenant in rig.tenantsOf(wave: "second") { _ = try rig.query(tenant, "UPDATE health SET ok = false") }
@@ -187,7 +187,7 @@ struct CanaryRevertTests {
         #expect(events.all.contains { if case .checkFailed(check: "healthy", _) = $0 { true } else { false } })
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func backfillPhaseIsRevertedAndTheEarlierPhaseStays() async throws {
         let rig = try await CanaryRig.make("cy-backfill", tenants: Self.tenants)
         for tenant in rig.tenantsOf(wave: "second") {
@@ -248,7 +248,7 @@ struct CanaryRevertTests {
                 == "0")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func irreversiblePhaseWhoseCheckFailsHaltsAndRevertsNothing() async throws {
         let rig = try await CanaryRig.make("cy-irrev", tenants: Self.tenants)
         for tenant in rig.fleet.tenants { _ = try rig.query(tenant, "ALTER TABLE users ADD COLUMN legacy text") }
@@ -301,7 +301,7 @@ struct CanaryRevertTests {
         #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'applied'") == "5")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func onFailureHaltKeepsEverythingAsItIs() async throws {
         let rig = try await CanaryRig.make("cy-halt", tenants: Self.tenants)
         for tenant in rig.tenantsOf(wave: "second") { _ = try rig.query(tenant, "UPDATE health SET ok = false") }
@@ -326,7 +326,7 @@ struct CanaryRevertTests {
         #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'reverted'") == "0")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func revertByHandGoesPhaseByPhaseInReverseOrder() async throws {
         let rig = try await CanaryRig.make("cy-manual", tenants: Self.tenants)
         let change = try canaryChange(

@@ -8,7 +8,7 @@ import Testing
 struct CheckRunnerTests {
     static let template = CheckTemplate(tenant: "t1", shard: "pg-a", wave: "canary", phase: "expand", rollout: "r-1")
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func commandExitStatusDecides() async {
         let pass = await CommandCheck.measure(["true"], template: Self.template, timeout: .seconds(5))
         #expect(pass.verdict == .pass)
@@ -27,7 +27,7 @@ struct CheckRunnerTests {
         #expect(crashed.detail.contains("signal 11"))
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func commandGetsTemplatedArgumentsAndTheFlotillaEnvironment() async {
         let result = await CommandCheck.measure(
             [
@@ -39,7 +39,7 @@ struct CheckRunnerTests {
         #expect(result.detail == "exit 1: t1 pg-a expand canary r-1 t1/pg-a/canary/expand/r-1")
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func hangingCommandIsKilledWithEverythingItStartedAtItsTimeout() async throws {
         let marker = "\(Int.random(in: 1000...9999)).\(Int.random(in: 100...999))"
         let clock = ContinuousClock()
@@ -55,7 +55,7 @@ struct CheckRunnerTests {
         #expect(CanaryProbeTests.processes(containing: "sleep \(marker)").isEmpty)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func cancellingAMeasurementKillsItsCommand() async throws {
         let marker = "\(Int.random(in: 1000...9999)).\(Int.random(in: 100...999))"
         let task = Task {
@@ -74,7 +74,7 @@ struct CheckRunnerTests {
         #expect(gone)
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func httpProbeAgainstALocalServer() async throws {
         let server = try CanaryHTTPServer { target in
             if target.hasPrefix("/slow") {
@@ -118,7 +118,7 @@ struct CheckRunnerTests {
     }
 
     /// A bake stops at the first failing measurement and cancels the probes still in flight; they must end.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func cancellingHTTPProbesInFlightEndsThem() async throws {
         let server = try CanaryHTTPServer { _ in (404, "gone") }
         defer { server.stop() }
@@ -144,7 +144,7 @@ struct CheckRunnerTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func refusedConnectionIsAnError() async throws {
         let server = try CanaryHTTPServer { _ in (200, "ok") }
         let port = server.port

@@ -82,7 +82,7 @@ struct CommandLineResumeTests {
         return child.process.terminationStatus
     }
 
-    @Test(.timeLimit(.minutes(4)))
+    @Test(.timeLimit(.minutes(10)))
     func rolloutKilledWithSIGKILLResumesWithoutApplyingTwice() async throws {
         let binary = try Self.flotillaBinary()
         let shardA = try await TestCluster.shared.freshDatabase(prefix: "kill_a")

@@ -55,7 +55,7 @@ struct ConcurrencyTests {
         return peak
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func perShardAndGlobalCapsHold() async throws {
         let shardA = try await TestCluster.shared.freshDatabase(prefix: "caps_a")
         let shardB = try await TestCluster.shared.freshDatabase(prefix: "caps_b")
@@ -97,7 +97,7 @@ struct ConcurrencyTests {
         #expect(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'applied'") == "24")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func globalCapHoldsAcrossShards() async throws {
         let shards = try await [
             TestCluster.shared.freshDatabase(prefix: "gcap_a"), TestCluster.shared.freshDatabase(prefix: "gcap_b"),
@@ -150,7 +150,7 @@ struct ConcurrencyTests {
         return (try await Rig(fleet: makeFleet(name: name, shards: [("a", shard)], tenants: tenants)), shard, holder)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func lockTimeoutIsRetriedUntilTheLockGoes() async throws {
         let (rig, shard, holder) = try await lockedFleet("lock-retry-fleet")
         let policy = try parsePolicy(
@@ -201,7 +201,7 @@ struct ConcurrencyTests {
         #expect(events.all.contains { if case .stepRetry(_, "l1", _, _) = $0 { return true } else { return false } })
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func lockHeldLongerThanAllAttemptsFailsWith55P03() async throws {
         let (rig, shard, holder) = try await lockedFleet("lock-fail-fleet")
         let policy = try parsePolicy(

@@ -24,7 +24,7 @@ struct CoordinatorTests {
         return parts.count >= 3 ? Int32(parts[parts.count - 2]) : nil
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func rolloutAndWorkerShareTheRolloutWithinTheCaps() async throws {
         let workspace = try Fixtures.Workspace(prefix: "flotilla-coord1")
         defer { workspace.remove() }
@@ -91,7 +91,7 @@ struct CoordinatorTests {
         #expect(peaks.perDatabase.values.max() == 3, "no shard ever ran 3 steps at once: \(peaks.perDatabase)")
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func followerTakesOverWhenTheLeaseHolderIsKilled() async throws {
         let workspace = try Fixtures.Workspace(prefix: "flotilla-coord2")
         defer { workspace.remove() }

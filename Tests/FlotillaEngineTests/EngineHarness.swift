@@ -19,6 +19,10 @@ let engineTestLogger: Logger = {
 
 let here = SourceLocation(file: "engine-tests", line: 1, column: 1)
 
+/// Connection deadlines for the tests: the whole suite shares two cores, so opening a session may take seconds; a
+/// refused connection still fails at once. (The window a lost server gets is the policy's `connect_timeout`.)
+let testDeadlines = ConnectionDeadlines(connect: .seconds(30))
+
 /// A name no other test of this process uses (for databases created by hand on the shared cluster).
 func uniqueName(_ prefix: String) -> String {
     "\(prefix)_\(getpid())_\(String(UInt32.random(in: 0..<UInt32.max), radix: 36))"
@@ -208,7 +212,8 @@ func withTestEngine<T: Sendable>(
     fleet: Fleet, control: ConnectionURL, logger: Logger, observe: @escaping @Sendable (RolloutEvent) -> Void,
     _ body: @escaping @Sendable (RolloutEngine, ControlStore, FleetConnections) async throws -> T
 ) async throws -> T {
-    let connections = try FleetConnections(fleet: fleet, embedded: nil, environment: [:], logger: logger)
+    let connections = try FleetConnections(
+        fleet: fleet, embedded: nil, environment: [:], deadlines: testDeadlines, logger: logger)
     let client = PostgresClient(configuration: control.clientConfiguration(), backgroundLogger: logger)
     return try await withRunningClients([client]) {
         let store = ControlStore(client: client, logger: logger)

@@ -43,7 +43,7 @@ struct FailureTests {
         return (try await Rig(fleet: fleet), shard, tenants)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func oneTenantFailsAndPolicyHalts() async throws {
         let (rig, shard, _) = try await brokenFleet("halt-fleet")
         let change = try parseChange(Self.addScore)
@@ -88,7 +88,7 @@ struct FailureTests {
         #expect(try rig.journal("SELECT error FROM flotilla.steps WHERE tenant = 'f2'").contains("score"))
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func oneTenantFailsAndPolicyReverts() async throws {
         let (rig, shard, _) = try await brokenFleet("revert-fleet")
         let change = try parseChange(Self.addScore)
@@ -120,7 +120,7 @@ struct FailureTests {
         #expect(try rig.eventKinds().filter { $0 == "step-reverted" }.count == 2)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func failureWithinBudgetIsQuarantined() async throws {
         let (rig, shard, tenants) = try await brokenFleet("quarantine-fleet")
         let change = try parseChange(Self.addScore)
@@ -152,7 +152,7 @@ struct FailureTests {
         )
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func quarantinedTenantIsSkippedByLaterPhases() async throws {
         let (rig, shard, tenants) = try await brokenFleet("quarantine-phases-fleet")
         let change = try parseChange(
@@ -193,7 +193,7 @@ struct FailureTests {
         #expect(try rig.rolloutState() == "done")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func failingCheckRevertsTheWavesThatGotThePhase() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "check")
         let ids = ["a1", "a2", "b1", "b2", "c1", "c2", "c3"]

@@ -77,7 +77,8 @@ struct FaultTests {
         try createSchemaTenants(shard, schemas: ids.map { "tenant_\($0)" }, rows: 2)
         let fleet = makeFleet(
             name: "restart-fleet", shards: [("s1", shard)], tenants: ids.map { schemaTenant($0, shard: "s1") })
-        let policy = try parsePolicy(Self.policy)
+        // A restart on a machine busy with the whole test suite may take several seconds: the window covers it.
+        let policy = try parsePolicy(Self.policy + "\nconnect_timeout: 30s\n")
         let rig = try await Rig(fleet: fleet)
         var retried = 0
         for run in 1...20 {
@@ -93,10 +94,11 @@ struct FaultTests {
                 """)
             let rollout = Task { try await rig.rollout(change, policy) }
             let started = try await eventually(within: .seconds(60), every: .milliseconds(20)) {
-                let applied = try rig.journal(
+                // Before the control schema exists, the query fails: not yet.
+                let applied = try? rig.journal(
                     "SELECT count(*) FROM flotilla.steps s JOIN flotilla.rollouts r ON r.id = s.rollout_id WHERE r.change = 'c\(run)' AND s.state = 'applied'"
                 )
-                return (Int(applied) ?? 0) >= 1
+                return (Int(applied ?? "") ?? 0) >= 1
             }
             try #require(started, "run \(run): no tenant was applied")
             try await server.restart()
@@ -130,7 +132,7 @@ struct FaultTests {
     /// The shard's server stops mid-wave and stays down: the rollout ends (halted, per `on_failure: halt`) within
     /// seconds; each failed step says "connection refused" and names the shard and the server; no tenant is left
     /// between before and after the phase.
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func stoppedShardEndsTheRolloutWithinSeconds() async throws {
         let server = try await FaultServer.start("stop")
         defer { server.destroy() }
@@ -153,7 +155,7 @@ struct FaultTests {
         let rig = try await Rig(fleet: fleet)
         let rollout = Task { try await rig.rollout(change, policy) }
         let started = try await eventually(within: .seconds(60), every: .milliseconds(20)) {
-            (Int(try rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'applied'")) ?? 0) >= 2
+            (Int((try? rig.journal("SELECT count(*) FROM flotilla.steps WHERE state = 'applied'")) ?? "") ?? 0) >= 2
         }
         try #require(started)
         try await server.stop()
@@ -186,7 +188,7 @@ struct FaultTests {
     }
 
     /// Every command that needs the control store says within seconds that it is unreachable, naming it, and exits 1.
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func refusedControlStoreIsReportedWithinSeconds() async throws {
         let binary = try CommandLineResumeTests.flotillaBinary()
         let port = try Self.closedPort()
@@ -325,7 +327,7 @@ struct FaultTests {
     /// Ctrl-C while the shard's server has stopped answering (SIGSTOP: sockets open, nothing read or sent): the
     /// clean stop cannot reach the server, and the process still exits 130 within the stop grace (1 s) and a little.
     /// Once the server runs again, the tenant that was in flight holds nothing of the phase.
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func interruptObeysWhileTheShardHangs() async throws {
         let binary = try CommandLineResumeTests.flotillaBinary()
         let server = try await FaultServer.start("sigstop")

@@ -108,7 +108,7 @@ struct HaltCommandTests {
         return MidWaveHalt(fleet: fleet, rollout: rollout, latency: latency, haltedAt: haltedAt)
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func haltDuringAWaveStopsTheRolloutWithEveryTenantBeforeOrAfterThePhase() async throws {
         let workspace = try Fixtures.Workspace(prefix: "flotilla-halt1")
         defer { workspace.remove() }
@@ -119,7 +119,7 @@ struct HaltCommandTests {
         #expect(result.latency < 5, "the rollout exited \(result.latency) s after the halt")
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func haltWithoutTheListenerIsCaughtByTheHaltsTableReads() async throws {
         let workspace = try Fixtures.Workspace(prefix: "flotilla-halt2")
         defer { workspace.remove() }
@@ -131,7 +131,7 @@ struct HaltCommandTests {
         #expect(result.latency < 2.5, "without LISTEN the rollout exited \(result.latency) s after the halt")
     }
 
-    @Test(.timeLimit(.minutes(6)))
+    @Test(.timeLimit(.minutes(10)))
     func haltedFleetRefusesRolloutThenResumeFinishesTheSameRollout() async throws {
         let workspace = try Fixtures.Workspace(prefix: "flotilla-halt3")
         defer { workspace.remove() }
@@ -199,7 +199,7 @@ struct HaltCommandTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func haltAllStopsTheRolloutsOfEveryFleetAndStatusListsTheHaltFirst() async throws {
         let workspace = try Fixtures.Workspace(prefix: "flotilla-halt4")
         defer { workspace.remove() }
@@ -288,7 +288,7 @@ struct HaltCommandTests {
         #expect(try psql(control, "SELECT count(*) FROM flotilla.halts WHERE lifted_at IS NULL") == "0")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func haltWithNoRolloutRunningIsRecordedAndResumeLiftsIt() async throws {
         let scene = try await Scene.make(
             "flotilla-halt7", fleet: "halt-idle", tenants: 3, idPrefix: "i", sleep: 0.01, parallel: 2)
@@ -322,7 +322,7 @@ struct HaltCommandTests {
         #expect(try psql(control, "SELECT state FROM flotilla.rollouts") == "done")
     }
     /// `status --watch` follows a running rollout, report after report, and ends when the rollout does.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func statusWatchFollowsARolloutToItsEnd() async throws {
         let scene = try await Scene.make(
             "flotilla-watch", fleet: "watch-fleet", tenants: 6, idPrefix: "w", sleep: 0.4, parallel: 1)
@@ -348,7 +348,7 @@ struct HaltCommandTests {
     }
     /// Ctrl-C on `flotilla rollout`: the running statements are cancelled (not waited for), their transactions roll
     /// back, the step goes back to pending (a rerun applies it), the lease is released, exit 130.
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func interruptStopsTheRolloutAtOnceAndARerunFinishesIt() async throws {
         let scene = try await Scene.make(
             "flotilla-sigint", fleet: "sigint-fleet", tenants: 4, idPrefix: "q", sleep: 20, parallel: 2)

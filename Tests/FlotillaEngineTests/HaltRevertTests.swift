@@ -9,7 +9,7 @@ import Testing
 /// `halt --revert`: the rollout stops and the current phase is undone on every tenant that got it, even when they
 /// are more than the caps let run at once — the halt that stops new steps does not stop the revert.
 struct HaltRevertTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func haltWithRevertUndoesThePhaseEverywhereItWasApplied() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "hrev")
         let tenants = (1...10).map { schemaTenant(String(format: "h%02d", $0), shard: "a") }

@@ -199,7 +199,7 @@ enum PatternTenants {
 struct PatternLoadTests {
     @Test(
         "pgbench runs the workload, reports latencies, and counts the transactions an error broke",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(10)))
     func harnessSeesFailures() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "load")
         try PatternTenants.create(shard, schemas: ["tenant_a"])

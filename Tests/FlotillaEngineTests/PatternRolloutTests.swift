@@ -14,7 +14,7 @@ import Testing
 struct PatternRolloutTests {
     @Test(
         "add-column NOT NULL: added, backfilled from an expression, enforced without a long lock; reverted",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(10)))
     func addColumnNotNull() async throws {
         try await PatternRig.exercise(
             "add_column",
@@ -48,7 +48,7 @@ struct PatternRolloutTests {
 
     @Test(
         "rename-column: both names in sync both ways under writes, the old shape back after revert",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(10)))
     func renameColumn() async throws {
         try await PatternRig.exercise(
             "rename_column", pattern: "rename-column: {table: users, column: phone_number, to: phone, batch_size: 500}",
@@ -77,7 +77,7 @@ struct PatternRolloutTests {
 
     @Test(
         "drop-column: retired behind its gate (gone for every query), brought back with its data by revert",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(10)))
     func dropColumn() async throws {
         let fingerprint =
             "SELECT md5(string_agg(coalesce(phone_number, '-'), ',' ORDER BY id)) FROM users WHERE id <= \(PatternTenants.rows)"
@@ -99,7 +99,7 @@ struct PatternRolloutTests {
 
     @Test(
         "change-type: the shadow column equals `using` of the old for every row, switched in, reverted",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(10)))
     func changeType() async throws {
         try await PatternRig.exercise(
             "change_type",
@@ -125,7 +125,7 @@ struct PatternRolloutTests {
 
     @Test(
         "add-index: built concurrently (an INVALID leftover rebuilt), dropped concurrently by revert",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(10)))
     func addIndex() async throws {
         let valid =
             "SELECT coalesce(string_agg(i.indisvalid::text, ','), 'none') FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = 'users_email_lower_idx' AND c.relnamespace = current_schema()::regnamespace"
@@ -151,7 +151,7 @@ struct PatternRolloutTests {
             })
     }
 
-    @Test("add-constraint: NOT VALID then VALIDATE under writes; dropped by revert", .timeLimit(.minutes(2)))
+    @Test("add-constraint: NOT VALID then VALIDATE under writes; dropped by revert", .timeLimit(.minutes(10)))
     func addConstraint() async throws {
         let state =
             "SELECT coalesce(string_agg(convalidated::text, ','), 'none') FROM pg_constraint WHERE conname = 'users_score_not_negative' AND connamespace = current_schema()::regnamespace"
@@ -168,7 +168,7 @@ struct PatternRolloutTests {
     }
 
     @Test(
-        "add-foreign-key: NOT VALID then VALIDATE while orders are placed; dropped by revert", .timeLimit(.minutes(2)))
+        "add-foreign-key: NOT VALID then VALIDATE while orders are placed; dropped by revert", .timeLimit(.minutes(10)))
     func addForeignKey() async throws {
         let state =
             "SELECT coalesce(string_agg(convalidated::text || ':' || contype::text, ','), 'none') FROM pg_constraint WHERE conname = 'orders_user_id_fkey' AND connamespace = current_schema()::regnamespace"
@@ -187,7 +187,7 @@ struct PatternRolloutTests {
 extension PatternRolloutTests {
     @Test(
         "rename-column to the end: the application moves to the new name at the gate, then the contract runs",
-        .timeLimit(.minutes(2)))
+        .timeLimit(.minutes(10)))
     func renameColumnToTheEnd() async throws {
         let rig = try await PatternRig.make("rename_end")
         let change = try parseChange(
@@ -220,7 +220,7 @@ extension PatternRolloutTests {
         }
     }
 
-    @Test("change-type to the end: switch and contract under the same traffic", .timeLimit(.minutes(2)))
+    @Test("change-type to the end: switch and contract under the same traffic", .timeLimit(.minutes(10)))
     func changeTypeToTheEnd() async throws {
         let rig = try await PatternRig.make("change_end")
         let change = try parseChange(

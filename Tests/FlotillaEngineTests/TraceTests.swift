@@ -61,7 +61,7 @@ struct TraceTests {
         """
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func addNullableColumnTakesAccessExclusiveWithoutRewrite() async throws {
         let setup = try await Setup()
         let (_, trace, findings) = try await setup.trace(Self.change("ALTER TABLE users ADD COLUMN c int;"))
@@ -78,7 +78,7 @@ struct TraceTests {
         #expect(finding.message.contains("[traced on tenant t1: AccessExclusiveLock on users; no rewrite]"))
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func typeChangeRewritesTheTable() async throws {
         let setup = try await Setup()
         let (_, trace, findings) = try await setup.trace(
@@ -105,7 +105,7 @@ struct TraceTests {
 
     /// The classifier takes a column of a domain type for a catalog-only change; PostgreSQL checks the domain's
     /// constraint on every row and rewrites the table. The trace wins: high.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func traceOverridesTheClassifierWhenTheyDisagree() async throws {
         let setup = try await Setup()
         let yaml = Self.change("ALTER TABLE users ADD COLUMN d positive_int;")
@@ -120,7 +120,7 @@ struct TraceTests {
         #expect(finding.fails(at: .high))
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func createIndexTakesShareLockAndConcurrentlyIsNotTraced() async throws {
         let setup = try await Setup()
         let yaml = """
@@ -146,7 +146,7 @@ struct TraceTests {
     }
 
     /// Later statements and phases see what earlier ones did; a statement PostgreSQL rejects is reported as such.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func phasesBuildOnEachOtherAndFailuresAreReported() async throws {
         let setup = try await Setup()
         let yaml = """
@@ -178,7 +178,7 @@ struct TraceTests {
     }
 
     /// The tenant is only read; the scratch database is gone afterwards, also when the trace fails.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func sourceIsUnchangedAndScratchIsDropped() async throws {
         let setup = try await Setup()
         let columns =
@@ -211,7 +211,7 @@ struct TraceTests {
     }
 
     /// Sample rows are copied (generated and identity columns included), so a rewrite is of a table with rows.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func sampleRowsAreCopied() async throws {
         let setup = try await Setup()
         let (_, trace, _) = try await setup.trace(
@@ -253,7 +253,7 @@ struct TraceCommandLineTests {
         return try await ProcessRunner.run(binary, arguments, environment: environment, currentDirectory: folder)
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func lintTraceOnTheCommandLine() async throws {
         let binary = try CommandLineResumeTests.flotillaBinary()
         let shard = try await TestCluster.shared.freshDatabase(prefix: "tracecli")

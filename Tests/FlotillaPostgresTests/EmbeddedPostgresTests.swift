@@ -33,7 +33,7 @@ struct EmbeddedPostgresTests {
         #expect(!EmbeddedPostgres.serverUserCannotReach(open.appendingPathComponent("project/.flotilla/postgres")))
     }
 
-    @Test(.timeLimit(.minutes(5)))
+    @Test(.timeLimit(.minutes(10)))
     func startsConnectsReusesAndStops() async throws {
         let directory = try makeScratchDirectory(prefix: "flotilla-test-embedded")
         defer {
@@ -126,7 +126,7 @@ struct EmbeddedPostgresTests {
         #expect(!FileManager.default.fileExists(atPath: directory.appendingPathComponent("data/postmaster.pid").path))
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func twoStartsOnANewFolderMakeOneServer() async throws {
         let directory = try makeScratchDirectory(prefix: "flotilla-test-race")
         defer {
@@ -146,7 +146,7 @@ struct EmbeddedPostgresTests {
         try await second.stop()
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func explainsAFolderItCannotUse() async throws {
         let parent = try makeScratchDirectory(prefix: "flotilla-test-locked")
         defer {
@@ -168,7 +168,7 @@ struct EmbeddedPostgresTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func saysHowToInstallMissingBinaries() async throws {
         let directory = try makeScratchDirectory(prefix: "flotilla-test-nobinaries")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -183,7 +183,7 @@ struct EmbeddedPostgresTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func createDatabaseNeedsAStartedServer() async throws {
         let server = EmbeddedPostgres(directory: URL(fileURLWithPath: "/tmp/flotilla-never-started"), logger: logger)
         let error = await #expect(throws: EmbeddedPostgresError.self) {

@@ -7,7 +7,7 @@ import Testing
 struct PostgresClientServiceTests {
     let logger = Logger(label: "flotilla.test.client")
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func runsTheBodyWithARunningClient() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "client")
         let database = try await withPostgresClient(url, logger: logger) { client in
@@ -28,7 +28,7 @@ struct PostgresClientServiceTests {
         #expect(database == [url.database])
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func errorsFromTheBodyPassThroughAndTheClientStops() async throws {
         struct Stop: Error {}
         let url = try await TestCluster.shared.freshDatabase(prefix: "client")
@@ -37,7 +37,7 @@ struct PostgresClientServiceTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func wrongPasswordFailsAtOnceNamingTheServerNotThePassword() async throws {
         var url = try await TestCluster.shared.freshDatabase(prefix: "client")
         url.password = "wrong-hunter2"
@@ -53,7 +53,7 @@ struct PostgresClientServiceTests {
         #expect(error?.sqlState == "28P01")
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func missingDatabaseIsNamed() async throws {
         let url = try await TestCluster.shared.url().with(database: "no_such_database")
         let error = await #expect(throws: PostgresConnectError.self) {
@@ -63,7 +63,7 @@ struct PostgresClientServiceTests {
         #expect(error?.description.contains("no_such_database") == true)
     }
 
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func unreachableServerIsNamed() async throws {
         let url = ConnectionURL(
             host: "127.0.0.1", port: 1, user: "app", password: "hunter2", database: "db", sslMode: .disable)

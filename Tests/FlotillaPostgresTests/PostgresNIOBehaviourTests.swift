@@ -12,7 +12,7 @@ struct PostgresNIOBehaviourTests {
 
     /// PostgresNIO only speaks the extended protocol: one statement per query. Several statements
     /// in one string are refused by the server, so change SQL must be split (or wrapped in a DO block).
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func severalStatementsInOneQueryAreRefused() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "nio")
         let error = await #expect(throws: PSQLError.self) {
@@ -49,7 +49,7 @@ struct PostgresNIOBehaviourTests {
 
     /// Cancelling the Swift task does not stop a running statement on the server; PostgresNIO has no
     /// CancelRequest. `pg_cancel_backend(pid)` from another connection does, with SQLSTATE 57014.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func aRunningStatementIsCancelledWithPgCancelBackend() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "nio")
         let logger = self.logger
@@ -98,7 +98,7 @@ struct PostgresNIOBehaviourTests {
     /// `statement_timeout` set on the session ends a statement on the server side. Like every error
     /// raised while a statement runs, it surfaces while its rows are read: `query` itself returns as
     /// soon as the row description arrives, so rows that are never read hide the failure.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func statementTimeoutEndsALongStatementOnceRowsAreRead() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "nio")
         let error = await #expect(throws: PSQLError.self) {
@@ -113,7 +113,7 @@ struct PostgresNIOBehaviourTests {
     }
 
     /// LISTEN on one leased connection receives a NOTIFY sent from another one.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(10)))
     func listenReceivesNotify() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "nio")
         let logger = self.logger

@@ -6,7 +6,7 @@ import Testing
 struct ProcessRunnerTests {
     /// A program run with `terminateOnCancel` ends when its caller is cancelled (SIGTERM to its process group);
     /// without it, it runs to its end.
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(10)))
     func cancellingTheCallerTerminatesTheProgram() async throws {
         let shell = URL(fileURLWithPath: "/bin/sh")
         let started = ContinuousClock.now

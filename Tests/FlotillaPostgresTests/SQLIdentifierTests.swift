@@ -35,7 +35,7 @@ struct SQLIdentifierTests {
         #expect(quoteQualified() == "")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func hostileNamesRoundTripThroughTheServer() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "ident")
         let logger = Logger(label: "test")
@@ -71,7 +71,7 @@ struct SQLIdentifierTests {
         #expect(columns == "\(Self.hostileNames.count)")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func emptyNameIsRejectedByTheServer() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "ident")
         let logger = Logger(label: "test")

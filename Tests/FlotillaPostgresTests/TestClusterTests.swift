@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 struct TestClusterTests {
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func freshDatabasesAreDistinctAndUsable() async throws {
         let first = try await TestCluster.shared.freshDatabase()
         let second = try await TestCluster.shared.freshDatabase(prefix: "other")
@@ -20,7 +20,7 @@ struct TestClusterTests {
         #expect(try psql(second, "SELECT to_regclass('only_in_first') IS NULL") == "t")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func oneClusterPerProcess() async throws {
         let url = try await TestCluster.shared.url()
         #expect(try await TestCluster.shared.url() == url)
@@ -34,7 +34,7 @@ struct TestClusterTests {
         #expect(owner.trimmingCharacters(in: .whitespacesAndNewlines) == "\(getpid())")
     }
 
-    @Test(.timeLimit(.minutes(3)))
+    @Test(.timeLimit(.minutes(10)))
     func psqlReportsErrorsWithoutThePassword() async throws {
         let url = try await TestCluster.shared.freshDatabase()
         let password = try #require(url.password)

@@ -209,7 +209,7 @@ struct WaveRunner: Sendable {
                     let since =
                         await driver.engine.connections.unreachableSince(tenant.shard) ?? lostSince ?? clock.now
                     lostSince = lostSince ?? since
-                    if clock.now - since < driver.engine.connections.deadlines.connect {
+                    if clock.now - since < driver.policy.connectTimeout {
                         driver.observe(
                             .stepRetry(
                                 phase: phase.name, tenant: tenant.id, attempt: attempt, error: lastError.description))

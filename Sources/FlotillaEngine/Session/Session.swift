@@ -81,7 +81,7 @@ public struct Session: Sendable {
     }
 
     /// How long a command waits for the control store before it says it is unreachable.
-    public static let controlConnectTimeout: Duration = .seconds(3)
+    public static let controlConnectTimeout: Duration = .seconds(4)
 
     /// Runs `body` with a migrated control store.
     ///
