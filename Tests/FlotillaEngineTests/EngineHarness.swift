@@ -224,16 +224,32 @@ func withTestEngine<T: Sendable>(
 }
 
 /// Polls `condition` every `interval` until it holds or `limit` passes; returns whether it held.
+///
+/// The condition runs on ``BlockingWorkExecutor`` (threads of its own): conditions call `psql`, which blocks its
+/// thread while the program runs, and the whole suite's pollers blocking the two threads of Swift's cooperative pool
+/// would starve the code under test of them.
 func eventually(
     within limit: Duration = .seconds(90), every interval: Duration = .milliseconds(50),
     _ condition: () async throws -> Bool
 ) async throws -> Bool {
     let deadline = ContinuousClock.now + limit
     while ContinuousClock.now < deadline {
-        if try await condition() { return true }
+        if try await withTaskExecutorPreference(BlockingWorkExecutor.shared, operation: condition) { return true }
         try await Task.sleep(for: interval)
     }
-    return try await condition()
+    return try await withTaskExecutorPreference(BlockingWorkExecutor.shared, operation: condition)
+}
+
+/// Runs each job on a thread of its own, for test code that blocks (psql, child processes): never on the cooperative
+/// pool's few threads.
+final class BlockingWorkExecutor: TaskExecutor {
+    static let shared = BlockingWorkExecutor()
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        let executor = asUnownedTaskExecutor()
+        Thread.detachNewThread { job.runSynchronously(on: executor) }
+    }
 }
 
 /// A session of its own on a database, outside the code under test (to hold locks, sample activity).

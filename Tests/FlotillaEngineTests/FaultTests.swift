@@ -291,7 +291,7 @@ struct FaultTests {
             let before = try progress()
             let child = try CommandLineResumeTests.start(binary, in: folder, arguments: arguments, log: "run.log")
             // Killed once this run has written a batch of its own, then at a random point up to 0.4 s later.
-            let advanced = try await eventually(within: .seconds(30), every: .milliseconds(10)) {
+            let advanced = try await eventually(within: .seconds(30), every: .milliseconds(50)) {
                 if !child.process.isRunning { return true }
                 return try progress() > before
             }
