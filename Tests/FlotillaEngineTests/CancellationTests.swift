@@ -46,7 +46,11 @@ struct CancellationTests {
             parallel: 16
             per_shard_parallel: 16
             """)
-        let session = try await Session.open(fleet: fleet, control: nil, environment: [:], logger: engineTestLogger)
+        var configured = try await Session.open(
+            fleet: fleet, control: nil, environment: [:], logger: engineTestLogger)
+        // The whole suite shares two cores: the control store may take seconds to answer.
+        configured.controlConnectTimeout = .seconds(30)
+        let session = configured
         for iteration in 1...8 {
             let change = try parseChange(
                 """

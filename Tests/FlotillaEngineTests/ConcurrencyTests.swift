@@ -74,7 +74,8 @@ struct ConcurrencyTests {
             per_shard_parallel: 2
             """)
         let rig = try await Rig(fleet: fleet)
-        let outcome = try await rig.rollout(try Self.spanChange(sleep: "0.5"), policy)
+        // Steps long enough that a loaded machine still runs two at once on each shard.
+        let outcome = try await rig.rollout(try Self.spanChange(sleep: "1.5"), policy)
         guard case .done = outcome else {
             Issue.record("expected done, got \(outcome)")
             return
@@ -85,7 +86,7 @@ struct ConcurrencyTests {
         let peakA = Self.maxOverlap(spansA)
         let peakB = Self.maxOverlap(spansB)
         #expect(peakA <= 2 && peakB <= 2, "shards ran \(peakA) and \(peakB) at once with per_shard_parallel: 2")
-        // Twelve half-second steps per shard and room for four at once: the cap must be reached, else the test
+        // Twelve 1.5-second steps per shard and room for four at once: the cap must be reached, else the test
         // shows nothing.
         #expect(peakA == 2 && peakB == 2, "the per-shard cap was reached: a \(peakA), b \(peakB)")
         #expect(Self.maxOverlap(spansA + spansB) <= 4)

@@ -88,11 +88,17 @@ public final class FleetConnections: Sendable {
     /// connection of its own: the step's own connection is busy with that statement.
     func cancelBackend(shard: String, pid: Int32) async {
         guard let url = shardURLs[shard] else { return }
-        var quick = deadlines
-        quick.connect = min(deadlines.connect, .seconds(2))
-        guard let connection = try? await url.openConnection(deadlines: quick, logger: logger) else { return }
-        _ = try? await connection.query("SELECT pg_cancel_backend(\(pid))", logger: logger).collect()
-        try? await connection.close()
+        var deadlines = self.deadlines
+        deadlines.connect = min(deadlines.connect, .seconds(2))
+        let (quick, logger) = (deadlines, self.logger)
+        // Bounded as a whole: a halt or a stop must never wait on a server that does not answer.
+        _ = try? await uncancelled(within: .seconds(3)) {
+            let connection = try await url.openConnection(deadlines: quick, logger: logger)
+            _ = try? await untilClosed(connection, endpoint: url.endpoint) {
+                try await connection.query("SELECT pg_cancel_backend(\(pid))", logger: logger).collect()
+            }
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
     }
 
     /// Connects to every shard once (`SELECT 1`), so a wrong URL or a down server is found before anything runs.

@@ -46,7 +46,7 @@ public struct RolloutEngine: Sendable {
         self.connections = connections
         self.logger = logger
         self.observe = observe
-        self.owner = CoordinatorIdentity.current.description
+        self.owner = CoordinatorIdentity.make().description
     }
 
     /// Runs the rollout of `change` on the fleet, or resumes the unfinished one.
@@ -226,9 +226,13 @@ struct CoordinatorIdentity: Sendable, CustomStringConvertible {
     var pid: Int32
     var nonce: String
 
-    static let current = CoordinatorIdentity(
-        host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier,
-        nonce: String(UInt32.random(in: 0..<UInt32.max), radix: 16))
+    /// A new identity of this process: each engine has a nonce of its own, so two engines in one process never share
+    /// a lease or a claim.
+    static func make() -> CoordinatorIdentity {
+        CoordinatorIdentity(
+            host: ProcessInfo.processInfo.hostName, pid: ProcessInfo.processInfo.processIdentifier,
+            nonce: String(UInt32.random(in: 0..<UInt32.max), radix: 16))
+    }
 
     init(host: String, pid: Int32, nonce: String) {
         self.host = host

@@ -149,17 +149,19 @@ struct WaveRunner: Sendable {
                         try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
                     }
                 }
-                let outcome = try await driver.engine.connections.withTenant(tenant) { connection in
-                    let pid = try await SQLRunner.firstValue("pg_backend_pid()", on: connection, logger: driver.logger)
-                    await monitor.register(tenant: tenant.id, shard: tenant.shard, pid: Int32(pid ?? "") ?? 0)
-                    do {
-                        let outcome = try await step.apply(connection)
-                        await monitor.unregister(tenant: tenant.id)
-                        return outcome
-                    } catch {
-                        await monitor.unregister(tenant: tenant.id)
-                        throw error
+                let outcome: TenantStep.Outcome
+                do {
+                    outcome = try await driver.engine.connections.withTenant(tenant) { connection in
+                        let pid = try await SQLRunner.firstValue(
+                            "pg_backend_pid()", on: connection, logger: driver.logger)
+                        await monitor.register(tenant: tenant.id, shard: tenant.shard, pid: Int32(pid ?? "") ?? 0)
+                        return try await step.apply(connection)
                     }
+                    // Out here, not in the body: a body given up on (its session lost) must not stay registered.
+                    await monitor.unregister(tenant: tenant.id)
+                } catch {
+                    await monitor.unregister(tenant: tenant.id)
+                    throw error
                 }
                 var milliseconds: Int?
                 if case .applied(let ms) = outcome { milliseconds = ms }
@@ -287,12 +289,18 @@ struct WaveRunner: Sendable {
 }
 
 /// The steps this coordinator's workers are running now: only their claims are renewed.
+/// Counted: a late renewal can let another local worker claim the same tenant again, and the first one to finish
+/// must not stop the renewal of the other's claim.
 actor LiveClaims {
-    private var held: Set<String> = []
+    private var held: [String: Int] = [:]
 
-    var tenants: [String] { held.sorted() }
-    func hold(_ tenant: String) { held.insert(tenant) }
-    func release(_ tenant: String) { held.remove(tenant) }
+    var tenants: [String] { held.keys.sorted() }
+    func hold(_ tenant: String) { held[tenant, default: 0] += 1 }
+
+    func release(_ tenant: String) {
+        let count = (held[tenant] ?? 1) - 1
+        held[tenant] = count > 0 ? count : nil
+    }
 }
 
 /// What one coordinator's workers did in a slice.

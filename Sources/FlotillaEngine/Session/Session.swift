@@ -81,18 +81,18 @@ public struct Session: Sendable {
     }
 
     /// How long a command waits for the control store before it says it is unreachable.
-    public static let controlConnectTimeout: Duration = .seconds(4)
+    public var controlConnectTimeout: Duration = .seconds(4)
 
     /// Runs `body` with a migrated control store.
     ///
-    /// One connection is opened first, within ``controlConnectTimeout``: a control store that is down or unreachable
+    /// One connection is opened first, within `controlConnectTimeout`: a control store that is down or unreachable
     /// is reported in seconds (`ControlStoreUnreachable`), not after the pool has retried for a minute.
     public func withControlStore<T: Sendable>(_ body: @escaping @Sendable (ControlStore) async throws -> T) async throws
         -> T
     {
         do {
             let connection = try await controlURL.openConnection(
-                deadlines: ConnectionDeadlines(connect: Self.controlConnectTimeout), logger: logger)
+                deadlines: ConnectionDeadlines(connect: controlConnectTimeout), logger: logger)
             try? await connection.close()
         } catch let error as ConnectionOpenError {
             throw ControlStoreUnreachable(url: controlURL, open: error)
