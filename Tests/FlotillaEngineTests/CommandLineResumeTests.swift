@@ -116,7 +116,7 @@ struct CommandLineResumeTests {
             phases:
               - name: first
                 up: |
-                  SELECT pg_sleep(0.2);
+                  SELECT pg_sleep(0.6);
                   ALTER TABLE users ADD COLUMN first_col integer;
                 down: ALTER TABLE users DROP COLUMN first_col;
               - name: second
@@ -154,7 +154,8 @@ struct CommandLineResumeTests {
             return counts
         }
 
-        // First run: killed once a few tenants have the first phase (≈1.5 s in).
+        // First run: killed once a few tenants have the first phase (≈1.5 s in; 10 s of the phase are left then, room
+        // for a slow poll on a busy machine).
         let first = try Self.start(binary, in: folder, arguments: arguments, log: "first.log")
         let someApplied = try await eventually(within: .seconds(60), every: .milliseconds(50)) {
             guard first.process.isRunning else { return true }

@@ -122,11 +122,11 @@ struct ConcurrencyTests {
             per_shard_parallel: 2
             """)
         let rig = try await Rig(fleet: fleet)
-        let outcome = try await rig.rollout(try Self.spanChange(sleep: "1.5"), policy)
+        let outcome = try await rig.rollout(try Self.spanChange(sleep: "3"), policy)
         #expect(outcome.exitCode == 0)
         let spans = try shards.flatMap { try Self.spans($0) }
         #expect(spans.count == 9)
-        // Steps that sleep 1.5 s, longer than all the rest of a step even on a busy machine, so three overlap.
+        // Steps that sleep 3 s, longer than all the rest of a step even on a busy machine, so three overlap.
         let peak = Self.maxOverlap(spans)
         #expect(peak <= 3, "\(peak) tenant steps ran at once with parallel: 3")
         #expect(peak == 3, "the global cap was reached: \(peak)")
