@@ -8,7 +8,6 @@ extension ControlStore {
     public struct ClaimedStep: Sendable, Hashable {
         public var tenant: String
         public var shard: String
-        public var checkpoint: Int64?
     }
 
     /// Takes or renews the lease of a rollout. False when another live coordinator holds it.
@@ -105,10 +104,10 @@ extension ControlStore {
                     claimed_until = clock_timestamp() + make_interval(secs => \(seconds)),
                     attempts = s.attempts + 1, started_at = now(), error = NULL, sqlstate = NULL
                 FROM next WHERE s.rollout_id = next.rollout_id AND s.phase = next.phase AND s.tenant = next.tenant
-                RETURNING s.tenant, s.shard, s.checkpoint
+                RETURNING s.tenant, s.shard
                 """, logger: logger)
-            for try await (tenant, shard, checkpoint) in rows.decode((String, String, Int64?).self) {
-                return ClaimedStep(tenant: tenant, shard: shard, checkpoint: checkpoint)
+            for try await (tenant, shard) in rows.decode((String, String).self) {
+                return ClaimedStep(tenant: tenant, shard: shard)
             }
             return nil
         }
