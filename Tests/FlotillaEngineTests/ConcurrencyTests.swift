@@ -8,22 +8,40 @@ import Testing
 
 /// Caps, locks and retries, observed from PostgreSQL's side.
 struct ConcurrencyTests {
-    /// A phase whose step records, in the shard's `public.spans`, when its tenant's sleep began and ended: the
+    /// A phase whose step records, in the shard's `public.spans`, when its tenant's step began and ended: the
     /// overlaps are read afterwards from PostgreSQL's own clock, so a busy machine cannot hide them from a sampler.
-    static func spanChange(sleep: String) throws -> Change {
-        try parseChange(
+    ///
+    /// Between the two, the step waits (up to 30 s) until `quorum` steps hold the shared advisory lock `key` — all
+    /// shards of a test are databases of one cluster, and `pg_locks` sees them all (`sameDatabase` counts only this
+    /// shard's) — then sleeps half a second. So the caps are reached however slowly a loaded machine starts steps,
+    /// and a step that ran beyond a cap would still be seen overlapping.
+    static func spanChange(key: Int, quorum: Int, sameDatabase: Bool) throws -> Change {
+        let database =
+            sameDatabase ? "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())" : ""
+        return try parseChange(
             """
             change: 0001_slow
             phases:
               - name: slow
                 up: |
                   INSERT INTO public.spans (tenant, started) VALUES (current_schema(), clock_timestamp());
-                  SELECT pg_sleep(\(sleep));
+                  SELECT pg_advisory_xact_lock_shared(\(key));
+                  DO $$ DECLARE waited int := 0; BEGIN
+                    WHILE waited < 600 AND (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'
+                          AND objid = \(key) AND objsubid = 1 AND granted \(database)) < \(quorum) LOOP
+                      PERFORM pg_sleep(0.05);
+                      waited := waited + 1;
+                    END LOOP;
+                  END $$;
+                  SELECT pg_sleep(0.5);
                   UPDATE public.spans SET ended = clock_timestamp() WHERE tenant = current_schema();
                   ALTER TABLE users ADD COLUMN slow boolean;
                 down: ALTER TABLE users DROP COLUMN slow;
             """)
     }
+
+    /// A lock key no other test uses at the same time.
+    static func barrierKey() -> Int { Int.random(in: 1_000_000...2_000_000_000) }
 
     static let spansTable =
         "CREATE TABLE public.spans (tenant text PRIMARY KEY, started timestamptz, ended timestamptz);"
@@ -74,8 +92,8 @@ struct ConcurrencyTests {
             per_shard_parallel: 2
             """)
         let rig = try await Rig(fleet: fleet)
-        // Steps long enough that a loaded machine still runs two at once on each shard.
-        let outcome = try await rig.rollout(try Self.spanChange(sleep: "1.5"), policy)
+        let outcome = try await rig.rollout(
+            try Self.spanChange(key: Self.barrierKey(), quorum: 2, sameDatabase: true), policy)
         guard case .done = outcome else {
             Issue.record("expected done, got \(outcome)")
             return
@@ -86,8 +104,7 @@ struct ConcurrencyTests {
         let peakA = Self.maxOverlap(spansA)
         let peakB = Self.maxOverlap(spansB)
         #expect(peakA <= 2 && peakB <= 2, "shards ran \(peakA) and \(peakB) at once with per_shard_parallel: 2")
-        // Twelve 1.5-second steps per shard and room for four at once: the cap must be reached, else the test
-        // shows nothing.
+        // Each step waits for a second one on its shard: the cap must be reached, else the test shows nothing.
         #expect(peakA == 2 && peakB == 2, "the per-shard cap was reached: a \(peakA), b \(peakB)")
         #expect(Self.maxOverlap(spansA + spansB) <= 4)
         for tenant in tenants {
@@ -122,11 +139,12 @@ struct ConcurrencyTests {
             per_shard_parallel: 2
             """)
         let rig = try await Rig(fleet: fleet)
-        let outcome = try await rig.rollout(try Self.spanChange(sleep: "3"), policy)
+        let outcome = try await rig.rollout(
+            try Self.spanChange(key: Self.barrierKey(), quorum: 3, sameDatabase: false), policy)
         #expect(outcome.exitCode == 0)
         let spans = try shards.flatMap { try Self.spans($0) }
         #expect(spans.count == 9)
-        // Steps that sleep 3 s, longer than all the rest of a step even on a busy machine, so three overlap.
+        // Each step waits until three hold the barrier, so three overlap unless the engine never runs three.
         let peak = Self.maxOverlap(spans)
         #expect(peak <= 3, "\(peak) tenant steps ran at once with parallel: 3")
         #expect(peak == 3, "the global cap was reached: \(peak)")
