@@ -101,7 +101,7 @@ public struct APIServer: Sendable {
                 }
                 // A bake paused on inconclusive health waits for its gate PHASE@WAVE; a gated phase for PHASE.
                 var waitingAt = record.currentPhase
-                if record.state == "paused", let phase = record.currentPhase, let wave = record.currentWave {
+                if record.state == .paused, let phase = record.currentPhase, let wave = record.currentWave {
                     waitingAt = "\(phase)@\(wave)"
                 }
                 guard let target = body.phase.flatMap({ $0.isEmpty ? nil : $0 }) ?? waitingAt else {

@@ -51,7 +51,7 @@ enum Dashboard {
             for rollout in rollouts {
                 html += "<tr><td>\(escape(rollout.id))</td>"
                 html += "<td>\(escape(rollout.fleet)) / \(escape(rollout.change))</td>"
-                var state = escape(rollout.state)
+                var state = escape(rollout.state.rawValue)
                 if let reason = rollout.reason { state += "<br><span class=\"muted\">\(escape(reason))</span>" }
                 html += "<td class=\"state\">\(state)</td>"
                 html += "<td>\(phases(steps[rollout.id] ?? [], current: rollout.currentPhase))</td></tr>\n"
@@ -69,12 +69,12 @@ enum Dashboard {
         guard !order.isEmpty else { return "<span class=\"muted\">—</span>" }
         return order.map { phase in
             let members = steps.filter { $0.phase == phase }
-            var counts: [String: Int] = [:]
+            var counts: [StepState: Int] = [:]
             for step in members { counts[step.state, default: 0] += 1 }
-            let done = counts["applied", default: 0]
+            let done = counts[.applied, default: 0]
             let percent = members.isEmpty ? 0 : done * 100 / members.count
-            var extra = ["running", "failed", "quarantined", "reverted"].compactMap { state in
-                counts[state].map { "\($0) \(state)" }
+            var extra = [StepState.running, .failed, .quarantined, .reverted].compactMap { state in
+                counts[state].map { "\($0) \(state.rawValue)" }
             }
             if phase == current { extra.insert("current", at: 0) }
             let note = extra.isEmpty ? "" : " <span class=\"muted\">(\(escape(extra.joined(separator: ", "))))</span>"

@@ -5,9 +5,7 @@ import Hummingbird
 /// `/metrics`: the Prometheus text exposition format (version 0.0.4), written by hand.
 enum Metrics {
     /// The states a rollout can be in; each is reported, with 0 when no rollout is in it.
-    static let rolloutStates = [
-        "running", "awaiting-approval", "paused", "halted", "reverting", "reverted", "failed", "done",
-    ]
+    static let rolloutStates = RolloutState.allCases.map(\.rawValue)
 
     static func response(store: ControlStore) async throws -> Response {
         let text = try await render(store: store)

@@ -152,7 +152,7 @@ struct CanaryPreflightTests {
         #expect(try rig.column(broken, "nickname", table: "customers") == nil)
         #expect(try rig.journal("SELECT count(*) FROM flotilla.measurements WHERE tenant = '\(broken.id)'") == "0")
         let quarantined = try await rig.withEngine { _, store in
-            try await store.steps(id).filter { $0.state == "quarantined" }.map(\.tenant)
+            try await store.steps(id).filter { $0.state == .quarantined }.map(\.tenant)
         }
         #expect(quarantined == [broken.id])
         #expect(try rig.eventKinds().contains("quarantined"))

@@ -69,7 +69,7 @@ enum SQLCheck {
         logger: Logger
     ) async -> (verdict: CheckMeasurement.Verdict, value: String?, detail: String) {
         do {
-            let returned = try await connections.withTenant(tenant) { connection -> Returned in
+            let returned = try await connections.withTenant(tenant) { connection, _ -> Returned in
                 try await SQLRunner.execute("BEGIN READ ONLY", on: connection, logger: logger)
                 do {
                     let milliseconds = Swift.max(1, timeout.milliseconds)

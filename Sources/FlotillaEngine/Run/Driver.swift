@@ -24,7 +24,7 @@ struct Driver: Sendable {
 
     func drive() async throws -> RolloutOutcome {
         let tenants = Dictionary(uniqueKeysWithValues: fleet.tenants.map { ($0.id, $0) })
-        var quarantined = Set(try await store.steps(rolloutID).filter { $0.state == "quarantined" }.map(\.tenant))
+        var quarantined = Set(try await store.steps(rolloutID).filter { $0.state == .quarantined }.map(\.tenant))
         for (phaseIndex, phase) in change.phases.enumerated() {
             try Task.checkCancellation()
             if let halt = try await monitor.check() { return try await halted(halt, phase: phase) }
@@ -34,7 +34,7 @@ struct Driver: Sendable {
             try await store.seedSteps(rolloutID, phase: phase.name, phaseIndex: phaseIndex, waves: waves)
             var steps = try await store.steps(rolloutID, phase: phase.name)
             let open = steps.filter {
-                !["applied", "quarantined"].contains($0.state) && !quarantined.contains($0.tenant)
+                ![.applied, .quarantined].contains($0.state) && !quarantined.contains($0.tenant)
             }
             if open.isEmpty {
                 observe(.phaseSkipped(phase: phase.name, reason: "already applied on every tenant"))
@@ -48,17 +48,17 @@ struct Driver: Sendable {
                 }
             }
             observe(.phaseStarted(phase: phase.name, number: phaseIndex + 1, of: change.phases.count))
-            try await store.setState(rolloutID, "running", phase: phase.name)
+            try await store.setState(rolloutID, .running, phase: phase.name)
             try await store.event(rolloutID, "phase-started", phase: phase.name, "phase \(phase.name) started")
             for wave in plan.waves {
                 try Task.checkCancellation()
                 steps = try await store.steps(rolloutID, phase: phase.name)
                 let pending = Set(
-                    steps.filter { $0.wave == wave.name && !["applied", "quarantined"].contains($0.state) }.map(
+                    steps.filter { $0.wave == wave.name && ![.applied, .quarantined].contains($0.state) }.map(
                         \.tenant)
                 ).subtracting(quarantined)
                 if pending.isEmpty { continue }
-                try await store.setState(rolloutID, "running", phase: phase.name, wave: wave.name)
+                try await store.setState(rolloutID, .running, phase: phase.name, wave: wave.name)
                 if let reason = try await BakeWatcher(driver: self, phase: phase, wave: wave).preflight(
                     pending.sorted().compactMap(tenant))
                 {
@@ -82,12 +82,12 @@ struct Driver: Sendable {
                 if let halt = await monitor.halt { return try await halted(halt, phase: phase) }
                 // Every coordinator's outcome for this wave, from the journal.
                 let waveSteps = try await store.steps(rolloutID, phase: phase.name).filter { $0.wave == wave.name }
-                let failures = waveSteps.filter { $0.state == "failed" }.map {
+                let failures = waveSteps.filter { $0.state == .failed }.map {
                     StepError(
                         tenant: $0.tenant, shard: $0.shard, phase: phase.name, sqlState: $0.sqlState,
                         message: $0.error ?? "failed")
                 }
-                let applied = waveSteps.filter { $0.state == "applied" && pending.contains($0.tenant) }.count
+                let applied = waveSteps.filter { $0.state == .applied && pending.contains($0.tenant) }.count
                 let milliseconds = Int((clock.now - started).milliseconds)
                 observe(
                     .waveFinished(
@@ -103,7 +103,7 @@ struct Driver: Sendable {
                         let ids = failures.map(\.tenant)
                         for id in ids {
                             try await store.stepFinished(
-                                rolloutID, phase: phase.name, tenant: id, state: "quarantined",
+                                rolloutID, phase: phase.name, tenant: id, state: .quarantined,
                                 durationMilliseconds: nil, sqlState: failures.first { $0.tenant == id }?.sqlState,
                                 error: failures.first { $0.tenant == id }?.message)
                         }
@@ -137,7 +137,7 @@ struct Driver: Sendable {
                         let allowedWave = policy.failureBudget.perWave.allowed(of: wave.tenants.count)
                         let allowedTotal = policy.failureBudget.total.allowed(of: fleet.tenants.count)
                         let setAside = try await store.steps(rolloutID, phase: phase.name).filter {
-                            $0.wave == wave.name && ["failed", "quarantined"].contains($0.state)
+                            $0.wave == wave.name && [.failed, .quarantined].contains($0.state)
                         }.count
                         if policy.onFailure == .quarantine, !unhealthy.isEmpty, Self.canRevert(phase),
                             setAside + unhealthy.count <= allowedWave,
@@ -156,16 +156,16 @@ struct Driver: Sendable {
             try await store.event(
                 rolloutID, "phase-finished", phase: phase.name, "phase \(phase.name) applied fleet-wide")
         }
-        try await store.setState(rolloutID, "done")
+        try await store.setState(rolloutID, .done)
         try await store.event(rolloutID, "done", "rollout done")
-        observe(.finished(rollout: rolloutID, state: "done", reason: nil))
+        observe(.finished(rollout: rolloutID, state: .done, reason: nil))
         return .done(rollout: rolloutID)
     }
 
     /// Waits for `flotilla approve` (or returns `.awaitingApproval` when not waiting).
     func awaitApproval(_ phase: Phase) async throws -> RolloutOutcome? {
         if try await store.rollout(id: rolloutID)?.approvedPhases.contains(phase.name) == true { return nil }
-        try await store.setState(rolloutID, "awaiting-approval", phase: phase.name)
+        try await store.setState(rolloutID, .awaitingApproval, phase: phase.name)
         try await store.event(
             rolloutID, "awaiting-approval", phase: phase.name,
             "phase \(phase.name) waits for flotilla approve \(rolloutID)")
@@ -208,7 +208,7 @@ struct Driver: Sendable {
             case .pause:
                 let gate = "\(phase.name)@\(wave.name)"
                 observe(.awaitingApproval(rollout: rolloutID, phase: gate))
-                try await store.setState(rolloutID, "paused", phase: phase.name, wave: wave.name, reason: reason)
+                try await store.setState(rolloutID, .paused, phase: phase.name, wave: wave.name, reason: reason)
                 while true {
                     if try await store.rollout(id: rolloutID)?.approvedPhases.contains(gate) == true { break }
                     if !options.waitForApproval {
@@ -216,7 +216,7 @@ struct Driver: Sendable {
                     }
                     try await Task.sleep(for: options.approvalPoll)
                 }
-                try await store.setState(rolloutID, "running", phase: phase.name, wave: wave.name)
+                try await store.setState(rolloutID, .running, phase: phase.name, wave: wave.name)
                 return .healthy
             }
         }
@@ -256,10 +256,10 @@ struct Driver: Sendable {
         if halt.revert {
             if phase.reversible && (phase.down != nil || phase.backfill != nil) {
                 try await revert(phase: phase, reason: reason)
-                try await store.setState(rolloutID, "reverted", phase: phase.name, reason: reason)
+                try await store.setState(rolloutID, .reverted, phase: phase.name, reason: reason)
                 try await store.event(
                     rolloutID, "reverted", phase: phase.name, "phase \(phase.name) reverted: \(reason)")
-                observe(.finished(rollout: rolloutID, state: "reverted", reason: reason))
+                observe(.finished(rollout: rolloutID, state: .reverted, reason: reason))
                 return .reverted(rollout: rolloutID, reason: reason)
             }
             return try await self.halt(
@@ -270,9 +270,9 @@ struct Driver: Sendable {
 
     /// Stops the rollout and keeps every tenant as it is.
     func halt(phase: Phase, reason: String) async throws -> RolloutOutcome {
-        try await store.setState(rolloutID, "halted", phase: phase.name, reason: reason)
+        try await store.setState(rolloutID, .halted, phase: phase.name, reason: reason)
         try await store.event(rolloutID, "halted", phase: phase.name, reason)
-        observe(.finished(rollout: rolloutID, state: "halted", reason: reason))
+        observe(.finished(rollout: rolloutID, state: .halted, reason: reason))
         return .halted(rollout: rolloutID, reason: reason)
     }
 
@@ -289,7 +289,7 @@ struct Driver: Sendable {
         let firstLine = reason.split(separator: "\n").first.map(String.init) ?? reason
         // Each tenant's step becomes `quarantined` as its revert commits: never `reverted` in between.
         let failures = try await WaveRunner(driver: self, phase: phase).revert(
-            members, state: "quarantined", note: "reverted and quarantined: \(firstLine)")
+            members, state: .quarantined, note: "reverted and quarantined: \(firstLine)")
         if let first = failures.first {
             throw RolloutError.message(
                 "revert of phase \(phase.name) on the unhealthy tenant(s) failed on \(failures.count); first: \(first)")
@@ -308,24 +308,24 @@ struct Driver: Sendable {
         let canRevert = Self.canRevert(phase)
         if policy.onFailure != .halt, canRevert {
             try await revert(phase: phase, reason: reason)
-            try await store.setState(rolloutID, "reverted", phase: phase.name, reason: reason)
+            try await store.setState(rolloutID, .reverted, phase: phase.name, reason: reason)
             try await store.event(rolloutID, "reverted", phase: phase.name, "phase \(phase.name) reverted: \(reason)")
-            observe(.finished(rollout: rolloutID, state: "reverted", reason: reason))
+            observe(.finished(rollout: rolloutID, state: .reverted, reason: reason))
             return .reverted(rollout: rolloutID, reason: reason)
         }
         var why = reason
         if policy.onFailure != .halt, !canRevert {
             why += "; phase \(phase.name) is not reversible, so nothing was reverted"
         }
-        try await store.setState(rolloutID, "halted", phase: phase.name, reason: why)
+        try await store.setState(rolloutID, .halted, phase: phase.name, reason: why)
         try await store.event(rolloutID, "halted", phase: phase.name, why)
-        observe(.finished(rollout: rolloutID, state: "halted", reason: why))
+        observe(.finished(rollout: rolloutID, state: .halted, reason: why))
         return .halted(rollout: rolloutID, reason: why)
     }
 
     /// Reverts `phase` on every tenant whose step applied it in this rollout, newest wave first.
     func revert(phase: Phase, reason: String) async throws {
-        let steps = try await store.steps(rolloutID, phase: phase.name).filter { $0.state == "applied" }
+        let steps = try await store.steps(rolloutID, phase: phase.name).filter { $0.state == .applied }
         observe(.reverting(phase: phase.name, tenants: steps.count, reason: reason))
         for wave in plan.waves.reversed() {
             let members = steps.filter { $0.wave == wave.name }.compactMap { tenant($0.tenant) }

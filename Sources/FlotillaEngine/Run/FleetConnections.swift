@@ -65,8 +65,10 @@ public final class FleetConnections: Sendable {
     }
 
     /// A session for one tenant: a pooled connection to its shard, or a new connection to the tenant's database.
+    /// The body gets the connection and its backend's pid (read once when the connection opened), for
+    /// `pg_cancel_backend`.
     func withTenant<T: Sendable>(
-        _ tenant: Tenant, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        _ tenant: Tenant, _ body: @escaping @Sendable (PostgresConnection, Int32) async throws -> T
     ) async throws -> T {
         guard let pool = pools[tenant.shard] else {
             throw ShardError(shard: tenant.shard, message: "is not defined")
@@ -106,7 +108,7 @@ public final class FleetConnections: Sendable {
         for shard in fleet.shards {
             guard let pool = pools[shard.name] else { continue }
             let logger = self.logger
-            try await pool.withConnection { connection in
+            try await pool.withConnection { connection, _ in
                 let rows = try await connection.query("SELECT 1", logger: logger)
                 for try await _ in rows {}
             }
@@ -122,7 +124,7 @@ actor ShardPool {
     let idleLimit: Int
     let deadlines: ConnectionDeadlines
     let logger: Logger
-    private var idle: [PostgresConnection] = []
+    private var idle: [(connection: PostgresConnection, pid: Int32)] = []
     /// Set by the first failed connection attempt, cleared by the next successful one.
     private(set) var unreachableSince: ContinuousClock.Instant?
 
@@ -136,46 +138,56 @@ actor ShardPool {
 
     /// Runs `body` on a connection to the shard's database (or to `database` on the shard's server, not pooled).
     nonisolated func withConnection<T: Sendable>(
-        database: String? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T
+        database: String? = nil, _ body: @escaping @Sendable (PostgresConnection, Int32) async throws -> T
     ) async throws -> T {
-        let connection = try await lease(database: database)
+        let (connection, pid) = try await lease(database: database)
         let stop = StopGuard(connection)
         let endpoint = url.endpoint
         do {
             let result = try await withTaskCancellationHandler {
-                try await untilClosed(connection, endpoint: endpoint) { try await body(connection) }
+                try await untilClosed(connection, endpoint: endpoint) { try await body(connection, pid) }
             } onCancel: {
                 stop.cancelled()
             }
-            await giveBack(connection, reusable: database == nil && !stop.wasCancelled)
+            await giveBack(connection, pid: pid, reusable: database == nil && !stop.wasCancelled)
             return result
         } catch {
-            await giveBack(connection, reusable: false)
+            await giveBack(connection, pid: pid, reusable: false)
             throw error
         }
     }
 
-    private func lease(database: String?) async throws -> PostgresConnection {
+    private func lease(database: String?) async throws -> (PostgresConnection, Int32) {
         if database == nil {
-            while let connection = idle.popLast() {
-                if !connection.isClosed { return connection }
+            while let pooled = idle.popLast() {
+                if !pooled.connection.isClosed { return pooled }
             }
         }
         let target = database.map { url.with(database: $0) } ?? url
+        let connection: PostgresConnection
         do {
-            let connection = try await target.openConnection(deadlines: deadlines, logger: logger)
+            connection = try await target.openConnection(deadlines: deadlines, logger: logger)
             unreachableSince = nil
-            return connection
         } catch let error as ConnectionOpenError {
             unreachableSince = unreachableSince ?? .now
             throw ShardError(shard: shard, message: "cannot connect to \(error.description)", open: error)
         }
+        do {
+            let pid = try await untilClosed(connection, endpoint: url.endpoint) {
+                try await connection.query("SELECT pg_backend_pid()", logger: self.logger).collect().first?.decode(
+                    Int32.self) ?? 0
+            }
+            return (connection, pid)
+        } catch {
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+            throw error
+        }
     }
 
     /// Pools the connection, or closes it without waiting: a connection the server is closing may never answer.
-    private func giveBack(_ connection: PostgresConnection, reusable: Bool) {
+    private func giveBack(_ connection: PostgresConnection, pid: Int32, reusable: Bool) {
         if reusable, !connection.isClosed, idle.count < idleLimit {
-            idle.append(connection)
+            idle.append((connection, pid))
         } else {
             connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
         }
@@ -184,7 +196,7 @@ actor ShardPool {
     func closeIdle() async {
         let connections = idle
         idle = []
-        for connection in connections { try? await connection.close() }
+        for pooled in connections { try? await pooled.connection.close() }
     }
 }
 

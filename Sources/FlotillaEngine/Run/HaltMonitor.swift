@@ -28,12 +28,24 @@ public actor HaltMonitor {
         canceller = cancel
     }
 
-    /// Reads the halts table (a step boundary). Returns the halt, if any.
+    /// When the halts table was last read.
+    private var lastRead: ContinuousClock.Instant?
+
+    /// Reads the halts table. Returns the halt, if any.
     @discardableResult
     func check() async throws -> HaltRecord? {
         if let halt { return halt }
+        lastRead = .now
         if let found = try await store.activeHalts(fleet: fleet).first { await trip(found) }
         return halt
+    }
+
+    /// A step boundary: reads the halts table unless it was read within `freshness` (notifications and the poll
+    /// trip the monitor in between; a read per step would cost a control-store round trip per step).
+    func check(within freshness: Duration) async throws -> HaltRecord? {
+        if let halt { return halt }
+        if let lastRead, ContinuousClock.now - lastRead < freshness { return nil }
+        return try await check()
     }
 
     var isHalted: Bool { halt != nil }

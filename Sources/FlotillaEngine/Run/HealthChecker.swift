@@ -149,7 +149,7 @@ struct BakeWatcher: Sendable {
         lines.append("last measurements: " + tally.last(5).map(\.summary).joined(separator: "; "))
         if !preflight {
             let steps = try await driver.store.steps(driver.rolloutID, phase: phase.name).filter {
-                $0.state == "applied"
+                $0.state == .applied
             }
             var byWave: [String] = []
             for planned in driver.plan.waves.reversed() {

@@ -78,7 +78,7 @@ extension RolloutEngine {
         }
         let steps = try await store.steps(id)
         let phases = change.phases[first...].reversed().filter { candidate in
-            steps.contains { $0.phase == candidate.name && $0.state == "applied" }
+            steps.contains { $0.phase == candidate.name && $0.state == .applied }
         }
         guard !phases.isEmpty else { return .nothingToRevert(rollout: id) }
         if let stuck = phases.first(where: { !($0.reversible && ($0.down != nil || $0.backfill != nil)) }) {
@@ -145,15 +145,15 @@ extension RolloutEngine {
         let driver = Driver(
             engine: self, rolloutID: id, change: change, policy: policy, plan: plan, options: options, monitor: monitor)
         try await store.event(id, "revert-started", "reverting by hand, latest phase first: \(names)")
-        try await store.setState(id, "reverting", phase: phases[0].name, reason: reason)
+        try await store.setState(id, .reverting, phase: phases[0].name, reason: reason)
         var report = RevertReport(rollout: id, phases: [])
         do {
             for phase in phases {
-                let applied = steps.filter { $0.phase == phase.name && $0.state == "applied" }
+                let applied = steps.filter { $0.phase == phase.name && $0.state == .applied }
                 try await withHaltWatch(monitor, enabled: !ignoreHalts) {
                     try await driver.revert(phase: phase, reason: reason)
                 }
-                let left = try await store.steps(id, phase: phase.name).filter { $0.state == "applied" }
+                let left = try await store.steps(id, phase: phase.name).filter { $0.state == .applied }
                 if !left.isEmpty {
                     let halt = await monitor.halt
                     throw RolloutError.message(
@@ -172,14 +172,14 @@ extension RolloutEngine {
             }
         } catch {
             let why = "revert by hand stopped: \(error)"
-            try? await store.setState(id, "halted", phase: phases[0].name, reason: why)
+            try? await store.setState(id, .halted, phase: phases[0].name, reason: why)
             try? await store.event(id, "revert-failed", why)
-            observe(.finished(rollout: id, state: "halted", reason: why))
+            observe(.finished(rollout: id, state: .halted, reason: why))
             throw error
         }
-        try await store.setState(id, "reverted", phase: phases.last?.name, reason: reason)
+        try await store.setState(id, .reverted, phase: phases.last?.name, reason: reason)
         try await store.event(id, "reverted", phase: phases.last?.name, reason)
-        observe(.finished(rollout: id, state: "reverted", reason: reason))
+        observe(.finished(rollout: id, state: .reverted, reason: reason))
         return report
     }
 

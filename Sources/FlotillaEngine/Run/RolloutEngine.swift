@@ -61,7 +61,7 @@ public struct RolloutEngine: Sendable {
         }
         let resumed = record != nil
         if record == nil, let latest = try await store.latestRollout(fleet: fleet.name, change: change.id),
-            latest.state == "done"
+            latest.state == .done
         {
             return .alreadyDone(rollout: latest.id)
         }
@@ -145,16 +145,17 @@ public struct RolloutEngine: Sendable {
                 try await Task.sleep(for: .milliseconds(200))
             }
         }
-        // The lease is ours, but the rollout may have ended meanwhile: finished, or stopped (halted, failed) by the
+        // The lease is ours, but the rollout may have ended meanwhile: finished, or stopped (halted) by the
         // coordinator this one followed. Its outcome stands; only a person resumes a stopped rollout.
         if let record = try await store.rollout(id: rolloutID),
-            ["done", "reverted"].contains(record.state) || (followed && ["halted", "failed"].contains(record.state))
+            record.state.isClosed || (followed && record.state == .halted)
         {
             try? await uncancelled { try await self.store.releaseLease(rolloutID, owner: self.owner) }
-            return Self.finishedOutcome(record) ?? .halted(rollout: rolloutID, reason: record.reason ?? record.state)
+            return Self.finishedOutcome(record)
+                ?? .halted(rollout: rolloutID, reason: record.reason ?? record.state.rawValue)
         }
         let resuming = resumed || followed
-        try await store.setState(rolloutID, "running")
+        try await store.setState(rolloutID, .running)
         try await store.event(
             rolloutID, resuming ? "resumed" : "started",
             "\(resuming ? "resumed" : "started") by \(owner) with policy \(driver.policy.name)")
@@ -203,9 +204,9 @@ public struct RolloutEngine: Sendable {
     /// The outcome of a rollout another coordinator finished.
     static func finishedOutcome(_ record: ControlStore.RolloutRecord) -> RolloutOutcome? {
         switch record.state {
-        case "done": return .done(rollout: record.id)
-        case "reverted": return .reverted(rollout: record.id, reason: record.reason ?? "reverted")
-        case "halted": return .halted(rollout: record.id, reason: record.reason ?? "halted")
+        case .done: return .done(rollout: record.id)
+        case .reverted: return .reverted(rollout: record.id, reason: record.reason ?? "reverted")
+        case .halted: return .halted(rollout: record.id, reason: record.reason ?? "halted")
         default: return nil
         }
     }

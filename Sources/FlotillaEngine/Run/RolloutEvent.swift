@@ -15,7 +15,7 @@ public enum RolloutEvent: Sendable {
     case approved(phase: String)
     case reverting(phase: String, tenants: Int, reason: String)
     case stepReverted(phase: String, tenant: String)
-    case finished(rollout: String, state: String, reason: String?)
+    case finished(rollout: String, state: RolloutState, reason: String?)
     case halting(halt: HaltRecord)
     /// Another coordinator holds the lease: this one works its slices and takes over if it dies.
     case following(rollout: String)

@@ -53,9 +53,19 @@ struct WaveRunner: Sendable {
         return failures
     }
 
+    /// At most this many steps claimed at once by one worker slot (fewer as a slice empties; see `claimSteps`).
+    static let batchLimit = 16
+    /// Outcomes of a batch wait at most this long for the journal, so `status` follows slow steps as they end.
+    static let journalInterval: Duration = .milliseconds(250)
+
     /// Works one slice of a wave (a whole wave, or one shard of a `by: shard` wave) through claims in the control
-    /// store, with as many local workers as the caps allow, until no step of the slice is left — whichever
-    /// coordinator ran it. Returns what this coordinator did.
+    /// store, until no step of the slice is left — whichever coordinator ran it. Returns what this coordinator did.
+    ///
+    /// Each of this coordinator's worker slots claims a batch of steps of one shard in one transaction, runs them one
+    /// after another, and journals their outcomes in one statement: two control-store commits per batch, not two
+    /// per step. The caps count busy slots, so they hold over every coordinator. A coordinator killed between a
+    /// tenant's commit and the batch's journal write leaves the step `running` under its claim; whoever claims it
+    /// next finds the phase in the tenant's ledger and records it applied — nothing runs twice.
     func runSlice(wave: String, shard: String?) async throws -> Result {
         let store = driver.store
         let rollout = driver.rolloutID
@@ -70,11 +80,21 @@ struct WaveRunner: Sendable {
         let live = LiveClaims()
         let monitor = driver.monitor
         let parallel = driver.policy.parallel
+        let phaseName = phase.name
+        /// Writes outcomes of steps that committed in their tenants: even if the run is being cancelled right now.
+        @Sendable func journal(_ outcomes: [ControlStore.StepOutcome]) async {
+            if outcomes.isEmpty { return }
+            try? await uncancelled(within: .seconds(15)) {
+                try await store.retrying {
+                    try await store.finishSteps(rollout, phase: phaseName, owner: owner, outcomes)
+                }
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { outer in
             outer.addTask {
-                // Keep alive the claims of the steps this coordinator's workers are running now, and only those: a
-                // step whose worker ended without journaling its outcome (the control store was briefly away) is
-                // left to expire, and is claimed and finished again (its tenant's ledger says whether it ran).
+                // Keep alive the claims of the steps this coordinator's slots hold now, and only those: a step whose
+                // outcome could not be journaled (the control store was away too long) is left to expire, and is
+                // claimed and finished again (its tenant's ledger says whether it ran).
                 while true {
                     try await Task.sleep(for: claimTTL / 3)
                     let held = await live.tenants
@@ -84,40 +104,70 @@ struct WaveRunner: Sendable {
                 }
             }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                for _ in 0..<workers {
+                for slot in 0..<workers {
                     group.addTask {
                         while await !monitor.isHalted {
                             try Task.checkCancellation()
-                            guard
-                                let claim = try await store.retrying({
-                                    try await store.claimStep(
-                                        rollout, phase: phase.name, wave: wave, shard: shard, owner: owner,
-                                        parallel: parallel, shardCaps: caps, claimTTL: claimTTL)
-                                })
-                            else {
+                            let batch = try await store.retrying {
+                                try await store.claimSteps(
+                                    rollout, phase: phaseName, wave: wave, shard: shard, owner: owner, slot: slot,
+                                    limit: Self.batchLimit, parallel: parallel, shardCaps: caps, claimTTL: claimTTL)
+                            }
+                            if batch.isEmpty {
                                 let left = try await store.retrying {
-                                    try await store.unfinishedSteps(
-                                        rollout, phase: phase.name, wave: wave, shard: shard)
+                                    try await store.unfinishedSteps(rollout, phase: phaseName, wave: wave, shard: shard)
                                 }
                                 if left == 0 { return }
+                                // Steps are left but no room: with none of its own running, this coordinator asks
+                                // the others to claim one step at a time for a while, so it gets a turn.
+                                if await live.isEmpty { try? await store.wantClaim(rollout) }
                                 try await Task.sleep(for: .milliseconds(50))
                                 continue
                             }
-                            guard let tenant = tenants[claim.tenant] else {
-                                try await store.stepFinished(
-                                    rollout, phase: phase.name, tenant: claim.tenant, state: "failed",
-                                    durationMilliseconds: nil,
-                                    error: "tenant \(claim.tenant) is not in this coordinator's fleet definition")
-                                continue
+                            let ids = batch.map(\.tenant)
+                            await live.hold(ids)
+                            var outcomes: [ControlStore.StepOutcome] = []
+                            var lastWrite = ContinuousClock.now
+                            for claim in batch {
+                                // Slow steps show in the journal as they end: what ended is written every
+                                // `journalInterval`, or with the batch's end, whichever is first.
+                                if !outcomes.isEmpty, ContinuousClock.now - lastWrite >= Self.journalInterval {
+                                    await journal(outcomes)
+                                    outcomes = []
+                                    lastWrite = .now
+                                }
+                                guard let tenant = tenants[claim.tenant] else {
+                                    outcomes.append(
+                                        .init(
+                                            tenant: claim.tenant, state: .failed,
+                                            error:
+                                                "tenant \(claim.tenant) is not in this coordinator's fleet definition"))
+                                    continue
+                                }
+                                if let halt = await monitor.halt {
+                                    outcomes.append(
+                                        .init(
+                                            tenant: tenant.id, state: .pending, error: "stopped by halt: \(halt.reason)"
+                                        ))
+                                    continue
+                                }
+                                if Task.isCancelled {
+                                    outcomes.append(
+                                        .init(
+                                            tenant: tenant.id, state: .pending,
+                                            error: "interrupted: the coordinator was stopped"))
+                                    continue
+                                }
+                                let (outcome, failure) = await runOne(tenant)
+                                outcomes.append(outcome)
+                                if let failure {
+                                    await tally.fail(failure)
+                                } else if outcome.state == .applied {
+                                    await tally.succeed()
+                                }
                             }
-                            await live.hold(tenant.id)
-                            let failure = await applyOne(tenant, claimed: true)
-                            await live.release(tenant.id)
-                            if let failure {
-                                await tally.fail(failure)
-                            } else {
-                                await tally.succeed()
-                            }
+                            await journal(outcomes)
+                            await live.release(ids)
                         }
                     }
                 }
@@ -128,9 +178,10 @@ struct WaveRunner: Sendable {
         return await Result(applied: tally.applied, failures: tally.failures)
     }
 
-    /// Applies the phase to one tenant, retrying lock timeouts with backoff, and a lost session (a server restarting)
-    /// for up to the connect timeout; journals the outcome.
-    func applyOne(_ tenant: Tenant, claimed: Bool = false) async -> StepError? {
+    /// Applies the phase to one claimed tenant, retrying lock timeouts with backoff, and a lost session (a server
+    /// restarting) for up to the connect timeout. Returns the step's outcome for the journal (written by the caller,
+    /// with the rest of its batch), and the failure if it failed.
+    func runOne(_ tenant: Tenant) async -> (ControlStore.StepOutcome, StepError?) {
         let store = driver.store
         let step = step(tenant)
         let attempts = driver.policy.retries.attempts
@@ -142,19 +193,12 @@ struct WaveRunner: Sendable {
         while true {
             attempt += 1
             do {
-                // A step boundary: read the halts table, so a lost notification cannot matter.
-                if let halt = try await monitor.check() { throw HaltedError(halt: halt) }
-                if !(claimed && attempt == 1) {
-                    try await store.retrying {
-                        try await store.stepStarted(driver.rolloutID, phase: phase.name, tenant: tenant.id)
-                    }
-                }
+                // A step boundary: read the halts table (at most every 250 ms), so a lost notification cannot matter.
+                if let halt = try await monitor.check(within: .milliseconds(250)) { throw HaltedError(halt: halt) }
                 let outcome: TenantStep.Outcome
                 do {
-                    outcome = try await driver.engine.connections.withTenant(tenant) { connection in
-                        let pid = try await SQLRunner.firstValue(
-                            "pg_backend_pid()", on: connection, logger: driver.logger)
-                        await monitor.register(tenant: tenant.id, shard: tenant.shard, pid: Int32(pid ?? "") ?? 0)
+                    outcome = try await driver.engine.connections.withTenant(tenant) { connection, pid in
+                        await monitor.register(tenant: tenant.id, shard: tenant.shard, pid: pid)
                         return try await step.apply(connection)
                     }
                     // Out here, not in the body: a body given up on (its session lost) must not stay registered.
@@ -165,39 +209,31 @@ struct WaveRunner: Sendable {
                 }
                 var milliseconds: Int?
                 if case .applied(let ms) = outcome { milliseconds = ms }
-                // Committed in the tenant: recorded as applied even if the run is being cancelled right now.
-                let (rollout, phaseName, id, duration) = (driver.rolloutID, phase.name, tenant.id, milliseconds)
-                try await uncancelled(within: .seconds(15)) {
-                    try await store.retrying {
-                        try await store.stepFinished(
-                            rollout, phase: phaseName, tenant: id, state: "applied", durationMilliseconds: duration)
-                    }
-                }
                 driver.observe(
                     .stepApplied(
                         phase: phase.name, tenant: tenant.id, milliseconds: milliseconds ?? 0,
                         alreadyApplied: outcome == .alreadyApplied))
-                return nil
+                return (
+                    .init(
+                        tenant: tenant.id, state: .applied, durationMilliseconds: milliseconds, retries: attempt - 1),
+                    nil
+                )
             } catch {
                 if let halt = await monitor.halt {
                     // Stopped by a halt: its transaction rolled back; the tenant is as before the phase.
-                    try? await store.stepFinished(
-                        driver.rolloutID, phase: phase.name, tenant: tenant.id, state: "pending",
-                        durationMilliseconds: nil,
-                        error: "stopped by halt: \(halt.reason)", owner: driver.engine.owner)
-                    return nil
+                    return (
+                        .init(
+                            tenant: tenant.id, state: .pending, error: "stopped by halt: \(halt.reason)",
+                            retries: attempt - 1), nil
+                    )
                 }
                 if error is CancellationError || Task.isCancelled {
                     // The run was cancelled (Ctrl-C): the transaction rolled back; the step goes back to pending so
                     // that a rerun, or another coordinator, applies it.
-                    let store = store
-                    let (rollout, phase, tenant, owner) = (driver.rolloutID, phase.name, tenant.id, driver.engine.owner)
-                    try? await uncancelled {
-                        try await store.stepFinished(
-                            rollout, phase: phase, tenant: tenant, state: "pending", durationMilliseconds: nil,
-                            error: "interrupted: the coordinator was stopped", owner: owner)
-                    }
-                    return nil
+                    return (
+                        .init(tenant: tenant.id, state: .pending, error: "interrupted: the coordinator was stopped"),
+                        nil
+                    )
                 }
                 let failure = DatabaseFailure(error)
                 lastError = StepError(
@@ -237,29 +273,28 @@ struct WaveRunner: Sendable {
                 break
             }
         }
-        let finalError = lastError
-        let (rollout, phaseName) = (driver.rolloutID, phase.name)
-        try? await store.retrying {
-            try await store.stepFinished(
-                rollout, phase: phaseName, tenant: tenant.id, state: "failed", durationMilliseconds: nil,
-                sqlState: finalError.sqlState, error: finalError.message)
-        }
         try? await store.event(
             driver.rolloutID, "step-failed", phase: phase.name, tenant: tenant.id, lastError.description)
         driver.observe(.stepFailed(error: lastError))
-        return lastError
+        return (
+            .init(
+                tenant: tenant.id, state: .failed, sqlState: lastError.sqlState, error: lastError.message,
+                retries: attempt - 1), lastError
+        )
     }
 
     /// Reverts the phase on these tenants, recording each as `state` (with `note` as its error text); returns the
     /// failures.
-    func revert(_ tenants: [Tenant], state: String = "reverted", note: String? = nil) async throws -> [StepError] {
+    func revert(_ tenants: [Tenant], state: StepState = .reverted, note: String? = nil) async throws -> [StepError] {
         try await dispatch(tenants) { tenant in
             let store = driver.store
             let step = step(tenant)
             var lastError: StepError?
             for attempt in 1...driver.policy.retries.attempts {
                 do {
-                    _ = try await driver.engine.connections.withTenant(tenant) { try await step.revert($0) }
+                    _ = try await driver.engine.connections.withTenant(tenant) { connection, _ in
+                        try await step.revert(connection)
+                    }
                     try await store.stepFinished(
                         driver.rolloutID, phase: phase.name, tenant: tenant.id, state: state,
                         durationMilliseconds: nil, error: note)
@@ -295,11 +330,17 @@ actor LiveClaims {
     private var held: [String: Int] = [:]
 
     var tenants: [String] { held.keys.sorted() }
-    func hold(_ tenant: String) { held[tenant, default: 0] += 1 }
+    var isEmpty: Bool { held.isEmpty }
 
-    func release(_ tenant: String) {
-        let count = (held[tenant] ?? 1) - 1
-        held[tenant] = count > 0 ? count : nil
+    func hold(_ tenants: [String]) {
+        for tenant in tenants { held[tenant, default: 0] += 1 }
+    }
+
+    func release(_ tenants: [String]) {
+        for tenant in tenants {
+            let count = (held[tenant] ?? 1) - 1
+            held[tenant] = count > 0 ? count : nil
+        }
     }
 }
 

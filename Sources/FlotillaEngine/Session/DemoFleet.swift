@@ -26,7 +26,7 @@ public enum DemoFleet {
             "DELETE FROM flotilla.rollouts WHERE fleet = \(fleet.name)", logger: session.logger)
         try await session.withFleet(fleet) { connections in
             for tenant in fleet.tenants {
-                try await connections.withTenant(tenant) { connection in
+                try await connections.withTenant(tenant) { connection, _ in
                     try await SQLRunner.execute(
                         "CREATE SCHEMA IF NOT EXISTS \(quoteIdentifier(tenant.placement.name))", on: connection,
                         logger: session.logger)
@@ -39,7 +39,7 @@ public enum DemoFleet {
     public static func seed(_ fleet: Fleet, session: Session, rows: Int) async throws {
         try await session.withFleet(fleet) { connections in
             for tenant in fleet.tenants {
-                try await connections.withTenant(tenant) { connection in
+                try await connections.withTenant(tenant) { connection, _ in
                     let table = quoteIdentifier(tenant.placement.name) + ".users"
                     try await SQLRunner.execute(
                         PostgresQuery(

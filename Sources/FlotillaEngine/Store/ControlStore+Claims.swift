@@ -65,16 +65,23 @@ extension ControlStore {
         return items
     }
 
-    /// Claims the next step of a slice if the caps allow: at most `parallel` steps running in the rollout, at most
-    /// the shard's cap on each shard, counted over every coordinator. A step whose claim expired (its coordinator died)
-    /// is claimable again.
-    func claimStep(
-        _ rollout: String, phase: String, wave: String, shard: String?, owner: String, parallel: Int,
-        shardCaps: [String: Int], claimTTL: Duration
-    ) async throws -> ClaimedStep? {
+    /// Claims up to `limit` steps of a slice for one of this coordinator's worker slots, if the caps allow: at most
+    /// `parallel` slots busy in the rollout and the shard's cap on each shard, counted over every coordinator (a slot
+    /// runs its claimed steps one after another, so busy slots bound the steps running at once). The steps come
+    /// from one shard — the first in tenant order with room — in tenant order. A step whose claim expired (its
+    /// coordinator died) is claimable again.
+    ///
+    /// Batches shrink as the slice empties (about `open / cap` per slot) and to one step while another coordinator
+    /// waits for room (`claim_wanted_at`), so coordinators sharing a rollout interleave; a coordinator that finds no
+    /// room for its claim says so there.
+    func claimSteps(
+        _ rollout: String, phase: String, wave: String, shard: String?, owner: String, slot: Int, limit: Int,
+        parallel: Int, shardCaps: [String: Int], claimTTL: Duration
+    ) async throws -> [ClaimedStep] {
         let shards = shardCaps.keys.sorted()
         let caps = shards.map { shardCaps[$0] ?? 1 }
         let seconds = Double(claimTTL.milliseconds) / 1000
+        let (from, to) = StepState.transitions
         return try await client.withTransaction(logger: logger) { connection in
             try await connection.query(
                 "SELECT pg_advisory_xact_lock(hashtext(\("flotilla:claim:" + rollout)))", logger: logger
@@ -82,35 +89,62 @@ extension ControlStore {
             .collect()
             let rows = try await connection.query(
                 """
-                WITH busy AS (
-                    SELECT shard, count(*) AS n FROM flotilla.steps
+                WITH slots AS (
+                    SELECT DISTINCT shard, owner, COALESCE(slot, 0) AS slot FROM flotilla.steps
                     WHERE rollout_id = \(rollout) AND state = 'running' AND claimed_until > clock_timestamp()
-                    GROUP BY shard
+                      AND NOT (owner = \(owner) AND COALESCE(slot, 0) = \(slot))
+                ), busy AS (
+                    SELECT shard, count(*) AS n FROM slots GROUP BY shard
                 ), caps AS (
                     SELECT * FROM unnest(\(shards)::text[], \(caps)::int[]) AS c(shard, cap)
-                ), next AS (
-                    SELECT c.rollout_id, c.phase, c.tenant FROM flotilla.steps c
-                    JOIN caps ON caps.shard = c.shard
+                ), open AS (
+                    SELECT c.rollout_id, c.phase, c.tenant, c.shard FROM flotilla.steps c
                     WHERE c.rollout_id = \(rollout) AND c.phase = \(phase) AND c.wave = \(wave)
                       AND (\(shard)::text IS NULL OR c.shard = \(shard))
                       AND (c.state = 'pending' OR (c.state = 'running' AND c.claimed_until < clock_timestamp()))
-                      AND COALESCE((SELECT n FROM busy WHERE busy.shard = c.shard), 0) < caps.cap
-                      AND COALESCE((SELECT sum(n) FROM busy), 0) < \(parallel)
+                ), target AS (
+                    SELECT o.shard, caps.cap FROM open o JOIN caps ON caps.shard = o.shard
+                    WHERE COALESCE((SELECT n FROM busy WHERE busy.shard = o.shard), 0) < caps.cap
+                      AND (SELECT count(*) FROM (SELECT DISTINCT owner, slot FROM slots) s) < \(parallel)
+                    ORDER BY o.tenant LIMIT 1
+                ), size AS (
+                    SELECT CASE
+                        WHEN (SELECT claim_wanted_at > clock_timestamp() - interval '2 seconds'
+                              FROM flotilla.rollouts WHERE id = \(rollout)) THEN 1
+                        ELSE GREATEST(1, LEAST(\(limit),
+                            (SELECT count(*) FROM open WHERE shard = (SELECT shard FROM target))
+                                / GREATEST(1, (SELECT cap FROM target))))
+                    END AS n
+                ), next AS (
+                    SELECT c.rollout_id, c.phase, c.tenant FROM flotilla.steps c
+                    WHERE c.rollout_id = \(rollout) AND c.phase = \(phase) AND c.wave = \(wave)
+                      AND c.shard = (SELECT shard FROM target)
+                      AND (c.state = 'pending' OR (c.state = 'running' AND c.claimed_until < clock_timestamp()))
+                      AND (c.state, 'running') IN (SELECT * FROM unnest(\(from)::text[], \(to)::text[]))
                     ORDER BY c.tenant
-                    LIMIT 1
+                    LIMIT (SELECT n FROM size)
                     FOR UPDATE OF c SKIP LOCKED
                 )
-                UPDATE flotilla.steps s SET state = 'running', owner = \(owner),
+                UPDATE flotilla.steps s SET state = 'running', owner = \(owner), slot = \(slot),
                     claimed_until = clock_timestamp() + make_interval(secs => \(seconds)),
                     attempts = s.attempts + 1, started_at = now(), error = NULL, sqlstate = NULL
                 FROM next WHERE s.rollout_id = next.rollout_id AND s.phase = next.phase AND s.tenant = next.tenant
                 RETURNING s.tenant, s.shard
                 """, logger: logger)
+            var claimed: [ClaimedStep] = []
             for try await (tenant, shard) in rows.decode((String, String).self) {
-                return ClaimedStep(tenant: tenant, shard: shard)
+                claimed.append(ClaimedStep(tenant: tenant, shard: shard))
             }
-            return nil
+            claimed.sort { $0.tenant < $1.tenant }
+            return claimed
         }
+    }
+
+    /// Says that a coordinator waits for room in a rollout's caps: for two seconds, claims take one step at a time,
+    /// so it gets its turn.
+    func wantClaim(_ rollout: String) async throws {
+        try await client.query(
+            "UPDATE flotilla.rollouts SET claim_wanted_at = clock_timestamp() WHERE id = \(rollout)", logger: logger)
     }
 
     /// Keeps alive the claims of the steps this coordinator's workers are running now (`tenants`), and no others.
@@ -148,6 +182,7 @@ extension ControlStore {
             UPDATE flotilla.steps SET state = 'pending', owner = NULL, claimed_until = NULL,
                 error = 'interrupted: its coordinator (' || \(owner) || ') died'
             WHERE rollout_id = \(rollout) AND owner = \(owner) AND state = 'running'
+              AND \(StepState.running.canMove(to: .pending))
             """, logger: logger)
     }
 
@@ -189,7 +224,7 @@ extension ControlStore {
     /// Failed steps of a slice go back to pending when a rollout is resumed.
     func retryFailed(_ rollout: String, phase: String, wave: String) async throws {
         try await client.query(
-            "UPDATE flotilla.steps SET state = 'pending' WHERE rollout_id = \(rollout) AND phase = \(phase) AND wave = \(wave) AND state = 'failed'",
+            "UPDATE flotilla.steps SET state = 'pending' WHERE rollout_id = \(rollout) AND phase = \(phase) AND wave = \(wave) AND state = 'failed' AND \(StepState.failed.canMove(to: .pending))",
             logger: logger)
     }
 }

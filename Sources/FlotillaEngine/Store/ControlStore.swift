@@ -86,6 +86,9 @@ public struct ControlStore: Sendable {
         "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS current_slice text",
         "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS owner text",
         "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS claimed_until timestamptz",
+        // The worker slot of its coordinator that claimed a step: the caps count busy slots (`claimSteps`).
+        "ALTER TABLE flotilla.steps ADD COLUMN IF NOT EXISTS slot integer",
+        "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS claim_wanted_at timestamptz",
         // The steps still to do, in the order workers claim them: a claim reads only these, not every step done.
         """
         CREATE INDEX IF NOT EXISTS steps_open ON flotilla.steps (rollout_id, phase, wave, tenant)
@@ -136,7 +139,7 @@ public struct ControlStore: Sendable {
         public var fleet: String
         public var change: String
         public var policy: String
-        public var state: String
+        public var state: RolloutState
         public var currentPhase: String?
         public var currentWave: String?
         public var reason: String?
@@ -152,7 +155,7 @@ public struct ControlStore: Sendable {
         var result: [RolloutRecord] = []
         for try await row in rows {
             let (id, fleet, change, policy, state, phase, wave, reason, approved, created, updated) = try row.decode(
-                (String, String, String, String, String, String?, String?, String?, [String], Date, Date).self)
+                (String, String, String, String, RolloutState, String?, String?, String?, [String], Date, Date).self)
             result.append(
                 RolloutRecord(
                     id: id, fleet: fleet, change: change, policy: policy, state: state, currentPhase: phase,
@@ -194,22 +197,35 @@ public struct ControlStore: Sendable {
         try await client.query(
             """
             INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, plan)
-            VALUES (\(id), \(fleet), \(change), \(policy), 'running', \(planJSON)::jsonb)
+            VALUES (\(id), \(fleet), \(change), \(policy), \(RolloutState.running), \(planJSON)::jsonb)
             """,
             logger: logger)
     }
 
-    func setState(_ rollout: String, _ state: String, phase: String? = nil, wave: String? = nil, reason: String? = nil)
+    /// Moves a rollout to `state`, if `RolloutState`'s table allows it from the state it is in — checked in the
+    /// statement that writes it. Throws `IllegalTransition` otherwise.
+    func setState(
+        _ rollout: String, _ state: RolloutState, phase: String? = nil, wave: String? = nil, reason: String? = nil
+    )
         async throws
     {
-        let finished = ["done", "failed", "reverted", "halted"].contains(state)
-        try await client.query(
+        let (from, to) = RolloutState.transitions
+        let rows = try await client.query(
             """
-            UPDATE flotilla.rollouts SET state = \(state), current_phase = COALESCE(\(phase), current_phase),
-                current_wave = \(wave), reason = \(reason), updated_at = now(),
-                finished_at = CASE WHEN \(finished) THEN now() ELSE NULL END
-            WHERE id = \(rollout)
+            WITH current AS (SELECT state FROM flotilla.rollouts WHERE id = \(rollout)),
+            moved AS (
+                UPDATE flotilla.rollouts SET state = \(state), current_phase = COALESCE(\(phase), current_phase),
+                    current_wave = \(wave), reason = \(reason), updated_at = now(),
+                    finished_at = CASE WHEN \(state.isFinished) THEN now() ELSE NULL END
+                WHERE id = \(rollout) AND (state, \(state)::text) IN (SELECT * FROM unnest(\(from)::text[], \(to)::text[]))
+                RETURNING 1
+            )
+            SELECT (SELECT state FROM current), EXISTS (SELECT 1 FROM moved)
             """, logger: logger)
+        for try await (current, moved) in rows.decode((RolloutState?, Bool).self) {
+            guard let current, !moved else { return }
+            throw IllegalTransition(subject: .rollout(id: rollout, from: current, to: state))
+        }
     }
 
     /// Records an approval of a gated phase. Returns false when there is no such rollout.
@@ -230,7 +246,7 @@ public struct ControlStore: Sendable {
         public var wave: String
         public var tenant: String
         public var shard: String
-        public var state: String
+        public var state: StepState
         public var attempts: Int
         public var sqlState: String?
         public var error: String?
@@ -277,6 +293,7 @@ public struct ControlStore: Sendable {
             ) q
             WHERE s.rollout_id = \(rollout) AND s.phase = \(phase) AND s.tenant = q.tenant
               AND s.state IN ('pending', 'failed')
+              AND \(StepState.pending.canMove(to: .quarantined) && StepState.failed.canMove(to: .quarantined))
             """, logger: logger)
     }
 
@@ -290,7 +307,7 @@ public struct ControlStore: Sendable {
         var result: [StepRecord] = []
         for try await row in rows {
             let (phase, wave, tenant, shard, state, attempts, sqlState, error, checkpoint, duration) = try row.decode(
-                (String, String, String, String, String, Int, String?, String?, Int64?, Int?).self)
+                (String, String, String, String, StepState, Int, String?, String?, Int64?, Int?).self)
             result.append(
                 StepRecord(
                     phase: phase, wave: wave, tenant: tenant, shard: shard, state: state, attempts: attempts,
@@ -300,26 +317,100 @@ public struct ControlStore: Sendable {
     }
 
     func stepStarted(_ rollout: String, phase: String, tenant: String) async throws {
-        try await client.query(
-            """
-            UPDATE flotilla.steps SET state = 'running', attempts = attempts + 1, started_at = now(), error = NULL, sqlstate = NULL
-            WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)
-            """, logger: logger)
+        try await moveStep(
+            rollout, phase: phase, tenant: tenant, to: .running, started: true, durationMilliseconds: nil,
+            sqlState: nil, error: nil, owner: nil)
     }
 
     /// Records how a step ended. With `owner`, only while the step is still that coordinator's claim (a step put
     /// back after an interruption must not overwrite another coordinator's newer claim).
     func stepFinished(
-        _ rollout: String, phase: String, tenant: String, state: String, durationMilliseconds: Int?,
+        _ rollout: String, phase: String, tenant: String, state: StepState, durationMilliseconds: Int?,
         sqlState: String? = nil, error: String? = nil, owner: String? = nil
     ) async throws {
-        try await client.query(
+        try await moveStep(
+            rollout, phase: phase, tenant: tenant, to: state, started: false,
+            durationMilliseconds: durationMilliseconds, sqlState: sqlState, error: error, owner: owner)
+    }
+
+    /// Moves one step to `state` if `StepState`'s table allows it, checked in the statement that writes it. A step
+    /// that is another coordinator's claim now (when `owner` is given) is left alone; any other refusal throws
+    /// `IllegalTransition` naming the step.
+    private func moveStep(
+        _ rollout: String, phase: String, tenant: String, to state: StepState, started: Bool,
+        durationMilliseconds: Int?, sqlState: String?, error: String?, owner: String?
+    ) async throws {
+        let (from, to) = StepState.transitions
+        let rows = try await client.query(
             """
-            UPDATE flotilla.steps SET state = \(state), finished_at = now(), duration_ms = \(durationMilliseconds),
-                sqlstate = \(sqlState), error = \(error)
-            WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)
-              AND (\(owner)::text IS NULL OR owner IS NULL OR owner = \(owner))
+            WITH current AS (
+                SELECT state, owner FROM flotilla.steps
+                WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)
+            ), moved AS (
+                UPDATE flotilla.steps SET state = \(state),
+                    attempts = attempts + CASE WHEN \(started) THEN 1 ELSE 0 END,
+                    started_at = CASE WHEN \(started) THEN now() ELSE started_at END,
+                    finished_at = CASE WHEN \(started) THEN finished_at ELSE now() END,
+                    duration_ms = CASE WHEN \(started) THEN duration_ms ELSE \(durationMilliseconds) END,
+                    sqlstate = \(sqlState), error = \(error)
+                WHERE rollout_id = \(rollout) AND phase = \(phase) AND tenant = \(tenant)
+                  AND (\(owner)::text IS NULL OR owner IS NULL OR owner = \(owner))
+                  AND (state, \(state)::text) IN (SELECT * FROM unnest(\(from)::text[], \(to)::text[]))
+                RETURNING 1
+            )
+            SELECT (SELECT state FROM current), (SELECT owner FROM current), EXISTS (SELECT 1 FROM moved)
             """, logger: logger)
+        for try await (current, holder, moved) in rows.decode((StepState?, String?, Bool).self) {
+            guard let current, !moved else { return }
+            if let owner, let holder, holder != owner { return }
+            throw IllegalTransition(
+                subject: .step(rollout: rollout, phase: phase, tenant: tenant, from: current, to: state))
+        }
+    }
+
+    /// One step's outcome, written with others in one statement (`finishSteps`).
+    struct StepOutcome: Sendable {
+        var tenant: String
+        var state: StepState
+        var durationMilliseconds: Int? = nil
+        var sqlState: String? = nil
+        var error: String? = nil
+        /// Tries beyond the first (lock timeouts retried with backoff): added to the step's `attempts`.
+        var retries = 0
+    }
+
+    /// Writes the outcomes of steps this coordinator claimed, in one statement: only steps still running under its
+    /// claim move (a claim that expired and was taken by another coordinator is theirs now), and only as
+    /// `StepState`'s table allows. Returns the tenants whose step moved.
+    @discardableResult
+    func finishSteps(_ rollout: String, phase: String, owner: String, _ outcomes: [StepOutcome]) async throws
+        -> Set<String>
+    {
+        if outcomes.isEmpty { return [] }
+        let (from, to) = StepState.transitions
+        let tenants = outcomes.map(\.tenant)
+        let states = outcomes.map(\.state.rawValue)
+        let durations = outcomes.map { $0.durationMilliseconds ?? -1 }
+        let sqlStates = outcomes.map { $0.sqlState ?? "" }
+        let errors = outcomes.map { $0.error ?? "" }
+        let retries = outcomes.map(\.retries)
+        let rows = try await client.query(
+            """
+            UPDATE flotilla.steps s SET state = u.state, finished_at = now(), duration_ms = NULLIF(u.duration, -1),
+                sqlstate = NULLIF(u.sqlstate, ''), error = NULLIF(u.error, ''), claimed_until = NULL,
+                attempts = s.attempts + u.retries
+            FROM unnest(
+                \(tenants)::text[], \(states)::text[], \(durations)::int[], \(sqlStates)::text[], \(errors)::text[],
+                \(retries)::int[]
+            ) AS u(tenant, state, duration, sqlstate, error, retries)
+            WHERE s.rollout_id = \(rollout) AND s.phase = \(phase) AND s.tenant = u.tenant
+              AND s.owner = \(owner) AND s.state = 'running'
+              AND (s.state, u.state) IN (SELECT * FROM unnest(\(from)::text[], \(to)::text[]))
+            RETURNING s.tenant
+            """, logger: logger)
+        var moved: Set<String> = []
+        for try await tenant in rows.decode(String.self) { moved.insert(tenant) }
+        return moved
     }
 
     // MARK: events

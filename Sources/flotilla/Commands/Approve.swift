@@ -43,7 +43,7 @@ extension Flotilla {
                     guard let record = try await store.rollout(id: rollout) else { return "no rollout \(rollout)" }
                     // A bake paused on inconclusive health waits for its gate PHASE@WAVE; a gated phase for PHASE.
                     var waitingAt = record.currentPhase
-                    if record.state == "paused", let phase = record.currentPhase, let wave = record.currentWave {
+                    if record.state == .paused, let phase = record.currentPhase, let wave = record.currentWave {
                         waitingAt = "\(phase)@\(wave)"
                     }
                     guard let target = phase ?? waitingAt else {

@@ -62,12 +62,12 @@ extension Flotilla {
                 let haltLines = halts.map { "HALT \($0.description)" }
                 if records.isEmpty { return (StatusReport.terminal(haltLines + ["no rollouts yet"]), false) }
                 let lines = records.map {
-                    "\($0.id)  \($0.state.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
+                    "\($0.id)  \($0.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
                 }
                 return (StatusReport.terminal(haltLines + lines), false)
             }
             guard let record = try await store.rollout(id: rollout) else { return nil }
-            let finished = ["done", "reverted", "halted", "failed"].contains(record.state)
+            let finished = record.state.isFinished
             let steps = try await store.steps(rollout)
             let checks = try await StatusReport.checks(rollout, store: store)
             if format == .json {
@@ -136,16 +136,16 @@ enum StatusReport {
             for step in steps where step.phase == phase && !waves.contains(step.wave) { waves.append(step.wave) }
             for wave in waves {
                 let members = steps.filter { $0.phase == phase && $0.wave == wave }
-                var counts: [String: Int] = [:]
+                var counts: [StepState: Int] = [:]
                 for step in members { counts[step.state, default: 0] += 1 }
-                let summary = ["applied", "running", "failed", "quarantined", "reverted", "pending"].compactMap {
-                    state in
-                    counts[state].map { "\($0) \(state == "applied" ? "done" : state)" }
+                let order: [StepState] = [.applied, .running, .failed, .quarantined, .reverted, .pending]
+                let summary = order.compactMap { state in
+                    counts[state].map { "\($0) \(state == .applied ? "done" : state.rawValue)" }
                 }.joined(separator: ", ")
                 lines.append("    wave \(wave): \(summary)")
-                for step in members where ["failed", "quarantined"].contains(step.state) {
+                for step in members where step.state == .failed || step.state == .quarantined {
                     lines.append(
-                        "      \(step.tenant) (shard \(step.shard)): \(step.state): \(step.sqlState.map { "SQLSTATE \($0): " } ?? "")\(step.error ?? "")"
+                        "      \(step.tenant) (shard \(step.shard)): \(step.state.rawValue): \(step.sqlState.map { "SQLSTATE \($0): " } ?? "")\(step.error ?? "")"
                     )
                 }
             }

@@ -186,7 +186,7 @@ struct ProgressPrinter: Sendable {
         case .halting(let halt):
             say("HALT: \(halt.description) — stopping now")
         case .finished(let rollout, let state, let reason):
-            say("rollout \(rollout): \(state)\(reason.map { " — \($0)" } ?? "")")
+            say("rollout \(rollout): \(state.rawValue)\(reason.map { " — \($0)" } ?? "")")
         }
     }
 }
