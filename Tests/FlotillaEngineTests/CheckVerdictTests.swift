@@ -66,7 +66,9 @@ struct CheckVerdictTests {
         #expect(tally.failure == nil)
         tally.add(Self.measurement("c", .fail))
         #expect(tally.failure == "3 failed measurements, more than failure_limit 2")
-        #expect(tally.state == .failed("3 failed measurements, more than failure_limit 2"))
+        #expect(
+            tally.verdict.journalWord == "failed"
+                && tally.verdict.reason == "3 failed measurements, more than failure_limit 2")
         #expect(tally.failing.map(\.target) == ["b", "c"])
     }
 
@@ -77,9 +79,9 @@ struct CheckVerdictTests {
         tally.add(Self.measurement("a", .pass))
         tally.add(Self.measurement("a", .error))
         #expect(tally.failure == nil)
-        if case .inconclusive = tally.state {
+        if case .inconclusive = tally.verdict {
         } else {
-            Issue.record("latest errors make it inconclusive: \(tally.state)")
+            Issue.record("latest errors make it inconclusive: \(tally.verdict)")
         }
         tally.add(Self.measurement("b", .error))
         #expect(tally.failure == "2 consecutive errors on b, more than consecutive_error_limit 1")
@@ -91,7 +93,7 @@ struct CheckVerdictTests {
         for _ in 0..<5 { tally.add(Self.measurement("wave", .error)) }
         #expect(tally.failure == nil)
         #expect(tally.passes == 0)
-        #expect(tally.state != .passed)
+        #expect(tally.verdict != .healthy)
         tally.add(Self.measurement("wave", .error))
         #expect(tally.failure != nil)
     }
@@ -100,13 +102,13 @@ struct CheckVerdictTests {
         var tally = CheckTally(Self.check())
         tally.add(Self.measurement("a", .pass))
         tally.add(Self.measurement("b", .inconclusive))
-        if case .inconclusive(let why) = tally.state {
+        if case .inconclusive(let why) = tally.verdict {
             #expect(why.contains("b (inconclusive"))
         } else {
-            Issue.record("expected inconclusive, got \(tally.state)")
+            Issue.record("expected inconclusive, got \(tally.verdict)")
         }
         tally.add(Self.measurement("b", .pass))
-        #expect(tally.state == .passed)
+        #expect(tally.verdict == .healthy)
         #expect(tally.counts == "2 pass, 0 fail, 0 error, 1 inconclusive")
         #expect(tally.last(2).map(\.target) == ["b", "b"])
     }

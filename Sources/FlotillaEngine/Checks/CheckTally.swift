@@ -75,24 +75,11 @@ struct CheckTally: Sendable {
             + names.joined(separator: "; ") + (open.count > 5 ? "; …" : "")
     }
 
-    enum State: Sendable, Equatable {
-        case passed
-        case failed(String)
-        case inconclusive(String)
-
-        var name: String {
-            switch self {
-            case .passed: return "passed"
-            case .failed: return "failed"
-            case .inconclusive: return "inconclusive"
-            }
-        }
-    }
-
-    var state: State {
-        if let failure { return .failed(failure) }
+    /// This check's verdict over the wave so far.
+    var verdict: BakeVerdict {
+        if let failure { return .failed(failure, tenants: failing.map(\.target)) }
         if let inconclusive { return .inconclusive(inconclusive) }
-        return .passed
+        return .healthy
     }
 
     /// `3 pass, 1 fail, 0 error, 0 inconclusive`.

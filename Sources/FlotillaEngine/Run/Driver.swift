@@ -119,7 +119,7 @@ struct Driver: Sendable {
                     }
                 }
                 bake: while true {
-                    let verdict: BakeOutcome
+                    let verdict: BakeVerdict
                     do {
                         let skipped = quarantined
                         verdict = try await untilHalted {
@@ -148,7 +148,8 @@ struct Driver: Sendable {
                             continue bake
                         }
                         return try await fail(phase: phase, reason: reason)
-                    case .halt(let reason):
+                    case .inconclusive(let reason), .waiting(let reason):
+                        // Stop, and keep everything as it is.
                         return try await halt(phase: phase, reason: reason)
                     }
                 }
@@ -188,23 +189,21 @@ struct Driver: Sendable {
         }
     }
 
-    /// Watches a wave while it bakes (the checks' owner decides how); nil when healthy, else why it failed.
-    /// An inconclusive verdict follows `on_inconclusive`: pause (wait for `flotilla approve`), halt, or continue.
-    func bake(phase: Phase, wave: PlannedWave, quarantined: Set<String>) async throws -> BakeOutcome {
+    /// Watches a wave while it bakes (the checks' owner decides how). An inconclusive verdict follows
+    /// `on_inconclusive`: pause (wait for `flotilla approve`), halt, or continue; one that is returned means stop.
+    func bake(phase: Phase, wave: PlannedWave, quarantined: Set<String>) async throws -> BakeVerdict {
         let members = wave.tenants.filter { !quarantined.contains($0) }.compactMap(tenant)
         let verdict = try await BakeWatcher(driver: self, phase: phase, wave: wave).watch(members)
         switch verdict {
-        case .healthy:
-            return .healthy
-        case .failed(let reason, let tenants):
-            return .failed(reason, tenants: tenants)
+        case .healthy, .failed, .waiting:
+            return verdict
         case .inconclusive(let reason):
             try await store.event(rolloutID, "inconclusive", phase: phase.name, wave: wave.name, reason)
             switch policy.onInconclusive {
             case .continue:
                 return .healthy
             case .halt:
-                return .halt("inconclusive health in wave \(wave.name): \(reason)")
+                return .inconclusive("inconclusive health in wave \(wave.name): \(reason)")
             case .pause:
                 let gate = "\(phase.name)@\(wave.name)"
                 observe(.awaitingApproval(rollout: rolloutID, phase: gate))
@@ -212,7 +211,7 @@ struct Driver: Sendable {
                 while true {
                     if try await store.rollout(id: rolloutID)?.approvedPhases.contains(gate) == true { break }
                     if !options.waitForApproval {
-                        return .halt("paused: inconclusive health in wave \(wave.name): \(reason)")
+                        return .inconclusive("paused: inconclusive health in wave \(wave.name): \(reason)")
                     }
                     try await Task.sleep(for: options.approvalPoll)
                 }
@@ -220,14 +219,6 @@ struct Driver: Sendable {
                 return .healthy
             }
         }
-    }
-
-    enum BakeOutcome {
-        case healthy
-        /// Revert, halt or quarantine per on_failure; the tenants whose own checks failed, if it is theirs.
-        case failed(String, tenants: [String])
-        /// Stop, keep everything as it is.
-        case halt(String)
     }
 
     /// Runs `body` until it ends or a halt trips, whichever is first (checked every 100 ms).

@@ -4,15 +4,6 @@ import FlotillaPostgres
 import Foundation
 import PostgresNIO
 
-/// What a bake concluded.
-enum BakeVerdict: Sendable, Equatable {
-    case healthy
-    /// Why, and the tenants whose own measurements failed when the check is measured per tenant (empty when the
-    /// failure is not any one tenant's: a wave- or shard-wide check).
-    case failed(String, tenants: [String])
-    case inconclusive(String)
-}
-
 /// Watches a wave's health: `tenant` and `wave` checks right after the wave's steps and then every `interval`
 /// while it bakes, with a last round when the bake ends; `preflight` checks before the wave starts.
 ///
@@ -87,15 +78,11 @@ struct BakeWatcher: Sendable {
         var unsettled: [String] = []
         var summary: [String] = []
         for tally in tallies {
-            let state = tally.state
-            var reason: String?
-            if case .inconclusive(let why) = state {
-                reason = why
-                unsettled.append("check \(tally.check.name): \(why)")
-            }
+            let verdict = tally.verdict
+            if case .inconclusive(let why) = verdict { unsettled.append("check \(tally.check.name): \(why)") }
             try await driver.store.recordCheckVerdict(
-                driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: state.name, reason: reason)
-            summary.append("\(tally.check.name) \(state.name) (\(tally.counts))")
+                driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict)
+            summary.append("\(tally.check.name) \(verdict.journalWord) (\(tally.counts))")
         }
         try await driver.store.event(
             driver.rolloutID, "checks", phase: phase.name, wave: wave.name, summary.joined(separator: "; "))
@@ -164,7 +151,8 @@ struct BakeWatcher: Sendable {
         }
         let message = lines.joined(separator: "\n  ")
         try await driver.store.recordCheckVerdict(
-            driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: "failed", reason: why)
+            driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally,
+            .failed(why, tenants: tally.failing.map(\.target)))
         try await driver.store.event(
             driver.rolloutID, preflight ? "preflight-failed" : "check-failed", phase: phase.name, wave: wave.name,
             message)
@@ -203,8 +191,7 @@ struct BakeWatcher: Sendable {
             if open.isEmpty {
                 for tally in tallies {
                     try await driver.store.recordCheckVerdict(
-                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict: "passed",
-                        reason: nil)
+                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, .healthy)
                 }
                 if saidWaiting {
                     try await driver.store.event(
@@ -255,8 +242,7 @@ struct BakeWatcher: Sendable {
                     "wave \(wave.name) waits: \(reasons)\(how)")
                 for index in open {
                     try await driver.store.recordCheckVerdict(
-                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tallies[index], verdict: "waiting",
-                        reason: reasons)
+                        driver.rolloutID, phase: phase.name, wave: wave.name, tally: tallies[index], .waiting(reasons))
                 }
             }
             let interval = open.map { max(checks[$0].interval, Self.shortestInterval) }.min() ?? .seconds(1)

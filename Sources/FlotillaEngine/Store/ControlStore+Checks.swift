@@ -94,14 +94,15 @@ extension ControlStore {
 
     /// Journals a check's verdict for a wave (or a preflight).
     func recordCheckVerdict(
-        _ rollout: String, phase: String, wave: String, tally: CheckTally, verdict: String, reason: String?
+        _ rollout: String, phase: String, wave: String, tally: CheckTally, _ verdict: BakeVerdict
     ) async throws {
+        let (word, reason) = (verdict.journalWord, verdict.reason)
         try await client.query(
             """
             INSERT INTO flotilla.check_verdicts
                 (rollout_id, phase, wave, check_name, kind, scope, verdict, passes, failures, errors, inconclusive, reason)
             VALUES (\(rollout), \(phase), \(wave), \(tally.check.name), \(tally.check.kind.name),
-                    \(tally.check.scope.rawValue), \(verdict), \(tally.passes), \(tally.failures), \(tally.errors),
+                    \(tally.check.scope.rawValue), \(word), \(tally.passes), \(tally.failures), \(tally.errors),
                     \(tally.inconclusives), \(reason))
             """, logger: logger)
     }
