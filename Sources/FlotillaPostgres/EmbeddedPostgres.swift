@@ -69,6 +69,7 @@ public actor EmbeddedPostgres {
     /// A server already running in the folder is reused when it accepts the stored password.
     public func start() async throws -> ConnectionURL {
         if let starting { return try await starting.value }
+        // Unstructured on purpose: callers that arrive while the server starts wait for this one start.
         let task = Task { try await self.startOnce() }
         starting = task
         defer { starting = nil }

@@ -35,6 +35,7 @@ public func withRunningClients<T: Sendable>(
 ) async throws -> T {
     // Each pool's run() begins before `body` leases a connection (PostgresNIO warns otherwise).
     let (started, starting) = AsyncStream<Void>.makeStream()
+    // Unstructured on purpose: the pools run beside `body` and are cancelled, then awaited, when it ends.
     let runner = Task {
         await withDiscardingTaskGroup { group in
             for client in clients {
@@ -72,6 +73,8 @@ public func uncancelled<T: Sendable>(
     let outcome = FirstOutcome<T>()
     return try await withCheckedThrowingContinuation { continuation in
         outcome.wait(continuation)
+        // Unstructured on purpose: the caller's cancellation must not reach `body`, and a `body` stuck on an
+        // unreachable server must not hold the caller past `limit`.
         Task {
             do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
         }

@@ -34,7 +34,8 @@ extension Pattern {
         let known = names.joined(separator: ", ")
         if let text = node.scalar, !node.isNull {
             if names.contains(text) {
-                let example = parameters[canonical(text)]!.required.map { "\($0): …" }.joined(separator: ", ")
+                let required = parameters[canonical(text)]?.required ?? []
+                let example = required.map { "\($0): …" }.joined(separator: ", ")
                 reader.error(
                     node, path, "pattern '\(text)' needs its parameters: write 'pattern: {\(text): {\(example)}}'")
             } else {

@@ -21,6 +21,7 @@ func makeLogger() -> Logger {
 /// statements (their transactions roll back), puts its interrupted steps back to pending and releases its lease —
 /// and exits 130. A second Ctrl-C quits at once; the journal and the ledgers still hold.
 func runtime<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    // Unstructured on purpose: a signal handler cancels it from outside the caller's task tree.
     let task = Task { try await body() }
     let interrupts = Interrupts { task.cancel() }
     defer { interrupts.stop() }
