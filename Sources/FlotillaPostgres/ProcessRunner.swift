@@ -27,14 +27,16 @@ package struct ProcessRunnerError: Error, CustomStringConvertible {
     package var description: String
 }
 
-/// Runs programs to completion, capturing their output.
+/// Runs programs to completion, capturing their output, or under a time limit, keeping the end of their output
+/// (`ProcessRunner+TimeLimit.swift`). Every child is started by one function, `spawn`, at the end of this file.
 ///
 /// On Linux this spawns with `posix_spawn` and reaps with `waitpid` itself instead of using
 /// Foundation's `Process`: there, `Process` learns that a child ended when a socket it hands to
 /// the child is closed — and `pg_ctl start` passes that socket on to the server it leaves running,
 /// so `waitUntilExit()` would wait for as long as PostgreSQL runs. Here the child gets only
 /// standard input, output and error (every other descriptor is closed), so no server started by
-/// a child holds on to this process's pipes, sockets or connections.
+/// a child holds on to this process's pipes, sockets or connections. (Elsewhere, runs to completion use
+/// `Process`.)
 package enum ProcessRunner {
     /// Runs a program to completion, blocking the calling thread; `input` (or `/dev/null`) is its
     /// standard input.
@@ -132,23 +134,6 @@ package enum ProcessRunner {
 
 #if os(Linux)
     extension ProcessRunner {
-        private typealias AddCloseFrom =
-            @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) ->
-            Int32
-        private typealias AddChdir =
-            @convention(c) (
-                UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>
-            ) -> Int32
-
-        /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34) and `…_addchdir_np` (2.29),
-        /// which the Glibc module does not import.
-        private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
-            unsafeBitCast($0, to: AddCloseFrom.self)
-        }
-        private static let addChdir: AddChdir? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map {
-            unsafeBitCast($0, to: AddChdir.self)
-        }
-
         private static func spawnAndWait(
             _ executable: URL,
             _ arguments: [String],
@@ -156,25 +141,21 @@ package enum ProcessRunner {
             currentDirectory: URL?,
             input: [UInt8],
             started: (@Sendable (pid_t) -> Void)? = nil
-        ) throws -> ProcessResult {
-            func failure(_ what: String, _ code: Int32 = errno) -> ProcessRunnerError {
-                ProcessRunnerError(
-                    description: "cannot run \(executable.path): \(what): \(String(cString: strerror(code)))")
-            }
+        ) throws(ProcessRunnerError) -> ProcessResult {
             // Standard input is a socket so that writing to a child that stopped reading fails
             // with EPIPE (MSG_NOSIGNAL) instead of raising SIGPIPE.
             var stdinPipe: [Int32] = [-1, -1]
             var stdoutPipe: [Int32] = [-1, -1]
             var stderrPipe: [Int32] = [-1, -1]
             guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &stdinPipe) == 0
-            else { throw failure("socketpair") }
+            else { throw failure(executable, "socketpair") }
             guard makePipe(&stdoutPipe) else {
                 for end in stdinPipe { close(end) }
-                throw failure("pipe")
+                throw failure(executable, "pipe")
             }
             guard makePipe(&stderrPipe) else {
                 for end in stdinPipe + stdoutPipe { close(end) }
-                throw failure("pipe")
+                throw failure(executable, "pipe")
             }
             var inputEnd = stdinPipe[1]
             var outputEnd = stdoutPipe[0]
@@ -182,61 +163,15 @@ package enum ProcessRunner {
             defer {
                 for end in [inputEnd, outputEnd, errorEnd] where end >= 0 { close(end) }
             }
-
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_adddup2(&actions, stdinPipe[0], 0)
-            posix_spawn_file_actions_adddup2(&actions, stdoutPipe[1], 1)
-            posix_spawn_file_actions_adddup2(&actions, stderrPipe[1], 2)
-            if let addCloseFrom {
-                _ = addCloseFrom(&actions, 3)
-            } else {
-                for descriptor in openDescriptors() where descriptor > 2 {
-                    posix_spawn_file_actions_addclose(&actions, descriptor)
-                }
+            let spawned = Result { () throws(ProcessRunnerError) in
+                try spawn(
+                    executable, arguments, environment: environment, currentDirectory: currentDirectory,
+                    input: .descriptor(stdinPipe[0]), output: stdoutPipe[1], error: stderrPipe[1])
             }
-            var program = executable.path
-            var argv = [executable.path] + arguments
-            if let currentDirectory {
-                if let addChdir {
-                    let status = currentDirectory.path.withCString { addChdir(&actions, $0) }
-                    guard status == 0 else { throw failure("chdir \(currentDirectory.path)", status) }
-                } else {
-                    // Older glibc: let env(1) change directory.
-                    program = "/usr/bin/env"
-                    argv = ["env", "-C", currentDirectory.path, executable.path] + arguments
-                }
-            }
-
-            var attributes = posix_spawnattr_t()
-            posix_spawnattr_init(&attributes)
-            defer { posix_spawnattr_destroy(&attributes) }
-            // Own process group (a terminal's Ctrl-C is for us, not for the server we start);
-            // no blocked signals; SIGPIPE back to its default, which Swift programs ignore, and SIGINT and SIGTERM,
-            // which `flotilla` ignores while it handles them itself.
-            var noSignals = sigset_t()
-            sigemptyset(&noSignals)
-            var defaultSignals = sigset_t()
-            sigemptyset(&defaultSignals)
-            for signal in [SIGPIPE, SIGINT, SIGTERM] { sigaddset(&defaultSignals, signal) }
-            posix_spawnattr_setsigmask(&attributes, &noSignals)
-            posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-            posix_spawnattr_setpgroup(&attributes, 0)
-            posix_spawnattr_setflags(
-                &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-            let cArguments = argv.map { strdup($0) } + [nil]
-            let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-            defer {
-                for pointer in cArguments + cEnvironment { free(pointer) }
-            }
-            var pid = pid_t()
-            let spawned = posix_spawn(&pid, program, &actions, &attributes, cArguments, cEnvironment)
             close(stdinPipe[0])
             close(stdoutPipe[1])
             close(stderrPipe[1])
-            guard spawned == 0 else { throw failure("spawn", spawned) }
+            let pid = try spawned.get()
             started?(pid)
 
             let (output, errors) = exchange(
@@ -244,7 +179,7 @@ package enum ProcessRunner {
 
             var status: Int32 = 0
             while waitpid(pid, &status, 0) == -1 {
-                guard errno == EINTR else { throw failure("waitpid") }
+                guard errno == EINTR else { throw failure(executable, "waitpid") }
             }
             let signal = status & 0x7f
             return ProcessResult(
@@ -321,11 +256,6 @@ package enum ProcessRunner {
             for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
             return true
         }
-
-        /// This process's open descriptors, from `/proc/self/fd`.
-        private static func openDescriptors() -> [Int32] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
-        }
     }
 #else
     extension ProcessRunner {
@@ -373,3 +303,129 @@ package enum ProcessRunner {
         var data = Data()
     }
 #endif
+
+// MARK: - Spawning
+
+extension ProcessRunner {
+    /// Where a child's standard input comes from.
+    enum StandardInput {
+        case nullDevice
+        case descriptor(Int32)
+    }
+
+    #if os(Linux)
+        private typealias AddCloseFrom =
+            @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) ->
+            Int32
+        private typealias AddChdir =
+            @convention(c) (
+                UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>
+            ) -> Int32
+
+        /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34) and `…_addchdir_np` (2.29),
+        /// which the Glibc module does not import.
+        private static let addCloseFrom: AddCloseFrom? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
+            unsafeBitCast($0, to: AddCloseFrom.self)
+        }
+        private static let addChdir: AddChdir? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map {
+            unsafeBitCast($0, to: AddChdir.self)
+        }
+
+        /// This process's open descriptors, from `/proc/self/fd`.
+        private static func openDescriptors() -> [Int32] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).compactMap { Int32($0) }
+        }
+    #endif
+
+    static func failure(_ executable: URL, _ what: String, _ code: Int32 = errno) -> ProcessRunnerError {
+        ProcessRunnerError(description: "cannot run \(executable.path): \(what): \(String(cString: strerror(code)))")
+    }
+
+    /// Starts a program with `posix_spawn` and returns its process id; the caller reaps it.
+    ///
+    /// The child runs in a process group of its own (a terminal's Ctrl-C is for us, not for the child, and the
+    /// whole group can be stopped at once), with no blocked signals and SIGPIPE, SIGINT and SIGTERM at their
+    /// defaults (Swift programs ignore SIGPIPE, and `flotilla` ignores SIGINT and SIGTERM while it handles them
+    /// itself). Its standard input comes from `input`, its output and error go to `output` and `error` (which may be
+    /// the same descriptor), and every other descriptor is closed, so it holds on to none of this process's pipes,
+    /// sockets or connections.
+    static func spawn(
+        _ executable: URL,
+        _ arguments: [String],
+        environment: [String: String],
+        currentDirectory: URL?,
+        input: StandardInput,
+        output: Int32,
+        error: Int32
+    ) throws(ProcessRunnerError) -> pid_t {
+        #if os(Linux)
+            var actions = posix_spawn_file_actions_t()
+            var attributes = posix_spawnattr_t()
+        #else
+            var actions: posix_spawn_file_actions_t? = nil
+            var attributes: posix_spawnattr_t? = nil
+        #endif
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        switch input {
+        case .nullDevice: posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        case .descriptor(let descriptor): posix_spawn_file_actions_adddup2(&actions, descriptor, 0)
+        }
+        posix_spawn_file_actions_adddup2(&actions, output, 1)
+        posix_spawn_file_actions_adddup2(&actions, error, 2)
+        var program = executable.path
+        var argv = [executable.path] + arguments
+        #if os(Linux)
+            if let addCloseFrom {
+                _ = addCloseFrom(&actions, 3)
+            } else {
+                for descriptor in openDescriptors() where descriptor > 2 {
+                    posix_spawn_file_actions_addclose(&actions, descriptor)
+                }
+            }
+            if let currentDirectory {
+                if let addChdir {
+                    let status = currentDirectory.path.withCString { addChdir(&actions, $0) }
+                    guard status == 0 else { throw failure(executable, "chdir \(currentDirectory.path)", status) }
+                } else {
+                    // Older glibc: let env(1) change directory.
+                    program = "/usr/bin/env"
+                    argv = ["env", "-C", currentDirectory.path, executable.path] + arguments
+                }
+            }
+        #else
+            if let currentDirectory {
+                throw failure(executable, "chdir \(currentDirectory.path)", ENOTSUP)
+            }
+        #endif
+
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var noSignals = sigset_t()
+        sigemptyset(&noSignals)
+        var defaultSignals = sigset_t()
+        sigemptyset(&defaultSignals)
+        for signal in [SIGPIPE, SIGINT, SIGTERM] { sigaddset(&defaultSignals, signal) }
+        posix_spawnattr_setsigmask(&attributes, &noSignals)
+        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
+        posix_spawnattr_setpgroup(&attributes, 0)
+        #if os(Linux)
+            let flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF
+        #else
+            // Darwin closes every descriptor not named above with this flag.
+            let flags =
+                POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_CLOEXEC_DEFAULT
+        #endif
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+
+        let cArguments = argv.map { strdup($0) } + [nil]
+        let cEnvironment = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            for pointer in cArguments + cEnvironment { free(pointer) }
+        }
+        var pid = pid_t()
+        let status = posix_spawn(&pid, program, &actions, &attributes, cArguments, cEnvironment)
+        guard status == 0 else { throw failure(executable, "spawn", status) }
+        return pid
+    }
+}
