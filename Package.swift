@@ -24,13 +24,15 @@ let package = Package(
     targets: [
         .target(
             name: "FlotillaModel",
-            dependencies: ["FlotillaLint", .product(name: "Yams", package: "Yams")]
+            dependencies: ["FlotillaLint", "FlotillaSQL", .product(name: "Yams", package: "Yams")]
         ),
         .target(name: "FlotillaLint"),
+        .target(name: "FlotillaSQL"),
         .target(name: "FlotillaPlan", dependencies: ["FlotillaModel", "FlotillaLint"]),
         .target(
             name: "FlotillaPostgres",
             dependencies: [
+                "FlotillaSQL",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),

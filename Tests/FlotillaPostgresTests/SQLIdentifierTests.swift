@@ -35,6 +35,48 @@ struct SQLIdentifierTests {
         #expect(quoteQualified() == "")
     }
 
+    @Test func literalsDoubleQuotesAndEscapeBackslashes() {
+        #expect(quoteLiteral("users") == "'users'")
+        #expect(quoteLiteral("it's") == "'it''s'")
+        #expect(quoteLiteral("'") == "''''")
+        #expect(quoteLiteral("") == "''")
+        #expect(quoteLiteral(#"a\b"#) == #"E'a\\b'"#)
+        #expect(quoteLiteral(#"\'"#) == #"E'\\'''"#)
+        #expect(quoteLiteral("a\0b\0") == "'ab'")
+        #expect(quoteLiteral("表") == "'表'")
+    }
+
+    @Test func namesAreQuotedOnlyWhereNeeded() {
+        #expect(quoteIdentifierIfNeeded("users") == "users")
+        #expect(quoteIdentifierIfNeeded("_a$1") == "_a$1")
+        #expect(quoteIdentifierIfNeeded("Users") == #""Users""#)
+        #expect(quoteIdentifierIfNeeded("select") == #""select""#)
+        #expect(quoteIdentifierIfNeeded("1a") == #""1a""#)
+        #expect(quoteIdentifierIfNeeded("$1") == #""$1""#)
+        #expect(quoteIdentifierIfNeeded("a\"b") == #""a""b""#)
+        #expect(quoteIdentifierIfNeeded("") == #""""#)
+    }
+
+    /// Every hostile text reads back as itself, also when the server takes backslashes in plain literals as escapes.
+    @Test(.timeLimit(.minutes(10)))
+    func hostileLiteralsRoundTripThroughTheServer() async throws {
+        let url = try await TestCluster.shared.freshDatabase(prefix: "literal")
+        let logger = Logger(label: "test")
+        try await withPostgresConnection(url, logger: logger) { connection in
+            for conforming in ["on", "off"] {
+                try await connection.query(
+                    PostgresQuery(unsafeSQL: "SET standard_conforming_strings = \(conforming)"), logger: logger)
+                for text in Self.hostileNames + [#"\'; SELECT 1; --"#, #"'\"#] {
+                    let rows = try await connection.query(
+                        PostgresQuery(unsafeSQL: "SELECT \(quoteLiteral(text))"), logger: logger)
+                    var values: [String] = []
+                    for try await value in rows.decode(String.self) { values.append(value) }
+                    #expect(values == [text], "standard_conforming_strings = \(conforming)")
+                }
+            }
+        }
+    }
+
     @Test(.timeLimit(.minutes(10)))
     func hostileNamesRoundTripThroughTheServer() async throws {
         let url = try await TestCluster.shared.freshDatabase(prefix: "ident")

@@ -1,3 +1,5 @@
+import FlotillaSQL
+
 /// The pieces of SQL the patterns generate: names quoted only where PostgreSQL needs it, string literals, derived
 /// object names within the 63-byte limit, and the preflight that checks a tenant before a phase changes anything.
 enum PatternSQL {
@@ -6,18 +8,12 @@ enum PatternSQL {
 
     /// A name as SQL: bare when it is lower case and not a reserved word, else double-quoted.
     static func ident(_ name: String) -> String {
-        let simple =
-            name.unicodeScalars.first.map { $0 == "_" || ("a"..."z").contains($0) } == true
-            && name.unicodeScalars.allSatisfy {
-                $0 == "_" || $0 == "$" || ("a"..."z").contains($0) || ("0"..."9").contains($0)
-            }
-        if simple, !reservedWords.contains(name) { return name }
-        return "\"" + name.replacing("\"", with: "\"\"") + "\""
+        quoteIdentifierIfNeeded(name)
     }
 
     /// A string literal.
     static func literal(_ text: String) -> String {
-        "'" + text.replacing("'", with: "''") + "'"
+        quoteLiteral(text)
     }
 
     /// `to_regclass('name')`: the table as the tenant's search_path finds it.
@@ -138,21 +134,6 @@ enum PatternSQL {
         \(tag);
         """
     }
-
-    /// PostgreSQL's reserved key words (they need quotes as column or table names).
-    static let reservedWords: Set<String> = [
-        "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "binary",
-        "both",
-        "case", "cast", "check", "collate", "collation", "column", "concurrently", "constraint", "create", "cross",
-        "current_catalog", "current_date", "current_role", "current_schema", "current_time", "current_timestamp",
-        "current_user", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "false", "fetch",
-        "for", "foreign", "freeze", "from", "full", "grant", "group", "having", "ilike", "in", "initially", "inner",
-        "intersect", "into", "is", "isnull", "join", "lateral", "leading", "left", "like", "limit", "localtime",
-        "localtimestamp", "natural", "not", "notnull", "null", "offset", "on", "only", "or", "order", "outer",
-        "overlaps", "placing", "primary", "references", "returning", "right", "select", "session_user", "similar",
-        "some", "symmetric", "system_user", "table", "tablesample", "then", "to", "trailing", "true", "union", "unique",
-        "user", "using", "variadic", "verbose", "when", "where", "window", "with",
-    ]
 }
 
 extension PatternSQL {
