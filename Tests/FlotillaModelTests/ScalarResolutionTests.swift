@@ -1,0 +1,109 @@
+import FlotillaModel
+import Testing
+
+/// A scalar is read as the type the schema expects at its place, never guessed from its look: `yes` is a string
+/// where a string is expected and a boolean only where a boolean is, `007` stays `007`, a quoted number is text.
+@Suite("YAML scalars are read as the schema's types")
+struct ScalarResolutionTests {
+    static let shards = """
+        fleet: f
+        shards:
+          - {name: s, url: "embedded:s", max_parallel: 08}
+        tenants:
+
+        """
+
+    @Test("strings keep the text written: numbers, yes/no/on/off, null in quotes, leading zeros")
+    func stringsStayText() throws {
+        let yaml =
+            Self.shards + """
+                  - {id: "123", shard: s, schema: "null", labels: {tier: yes, on: off, n: 007, v: 1.50, q: "true"}}
+                  - {id: 0042, shard: s, schema: 'no', labels: {empty: , tilde: "~", y: Y, x: 0x1F}}
+                  - id: on
+                    shard: s
+                    database: |-
+                      TRUE
+                """
+        let fleet = try Fleet.parse(yaml, file: "f.yaml", environment: [:])
+        #expect(fleet.tenants.map(\.id) == ["123", "0042", "on"])
+        #expect(fleet.tenants.map(\.placement) == [.schema("null"), .schema("no"), .database("TRUE")])
+        #expect(fleet.tenants[0].labels == ["tier": "yes", "on": "off", "n": "007", "v": "1.50", "q": "true"])
+        #expect(fleet.tenants[1].labels == ["empty": "", "tilde": "~", "y": "Y", "x": "0x1F"])
+        #expect(fleet.shards[0].maxParallel == 8)
+    }
+
+    @Test("booleans: true/false, yes/no and on/off in any case, written plain; quoted is a string")
+    func booleans() throws {
+        for (written, value) in [
+            ("true", true), ("True", true), ("YES", true), ("on", true), ("Off", false), ("no", false),
+        ] {
+            let yaml = """
+                change: 0001_x
+                phases:
+                  - {name: expand, up: "SELECT 1", down: "SELECT 2", reversible: \(written)}
+                """
+            let change = try Change.parse(yaml, file: "c.yaml")
+            #expect(change.phases[0].reversible == value, "reversible: \(written)")
+        }
+        for written in ["\"true\"", "'yes'", "1", "y", "~"] {
+            let yaml = """
+                policy: p
+                waves:
+                  - {name: rest, select: {remaining: \(written)}}
+                """
+            let found = errors(of: yaml, as: .policy)
+            #expect(
+                found.contains { $0.message.hasPrefix("expected true or false") && $0.location.column == 38 },
+                "remaining: \(written): \(describe(found))")
+        }
+    }
+
+    @Test("whole numbers: plain digits only; quoted, hexadecimal, underscores and fractions are refused")
+    func numbers() {
+        for written in ["\"4\"", "0x10", "1_000", "2.0", "four", "null"] {
+            let yaml = Self.shards.replacingOccurrences(of: "max_parallel: 08", with: "max_parallel: \(written)")
+            let found = errors(of: yaml + "  - {id: a, shard: s, schema: a}\n", as: .fleet)
+            #expect(
+                found.map(\.message).contains { $0.hasPrefix("expected a whole number") }
+                    && found.allSatisfy { $0.location.line == 3 && $0.location.column == 48 },
+                "max_parallel: \(written): \(describe(found))")
+        }
+    }
+
+    @Test("null where a string is needed is an error at its place; an empty quoted string is not null")
+    func nulls() {
+        for written in ["null", "~", "NULL", ""] {
+            let found = errors(of: Self.shards + "  - {id: a, shard: s, schema: \(written)}\n", as: .fleet)
+            #expect(
+                found.contains { $0.message == "expected a string, found null" && $0.location.line == 5 },
+                "schema: \(written): \(describe(found))")
+        }
+        let found = errors(of: Self.shards + "  - {id: a, shard: s, schema: \"\"}\n", as: .fleet)
+        #expect(found.count == 1 && found[0].message.hasPrefix("expected a non-empty string"), "\(describe(found))")
+    }
+
+    @Test("durations are read from plain or quoted text")
+    func durations() throws {
+        let yaml = """
+            policy: p
+            waves:
+              - {name: a, select: {percent: 10}, bake: 30s}
+              - {name: b, select: {remaining: true}, bake: "1m"}
+            lock_timeout: '250ms'
+            """
+        let policy = try Policy.parse(yaml, file: "p.yaml")
+        #expect(policy.waves.map(\.bake) == [.seconds(30), .seconds(60)])
+        #expect(policy.lockTimeout == .milliseconds(250))
+    }
+
+    @Test("a key repeated in a long mapping is reported at the repeat, naming the first")
+    func duplicateInLongMapping() {
+        let labels = (1...20).map { "k\($0): v" } + ["k3: again"]
+        let found = errors(
+            of: Self.shards + "  - {id: a, shard: s, schema: a, labels: {\(labels.joined(separator: ", "))}}\n",
+            as: .fleet)
+        #expect(found.count == 1, "\(describe(found))")
+        #expect(found.first?.message == "duplicate key 'k3' in a mapping; it was first written at line 5, column 57")
+        #expect(found.first?.location.line == 5 && found.first?.location.column == 194)
+    }
+}
