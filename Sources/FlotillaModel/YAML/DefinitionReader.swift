@@ -23,84 +23,88 @@ final class DefinitionReader {
     }
 
     /// A mapping with only the given keys; unknown keys are reported with a suggestion, missing required ones too.
-    func object(_ node: YAMLNode, _ path: String, what: String, keys: [String], required: [String] = [])
-        -> ObjectReader?
-    {
+    func object(
+        _ node: YAMLNode, _ path: @autoclosure () -> String, what: String, keys: [String], required: [String] = []
+    ) -> ObjectReader? {
         guard case .mapping(let pairs) = node.value else {
-            error(node, path, "expected \(what) (a mapping), found \(node.kindName)")
+            error(node, path(), "expected \(what) (a mapping), found \(node.kindName)")
             return nil
         }
-        var values: [String: YAMLNode] = [:]
-        var keyNodes: [String: YAMLNode] = [:]
+        // A handful of keys each: a list searched in place costs less than hashing them into a dictionary.
+        var values: [ObjectReader.Entry] = []
+        values.reserveCapacity(pairs.count)
         for pair in pairs {
             guard let key = pair.key.scalar else {
-                error(pair.key, path, "expected a key name in \(what), found \(pair.key.kindName)")
+                error(pair.key, path(), "expected a key name in \(what), found \(pair.key.kindName)")
                 continue
             }
             guard keys.contains(key) else {
                 let suggestion = closestMatch(to: key, in: keys).map { " (did you mean '\($0)'?)" } ?? ""
                 error(
-                    pair.key, join(path, key),
+                    pair.key, join(path(), key),
                     "unknown key '\(key)' in \(what)\(suggestion); expected one of: \(keys.joined(separator: ", "))")
                 continue
             }
-            values[key] = pair.value
-            keyNodes[key] = pair.key
+            values.append(ObjectReader.Entry(key: key, node: pair.value))
         }
-        for key in required where values[key] == nil {
-            error(node, join(path, key), "missing required key '\(key)' in \(what)")
+        for key in required where !values.contains(where: { $0.key == key }) {
+            error(node, join(path(), key), "missing required key '\(key)' in \(what)")
         }
-        return ObjectReader(reader: self, node: node, path: path, values: values, keyNodes: keyNodes)
+        return ObjectReader(reader: self, node: node, path: path(), values: values)
     }
 
     func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
 
     // MARK: scalars
 
-    func string(_ node: YAMLNode, _ path: String, allowEmpty: Bool = false) -> String? {
+    func string(_ node: YAMLNode, _ path: @autoclosure () -> String, allowEmpty: Bool = false) -> String? {
         guard case .scalar(let raw, _) = node.value, !(node.isNull && !allowEmpty) else {
-            error(node, path, "expected a string, found \(node.kindName)")
+            error(node, path(), "expected a string, found \(node.kindName)")
             return nil
         }
         guard let environment else {
             if !allowEmpty, raw.trimmingWhitespace().isEmpty {
-                error(node, path, "expected a non-empty string, found an empty one")
+                error(node, path(), "expected a non-empty string, found an empty one")
                 return nil
             }
             return raw
         }
-        switch interpolate(raw, environment: environment) {
+        // Without a `$` there is nothing to substitute; most values of a large fleet have none.
+        let substituted =
+            raw.utf8.contains(UInt8(ascii: "$")) ? interpolate(raw, environment: environment) : .success(raw)
+        switch substituted {
         case .success(let text):
             if text.isEmpty && !allowEmpty {
-                error(node, path, "expected a non-empty string, found '\(raw)' which is empty after ${…} substitution")
+                error(
+                    node, path(), "expected a non-empty string, found '\(raw)' which is empty after ${…} substitution")
                 return nil
             }
             return text
         case .failure(let failure):
             var location = node.location
             if case .scalar(_, .plain) = node.value, !raw.contains("\n") { location.column += failure.offset }
-            error(at: location, path, failure.message)
+            error(at: location, path(), failure.message)
             return nil
         }
     }
 
-    func int(_ node: YAMLNode, _ path: String, min: Int? = nil, max: Int? = nil) -> Int? {
+    func int(_ node: YAMLNode, _ path: @autoclosure () -> String, min: Int? = nil, max: Int? = nil) -> Int? {
         guard case .scalar(let text, .plain) = node.value, let value = Int(text) else {
-            error(node, path, "expected a whole number, found \(node.kindName)")
+            error(node, path(), "expected a whole number, found \(node.kindName)")
             return nil
         }
         if let min, value < min {
-            error(node, path, "expected a number of at least \(min), found \(value)")
+            error(node, path(), "expected a number of at least \(min), found \(value)")
             return nil
         }
         if let max, value > max {
-            error(node, path, "expected a number of at most \(max), found \(value)")
+            error(node, path(), "expected a number of at most \(max), found \(value)")
             return nil
         }
         return value
     }
 
-    func bool(_ node: YAMLNode, _ path: String) -> Bool? {
+    func bool(_ node: YAMLNode, _ path: @autoclosure () -> String) -> Bool? {
         if case .scalar(let text, .plain) = node.value {
             switch text.lowercased() {
             case "true", "yes", "on": return true
@@ -108,67 +112,69 @@ final class DefinitionReader {
             default: break
             }
         }
-        error(node, path, "expected true or false, found \(node.kindName)")
+        error(node, path(), "expected true or false, found \(node.kindName)")
         return nil
     }
 
-    func duration(_ node: YAMLNode, _ path: String) -> Duration? {
+    func duration(_ node: YAMLNode, _ path: @autoclosure () -> String) -> Duration? {
         guard let text = node.scalar, !node.isNull else {
-            error(node, path, "expected a duration like 500ms, 30s, 5m or 1h, found \(node.kindName)")
+            error(node, path(), "expected a duration like 500ms, 30s, 5m or 1h, found \(node.kindName)")
             return nil
         }
         guard let value = parseDuration(text) else {
-            error(node, path, "expected a duration like 500ms, 30s, 5m or 1h, found '\(text)'")
+            error(node, path(), "expected a duration like 500ms, 30s, 5m or 1h, found '\(text)'")
             return nil
         }
         return value
     }
 
-    func oneOf<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ path: String, _ type: T.Type) -> T?
+    func oneOf<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ path: @autoclosure () -> String, _ type: T.Type)
+        -> T?
     where T.RawValue == String {
         guard let text = node.scalar, !node.isNull else {
-            error(node, path, "expected one of \(humanList(T.allCases.map(\.rawValue))), found \(node.kindName)")
+            error(node, path(), "expected one of \(humanList(T.allCases.map(\.rawValue))), found \(node.kindName)")
             return nil
         }
         guard let value = T(rawValue: text) else {
             let suggestion = closestMatch(to: text, in: T.allCases.map(\.rawValue)).map { " (did you mean '\($0)'?)" }
             error(
-                node, path,
+                node, path(),
                 "expected one of \(humanList(T.allCases.map(\.rawValue))), found '\(text)'\(suggestion ?? "")")
             return nil
         }
         return value
     }
 
-    func list(_ node: YAMLNode, _ path: String, what: String) -> [YAMLNode]? {
+    func list(_ node: YAMLNode, _ path: @autoclosure () -> String, what: String) -> [YAMLNode]? {
         guard case .sequence(let items) = node.value else {
-            error(node, path, "expected a list of \(what), found \(node.kindName)")
+            error(node, path(), "expected a list of \(what), found \(node.kindName)")
             return nil
         }
         return items
     }
 
-    func stringList(_ node: YAMLNode, _ path: String, what: String) -> [String]? {
-        if case .scalar = node.value, !node.isNull, let single = string(node, path) { return [single] }
-        guard let items = list(node, path, what: what) else { return nil }
-        return items.enumerated().compactMap { index, item in string(item, "\(path)[\(index)]") }
+    func stringList(_ node: YAMLNode, _ path: @autoclosure () -> String, what: String) -> [String]? {
+        if case .scalar = node.value, !node.isNull, let single = string(node, path()) { return [single] }
+        guard let items = list(node, path(), what: what) else { return nil }
+        return items.enumerated().compactMap { index, item in string(item, "\(path())[\(index)]") }
     }
 
-    func stringMap(_ node: YAMLNode, _ path: String, what: String) -> [String: String]? {
+    func stringMap(_ node: YAMLNode, _ path: @autoclosure () -> String, what: String) -> [String: String]? {
         guard case .mapping(let pairs) = node.value else {
-            error(node, path, "expected \(what) (a mapping of names to values), found \(node.kindName)")
+            error(node, path(), "expected \(what) (a mapping of names to values), found \(node.kindName)")
             return nil
         }
         var result: [String: String] = [:]
+        result.reserveCapacity(pairs.count)
         for pair in pairs {
             guard let key = pair.key.scalar else {
-                error(pair.key, path, "expected a name, found \(pair.key.kindName)")
+                error(pair.key, path(), "expected a name, found \(pair.key.kindName)")
                 continue
             }
-            guard case .scalar = pair.value.value, let value = string(pair.value, join(path, key), allowEmpty: true)
+            guard case .scalar = pair.value.value, let value = string(pair.value, join(path(), key), allowEmpty: true)
             else {
                 if pair.value.scalar == nil {
-                    error(pair.value, join(path, key), "expected a plain value, found \(pair.value.kindName)")
+                    error(pair.value, join(path(), key), "expected a plain value, found \(pair.value.kindName)")
                 }
                 continue
             }
@@ -180,38 +186,44 @@ final class DefinitionReader {
 
 /// A mapping whose keys were checked; typed accessors report wrong types at the value's place.
 struct ObjectReader {
+    /// A known key and its value, in the order written.
+    struct Entry {
+        var key: String
+        var node: YAMLNode
+    }
+
     let reader: DefinitionReader
     let node: YAMLNode
     let path: String
-    let values: [String: YAMLNode]
-    let keyNodes: [String: YAMLNode]
+    let values: [Entry]
 
-    func has(_ key: String) -> Bool { values[key] != nil }
+    /// The value of `key`; the last one written when a key repeats (the composer reports repeats before this).
+    func node(_ key: String) -> YAMLNode? { values.last { $0.key == key }?.node }
+    func has(_ key: String) -> Bool { values.contains { $0.key == key } }
     func at(_ key: String) -> String { reader.join(path, key) }
-    func location(_ key: String) -> SourceLocation { values[key]?.location ?? node.location }
-    func node(_ key: String) -> YAMLNode? { values[key] }
+    func location(_ key: String) -> SourceLocation { node(key)?.location ?? node.location }
 
     func string(_ key: String, allowEmpty: Bool = false) -> String? {
-        values[key].flatMap { reader.string($0, at(key), allowEmpty: allowEmpty) }
+        node(key).flatMap { reader.string($0, at(key), allowEmpty: allowEmpty) }
     }
     func int(_ key: String, min: Int? = nil, max: Int? = nil) -> Int? {
-        values[key].flatMap { reader.int($0, at(key), min: min, max: max) }
+        node(key).flatMap { reader.int($0, at(key), min: min, max: max) }
     }
-    func bool(_ key: String) -> Bool? { values[key].flatMap { reader.bool($0, at(key)) } }
-    func duration(_ key: String) -> Duration? { values[key].flatMap { reader.duration($0, at(key)) } }
+    func bool(_ key: String) -> Bool? { node(key).flatMap { reader.bool($0, at(key)) } }
+    func duration(_ key: String) -> Duration? { node(key).flatMap { reader.duration($0, at(key)) } }
     func oneOf<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) -> T? where T.RawValue == String {
-        values[key].flatMap { reader.oneOf($0, at(key), type) }
+        node(key).flatMap { reader.oneOf($0, at(key), type) }
     }
     func list(_ key: String, what: String) -> [YAMLNode]? {
-        values[key].flatMap { reader.list($0, at(key), what: what) }
+        node(key).flatMap { reader.list($0, at(key), what: what) }
     }
     func stringList(_ key: String, what: String) -> [String]? {
-        values[key].flatMap { reader.stringList($0, at(key), what: what) }
+        node(key).flatMap { reader.stringList($0, at(key), what: what) }
     }
     func stringMap(_ key: String, what: String) -> [String: String]? {
-        values[key].flatMap { reader.stringMap($0, at(key), what: what) }
+        node(key).flatMap { reader.stringMap($0, at(key), what: what) }
     }
     func object(_ key: String, what: String, keys: [String], required: [String] = []) -> ObjectReader? {
-        values[key].flatMap { reader.object($0, at(key), what: what, keys: keys, required: required) }
+        node(key).flatMap { reader.object($0, at(key), what: what, keys: keys, required: required) }
     }
 }

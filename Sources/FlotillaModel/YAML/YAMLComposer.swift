@@ -136,20 +136,18 @@ struct YAMLComposer {
             try checkDepth(depth, at: location)
             var pairs: [YAMLNode.Pair] = []
             var shape = Shape(count: 1, height: 1)
-            var seen: [String: SourceLocation] = [:]
+            var seen = KeysSeen()
             while true {
                 let (next, keyLocation) = try events.next()
                 if case .mappingEnd = next { break }
                 let (key, keyShape) = try node(next, at: keyLocation, depth: depth + 1, &events)
                 if let name = key.scalar {
                     // The key's own place: an aliased key carries its anchor's place, the alias is where it is used.
-                    if let first = seen[name] {
+                    if let first = seen.insert(name, at: keyLocation) {
                         diagnostics.error(
                             keyLocation, "",
                             "duplicate key '\(name)' in a mapping; it was first written at line \(first.line), "
                                 + "column \(first.column)")
-                    } else {
-                        seen[name] = keyLocation
                     }
                 }
                 let (valueEvent, valueLocation) = try events.next()
@@ -178,6 +176,30 @@ struct YAMLComposer {
     mutating func register(_ anchor: String?, _ value: (YAMLNode, Shape)) {
         // A later anchor of the same name replaces the earlier one for the aliases after it, as YAML says.
         if let anchor { anchors[anchor] = (node: value.0, shape: value.1) }
+    }
+}
+
+/// The keys of one mapping so far, to find a repeated one. Most mappings have a few keys, which a list finds
+/// faster than a dictionary costs to make; a long mapping moves to a dictionary, so it stays linear.
+struct KeysSeen {
+    static let listLimit = 16
+    var list: [(name: String, location: SourceLocation)] = []
+    var dictionary: [String: SourceLocation] = [:]
+
+    /// Records `name` at `location`; the place it was first written when it was seen before.
+    mutating func insert(_ name: String, at location: SourceLocation) -> SourceLocation? {
+        if list.count < Self.listLimit {
+            if let first = list.first(where: { $0.name == name }) { return first.location }
+            list.append((name, location))
+            return nil
+        }
+        if dictionary.isEmpty {
+            dictionary.reserveCapacity(Self.listLimit * 2)
+            for entry in list { dictionary[entry.name] = entry.location }
+        }
+        if let first = dictionary[name] { return first }
+        dictionary[name] = location
+        return nil
     }
 }
 
