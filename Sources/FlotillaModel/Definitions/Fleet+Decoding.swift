@@ -80,19 +80,24 @@ extension Fleet {
         }
         let shardNames = shards.map(\.name)
 
+        let items = object.list("tenants", what: "tenants") ?? []
+        let expected = expectedTenantCount(items)
         var tenants: [Tenant] = []
         var seen: [String: SourceLocation] = [:]
-        var placements: [String: String] = [:]
-        func add(_ tenant: Tenant, path: String, idLocation: SourceLocation) {
+        var placements: [PlacementKey: String] = [:]
+        tenants.reserveCapacity(expected)
+        seen.reserveCapacity(expected)
+        placements.reserveCapacity(expected)
+        func add(_ tenant: Tenant, path: @autoclosure () -> String, idLocation: SourceLocation) {
             if let first = seen[tenant.id] {
                 reader.error(
-                    at: idLocation, path, "duplicate tenant id '\(tenant.id)' (first defined at line \(first.line))")
+                    at: idLocation, path(), "duplicate tenant id '\(tenant.id)' (first defined at line \(first.line))")
                 return
             }
-            let key = "\(tenant.shard)/\(tenant.placement)"
+            let key = PlacementKey(shard: tenant.shard, placement: tenant.placement)
             if let other = placements[key] {
                 reader.error(
-                    at: idLocation, path,
+                    at: idLocation, path(),
                     "tenant '\(tenant.id)' uses \(tenant.placement) on shard '\(tenant.shard)', which tenant '\(other)' already uses"
                 )
                 return
@@ -112,7 +117,7 @@ extension Fleet {
             return true
         }
 
-        for (index, node) in (object.list("tenants", what: "tenants") ?? []).enumerated() {
+        for (index, node) in items.enumerated() {
             let path = "tenants[\(index)]"
             if case .mapping(let pairs) = node.value, pairs.contains(where: { $0.key.scalar == "generate" }) {
                 guard let wrapper = reader.object(node, path, what: "a tenant generator", keys: ["generate"]),
@@ -127,7 +132,7 @@ extension Fleet {
             guard let tenant = reader.object(node, path, what: "a tenant", keys: tenantKeys, required: ["id", "shard"])
             else { continue }
             guard let id = tenant.string("id"), let shard = tenant.string("shard") else { continue }
-            if let problem = nameProblem(id) {
+            if let problem = checkedName(id) {
                 reader.error(at: tenant.location("id"), tenant.at("id"), "tenant id '\(id)' \(problem)")
             }
             let shardOK = checkShard(shard, at: tenant.location("shard"), tenant.at("shard"))
@@ -170,7 +175,7 @@ extension Fleet {
             return nil
         case (true, false):
             guard let schema else { return nil }
-            if let problem = tenantSchemaProblem(schema) {
+            if let problem = checkedSchemaName(schema) {
                 reader.error(at: object.location("schema"), object.at("schema"), "schema name '\(schema)' \(problem)")
                 return nil
             }
@@ -189,7 +194,7 @@ extension Fleet {
     static func decodeGenerator(
         _ generator: ObjectReader, path: String, reader: DefinitionReader, tenantsSoFar: Int,
         checkShard: (String, SourceLocation, String) -> Bool,
-        add: (Tenant, String, SourceLocation) -> Void
+        add: (Tenant, @autoclosure () -> String, SourceLocation) -> Void
     ) {
         guard let count = generator.int("count", min: 1, max: maxGenerated), let idPattern = generator.string("id")
         else { return }
@@ -228,21 +233,24 @@ extension Fleet {
                 return
             }
         }
+        let ids = GeneratorPattern.Compiled(idPattern)
+        let schemas = schemaPattern.map(GeneratorPattern.Compiled.init)
+        let databases = GeneratorPattern.Compiled(databasePattern ?? "")
         for offset in 0..<count {
             let n = start + offset
-            let id = GeneratorPattern.expand(idPattern, n: n, id: nil)
-            if let problem = nameProblem(id) {
+            let id = ids.expand(n: n, id: nil)
+            if let problem = checkedName(id) {
                 reader.error(at: generator.location("id"), generator.at("id"), "generated tenant id '\(id)' \(problem)")
                 return
             }
             let placement: Tenant.Placement
-            if let schemaPattern {
-                placement = .schema(GeneratorPattern.expand(schemaPattern, n: n, id: id))
+            if let schemas {
+                placement = .schema(schemas.expand(n: n, id: id))
             } else {
-                placement = .database(GeneratorPattern.expand(databasePattern ?? "", n: n, id: id))
+                placement = .database(databases.expand(n: n, id: id))
             }
             let problem =
-                schemaPattern != nil ? tenantSchemaProblem(placement.name) : tenantDatabaseProblem(placement.name)
+                schemaPattern != nil ? checkedSchemaName(placement.name) : tenantDatabaseProblem(placement.name)
             if let problem {
                 let key = schemaPattern != nil ? "schema" : "database"
                 reader.error(
@@ -282,21 +290,124 @@ enum GeneratorPattern {
     }
 
     static func expand(_ pattern: String, n: Int, id: String?) -> String {
-        var output = ""
-        var rest = Substring(pattern)
-        while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
-            output += rest[..<open]
-            let body = rest[rest.index(after: open)..<close]
-            let parts = body.split(separator: ":", maxSplits: 1)
-            if parts.first == "id" {
-                output += id ?? ""
-            } else {
-                let digits = String(n)
-                let width = parts.count > 1 ? Int(parts[1]) ?? 0 : 0
-                output += String(repeating: "0", count: max(0, width - digits.count)) + digits
-            }
-            rest = rest[rest.index(after: close)...]
+        Compiled(pattern).expand(n: n, id: id)
+    }
+
+    /// A pattern split once into its text and placeholders, to expand for many tenants.
+    struct Compiled {
+        enum Piece {
+            case text(String)
+            case id
+            case n(width: Int)
         }
-        return output + rest
+
+        var pieces: [Piece] = []
+
+        init(_ pattern: String) {
+            var rest = Substring(pattern)
+            while let open = rest.firstIndex(of: "{"), let close = rest[open...].firstIndex(of: "}") {
+                if open > rest.startIndex { pieces.append(.text(String(rest[..<open]))) }
+                let body = rest[rest.index(after: open)..<close]
+                let parts = body.split(separator: ":", maxSplits: 1)
+                if parts.first == "id" {
+                    pieces.append(.id)
+                } else {
+                    pieces.append(.n(width: parts.count > 1 ? Int(parts[1]) ?? 0 : 0))
+                }
+                rest = rest[rest.index(after: close)...]
+            }
+            if !rest.isEmpty { pieces.append(.text(String(rest))) }
+        }
+
+        func expand(n: Int, id: String?) -> String {
+            var output = ""
+            for piece in pieces {
+                switch piece {
+                case .text(let text): output += text
+                case .id: output += id ?? ""
+                case .n(let width):
+                    let digits = String(n)
+                    if width > digits.utf8.count {
+                        output += String(repeating: "0", count: width - digits.utf8.count)
+                    }
+                    output += digits
+                }
+            }
+            return output
+        }
+    }
+}
+
+/// Where a tenant lives, as a key: two tenants never share one.
+struct PlacementKey: Hashable {
+    var shard: String
+    var placement: Tenant.Placement
+}
+
+extension Fleet {
+    /// How many tenants the list will make (its generators' counts, as written), to size the tables once.
+    static func expectedTenantCount(_ items: [YAMLNode]) -> Int {
+        var count = 0
+        for item in items {
+            guard case .mapping(let pairs) = item.value,
+                let generate = pairs.first(where: { $0.key.scalar == "generate" })?.value,
+                case .mapping(let settings) = generate.value,
+                let written = settings.first(where: { $0.key.scalar == "count" })?.value.scalar,
+                let generated = Int(written)
+            else {
+                count += 1
+                continue
+            }
+            count += min(max(generated, 0), maxGenerated)
+        }
+        return min(count, maxTenants + maxGenerated)
+    }
+
+    /// `nameProblem`, answered without looking at characters one by one when the name is plain ASCII of the
+    /// allowed kind (letters, digits, `-`, `_`, `.`; at most 100), as nearly every name is.
+    static func checkedName(_ name: String) -> String? {
+        let bytes = name.utf8
+        if !bytes.isEmpty, bytes.count <= 100, bytes.allSatisfy(isNameByte) { return nil }
+        return nameProblem(name)
+    }
+
+    /// `tenantSchemaProblem`, answered from the bytes when the name is plain ASCII letters, digits and `_`,
+    /// starting with a letter or `_`, at most 63 bytes, and none of the names it refuses; anything else, and those
+    /// names, get the full check and its message.
+    static func checkedSchemaName(_ name: String) -> String? {
+        let bytes = name.utf8
+        if let first = bytes.first, bytes.count <= 63, isLetterByte(first) || first == UInt8(ascii: "_"),
+            bytes.allSatisfy({ isLetterByte($0) || isDigitByte($0) || $0 == UInt8(ascii: "_") }),
+            !startsWithPG(bytes), !refusedSchemaNames.contains(where: { equalIgnoringCase(bytes, $0) })
+        {
+            return nil
+        }
+        return tenantSchemaProblem(name)
+    }
+
+    /// Names `tenantSchemaProblem` refuses whatever their case, besides those starting with `pg_`.
+    static let refusedSchemaNames = ["flotilla", "public", "information_schema"]
+
+    /// Equal when ASCII letters' case is ignored; `name` is ASCII letters, digits and `_`.
+    static func equalIgnoringCase(_ bytes: String.UTF8View, _ name: String) -> Bool {
+        bytes.count == name.utf8.count && zip(bytes, name.utf8).allSatisfy { $0 | 0x20 == $1 | 0x20 }
+    }
+
+    static func isLetterByte(_ byte: UInt8) -> Bool {
+        (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte)
+    }
+
+    static func isDigitByte(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
+
+    static func isNameByte(_ byte: UInt8) -> Bool {
+        isLetterByte(byte) || isDigitByte(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+            || byte == UInt8(ascii: ".")
+    }
+
+    /// `pg_` in any case.
+    static func startsWithPG(_ bytes: String.UTF8View) -> Bool {
+        var iterator = bytes.makeIterator()
+        guard let p = iterator.next(), let g = iterator.next(), let underscore = iterator.next() else { return false }
+        return p | 0x20 == UInt8(ascii: "p") && g | 0x20 == UInt8(ascii: "g") && underscore == UInt8(ascii: "_")
     }
 }
