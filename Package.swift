@@ -28,7 +28,7 @@ let package = Package(
         ),
         .target(name: "FlotillaLint"),
         .target(name: "FlotillaSQL"),
-        .target(name: "FlotillaPlan", dependencies: ["FlotillaModel", "FlotillaLint"]),
+        .target(name: "FlotillaPlan", dependencies: ["FlotillaModel", "FlotillaLint", "FlotillaSQL"]),
         .target(
             name: "FlotillaPostgres",
             dependencies: [

@@ -1,4 +1,5 @@
 import FlotillaModel
+import FlotillaPlan
 import FlotillaPostgres
 import Foundation
 import PostgresNIO
@@ -34,34 +35,12 @@ extension TenantStep {
     )
         async throws
     {
-        let table = quoteIdentifier(backfill.table)
-        let key = quoteIdentifier(backfill.key)
-        let filter = condition.map { " AND (\($0))" } ?? ""
         // BEGIN patterns: batch size and pauses come from BackfillThrottle (smaller batches when one holds its row
-        // locks too long, longer pauses while sessions wait on them); see Steps/BackfillThrottle.swift. `= ANY (ARRAY(…))`
-        // makes PostgreSQL fetch the batch's rows by the key's index: with `IN (SELECT …)` it chose a hash join over
-        // a scan of the whole table, for every batch.
+        // locks too long, longer pauses while sessions wait on them); see Steps/BackfillThrottle.swift.
         // The batch and its checkpoint in one statement, hence one transaction: a coordinator killed at any point
-        // leaves either both or neither. $3…$6 name the checkpoint row.
-        let sql = """
-            WITH batch AS (
-                UPDATE \(table) SET \(set)
-                WHERE \(key) = ANY (ARRAY(SELECT \(key) FROM \(table) WHERE \(key) > $1\(filter) ORDER BY \(key) LIMIT $2 FOR UPDATE))
-                RETURNING \(key)
-            ), done AS (
-                SELECT max(\(key))::bigint AS last, count(*)::bigint AS n FROM batch
-            ), saved AS (
-                INSERT INTO \(ledger.checkpointTable) AS c (change, phase, direction, last_key, rows, rollout_id)
-                SELECT $3, $4, $5, last, n, $6 FROM done WHERE n > 0
-                ON CONFLICT (change, phase, direction) DO UPDATE SET last_key = EXCLUDED.last_key,
-                    rows = c.rows + EXCLUDED.rows, rollout_id = EXCLUDED.rollout_id, updated_at = clock_timestamp()
-                RETURNING 1
-            )
-            SELECT last, n,
-                (SELECT count(*) FROM pg_stat_activity WHERE pg_backend_pid() = ANY (pg_blocking_pids(pid)))::bigint,
-                (SELECT count(*) FROM saved)::bigint
-            FROM done
-            """
+        // leaves either both or neither. $3…$6 name the checkpoint row. `flotilla plan` shows this same statement.
+        let sql = BackfillSQL.batchStatement(
+            backfill: backfill, set: set, condition: condition, checkpointTable: ledger.checkpointTable)
         // Each batch is one statement, hence its own transaction (autocommit): one round trip to the tenant and one
         // to the journal per batch. The session carries the tenant's search_path and timeouts, and holds the
         // tenant's advisory lock (session-level) for the whole backfill.
