@@ -1,5 +1,6 @@
-import FlotillaModel
 import Testing
+
+@testable import FlotillaModel
 
 /// A scalar is read as the type the schema expects at its place, never guessed from its look: `yes` is a string
 /// where a string is expected and a boolean only where a boolean is, `007` stays `007`, a quoted number is text.
@@ -105,5 +106,30 @@ struct ScalarResolutionTests {
         #expect(found.count == 1, "\(describe(found))")
         #expect(found.first?.message == "duplicate key 'k3' in a mapping; it was first written at line 5, column 57")
         #expect(found.first?.location.line == 5 && found.first?.location.column == 194)
+    }
+}
+
+@Suite("Reading a file's kind")
+struct FileKindTests {
+    @Test("lines come out as split(separator: \"\\n\") gives them, \\r\\n being one character")
+    func lines() {
+        let texts = [
+            "", "\n", "a", "a\n", "\na\n\nb", "fleet: x\r\nshards:\r\n", "# c\r\nfleet: x\n", "a\r\n\r\nb\n\rc\r",
+            "\r\n\n\r\r\n", "é\n\u{301}x\ny",
+        ]
+        for text in texts {
+            #expect(Array(Lines(text)) == text.split(separator: "\n"), "\(text.debugDescription)")
+        }
+    }
+
+    @Test("a fleet of many tenants is known by its first key")
+    func kindOfLargeFleet() {
+        let tenants = (1...1000).map { "  - {id: t\($0), shard: s, schema: t\($0)}" }
+        let text = (["# fleet", "fleet: f", "shards:", "  - {name: s, url: \"embedded:s\"}", "tenants:"] + tenants)
+            .joined(separator: "\n")
+        let workspace = Workspace(source: InMemorySource([:]))
+        #expect(workspace.kind(of: text, file: "f.yaml") == "fleet")
+        #expect(workspace.kind(of: "# c\r\npolicy: p\r\n", file: "p.yaml") == nil)
+        #expect(workspace.kind(of: "\n---\npolicy: p\n", file: "p.yaml") == "policy")
     }
 }

@@ -105,10 +105,40 @@ extension Workspace {
 
     /// `fleet`, `change` or `policy`, from the file's first key.
     func kind(of text: String, file: String) -> String? {
-        for line in text.split(separator: "\n") where !line.hasPrefix(" ") && !line.hasPrefix("-") {
+        for line in Lines(text) where !line.hasPrefix(" ") && !line.hasPrefix("-") {
             let trimmed = line.trimmingWhitespace()
             if trimmed.isEmpty || trimmed.hasPrefix("#") || trimmed == "---" { continue }
             for kind in ["fleet", "change", "policy"] where trimmed.hasPrefix(kind + ":") { return kind }
+        }
+        return nil
+    }
+}
+
+/// The non-empty lines of a text, one at a time, as `split(separator: "\n")` gives them (a `\r\n` is one
+/// character there, not a line break), without splitting all of a large file when the first lines answer.
+struct Lines: Sequence, IteratorProtocol {
+    let text: String
+    var position: String.Index
+
+    init(_ text: String) {
+        self.text = text
+        position = text.startIndex
+    }
+
+    mutating func next() -> Substring? {
+        let bytes = text.utf8
+        while position < bytes.endIndex {
+            var end = position
+            while end < bytes.endIndex {
+                // A line feed right after a carriage return belongs to the same character.
+                if bytes[end] == UInt8(ascii: "\n"), end == bytes.startIndex || bytes[bytes.index(before: end)] != 13 {
+                    break
+                }
+                end = bytes.index(after: end)
+            }
+            let line = text[position..<end]
+            position = end < bytes.endIndex ? bytes.index(after: end) : end
+            if !line.isEmpty { return line }
         }
         return nil
     }
