@@ -39,6 +39,14 @@ struct YAMLComposer {
     let aliasNodeBudget: Int
     var anchors: [String: (node: YAMLNode, shape: Shape)] = [:]
     var aliasNodes = 0
+    /// The values of the sequences being read, innermost last; each sequence takes its own out at the end, so its
+    /// array is made once, at its size.
+    var itemStack: [YAMLNode] = []
+    /// The same for the pairs of the mappings being read, and, beside each pair, where its key was written.
+    var pairStack: [YAMLNode.Pair] = []
+    var keyPlaces: [SourceLocation] = []
+    /// Keys of a mapping searched one by one for a repeat; a longer mapping's keys are hashed.
+    static let keysSearchedInPlace = 16
     /// Problems that do not stop the reading (duplicate keys), reported together at the end.
     var diagnostics = Diagnostics()
 
@@ -120,30 +128,32 @@ struct YAMLComposer {
             return anchored
         case .sequenceStart(let anchor):
             try checkDepth(depth, at: location)
-            var items: [YAMLNode] = []
+            let start = itemStack.count
             var shape = Shape(count: 1, height: 1)
             while true {
                 let (next, nextLocation) = try events.next()
                 if case .sequenceEnd = next { break }
                 let (item, itemShape) = try node(next, at: nextLocation, depth: depth + 1, &events)
-                items.append(item)
+                itemStack.append(item)
                 shape.add(itemShape)
             }
+            let items = Array(itemStack[start...])
+            itemStack.removeSubrange(start...)
             let result = (YAMLNode(.sequence(items), at: location), shape)
             register(anchor, result)
             return result
         case .mappingStart(let anchor):
             try checkDepth(depth, at: location)
-            var pairs: [YAMLNode.Pair] = []
+            let start = pairStack.count
             var shape = Shape(count: 1, height: 1)
-            var seen = KeysSeen()
+            var keyIndex: [String: SourceLocation]?
             while true {
                 let (next, keyLocation) = try events.next()
                 if case .mappingEnd = next { break }
                 let (key, keyShape) = try node(next, at: keyLocation, depth: depth + 1, &events)
                 if let name = key.scalar {
                     // The key's own place: an aliased key carries its anchor's place, the alias is where it is used.
-                    if let first = seen.insert(name, at: keyLocation) {
+                    if let first = firstPlace(of: name, at: keyLocation, since: start, index: &keyIndex) {
                         diagnostics.error(
                             keyLocation, "",
                             "duplicate key '\(name)' in a mapping; it was first written at line \(first.line), "
@@ -152,10 +162,14 @@ struct YAMLComposer {
                 }
                 let (valueEvent, valueLocation) = try events.next()
                 let (value, valueShape) = try node(valueEvent, at: valueLocation, depth: depth + 1, &events)
-                pairs.append(YAMLNode.Pair(key: key, value: value))
+                pairStack.append(YAMLNode.Pair(key: key, value: value))
+                keyPlaces.append(keyLocation)
                 shape.add(keyShape)
                 shape.add(valueShape)
             }
+            let pairs = Array(pairStack[start...])
+            pairStack.removeSubrange(start...)
+            keyPlaces.removeSubrange(start...)
             let result = (YAMLNode(.mapping(pairs), at: location), shape)
             register(anchor, result)
             return result
@@ -163,6 +177,31 @@ struct YAMLComposer {
             // libyaml only sends a value's event here; anything else is a parser fault, reported, not trapped.
             throw fail(location, "YAML syntax error: unexpected \(event)")
         }
+    }
+
+    /// Where the key `name` (written at `location`) was first written in the mapping whose pairs start at `start`
+    /// on `pairStack`; nil when it is new. A few keys are searched in place; past that they go into `index`, so a
+    /// long mapping is still read in linear time.
+    mutating func firstPlace(
+        of name: String, at location: SourceLocation, since start: Int, index: inout [String: SourceLocation]?
+    ) -> SourceLocation? {
+        if pairStack.count - start < Self.keysSearchedInPlace {
+            for position in start..<pairStack.count where pairStack[position].key.scalar == name {
+                return keyPlaces[position]
+            }
+            return nil
+        }
+        if index == nil {
+            var built: [String: SourceLocation] = [:]
+            built.reserveCapacity(2 * Self.keysSearchedInPlace)
+            for position in start..<pairStack.count {
+                if let key = pairStack[position].key.scalar, built[key] == nil { built[key] = keyPlaces[position] }
+            }
+            index = built
+        }
+        if let first = index?[name] { return first }
+        index?[name] = location
+        return nil
     }
 
     static let tooDeep = "YAML nested deeper than \(maxDepth) levels, the most Flotilla reads"
@@ -176,30 +215,6 @@ struct YAMLComposer {
     mutating func register(_ anchor: String?, _ value: (YAMLNode, Shape)) {
         // A later anchor of the same name replaces the earlier one for the aliases after it, as YAML says.
         if let anchor { anchors[anchor] = (node: value.0, shape: value.1) }
-    }
-}
-
-/// The keys of one mapping so far, to find a repeated one. Most mappings have a few keys, which a list finds
-/// faster than a dictionary costs to make; a long mapping moves to a dictionary, so it stays linear.
-struct KeysSeen {
-    static let listLimit = 16
-    var list: [(name: String, location: SourceLocation)] = []
-    var dictionary: [String: SourceLocation] = [:]
-
-    /// Records `name` at `location`; the place it was first written when it was seen before.
-    mutating func insert(_ name: String, at location: SourceLocation) -> SourceLocation? {
-        if list.count < Self.listLimit {
-            if let first = list.first(where: { $0.name == name }) { return first.location }
-            list.append((name, location))
-            return nil
-        }
-        if dictionary.isEmpty {
-            dictionary.reserveCapacity(Self.listLimit * 2)
-            for entry in list { dictionary[entry.name] = entry.location }
-        }
-        if let first = dictionary[name] { return first }
-        dictionary[name] = location
-        return nil
     }
 }
 
