@@ -106,11 +106,11 @@ extension Fleet {
             placements[key] = tenant.id
             tenants.append(tenant)
         }
-        func checkShard(_ name: String, at location: SourceLocation, _ path: String) -> Bool {
+        func checkShard(_ name: String, at location: SourceLocation, _ path: @autoclosure () -> String) -> Bool {
             guard shardNames.contains(name) else {
                 let suggestion = closestMatch(to: name, in: shardNames).map { " (did you mean '\($0)'?)" } ?? ""
                 reader.error(
-                    at: location, path,
+                    at: location, path(),
                     "shard '\(name)' is not defined\(suggestion) (shards: \(shardNames.joined(separator: ", ")))")
                 return false
             }
@@ -193,7 +193,7 @@ extension Fleet {
 
     static func decodeGenerator(
         _ generator: ObjectReader, path: String, reader: DefinitionReader, tenantsSoFar: Int,
-        checkShard: (String, SourceLocation, String) -> Bool,
+        checkShard: (String, SourceLocation, @autoclosure () -> String) -> Bool,
         add: (Tenant, @autoclosure () -> String, SourceLocation) -> Void
     ) {
         guard let count = generator.int("count", min: 1, max: maxGenerated), let idPattern = generator.string("id")

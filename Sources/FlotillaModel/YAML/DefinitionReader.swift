@@ -4,6 +4,8 @@ final class DefinitionReader {
     let file: String
     /// When set, `${NAME}` and `${NAME:-default}` in strings are replaced from it.
     let environment: [String: String]?
+    /// The last mapping `stringMap` read without a problem, and what it read.
+    var lastStringMap: (pairs: [YAMLNode.Pair], map: [String: String])?
 
     init(file: String, environment: [String: String]? = nil) {
         self.file = file
@@ -30,12 +32,11 @@ final class DefinitionReader {
             error(node, path(), "expected \(what) (a mapping), found \(node.kindName)")
             return nil
         }
-        // A handful of keys each: a list searched in place costs less than hashing them into a dictionary.
-        var values: [ObjectReader.Entry] = []
-        values.reserveCapacity(pairs.count)
+        var allKnown = true
         for pair in pairs {
             guard let key = pair.key.scalar else {
                 error(pair.key, path(), "expected a key name in \(what), found \(pair.key.kindName)")
+                allKnown = false
                 continue
             }
             guard keys.contains(key) else {
@@ -43,11 +44,14 @@ final class DefinitionReader {
                 error(
                     pair.key, join(path(), key),
                     "unknown key '\(key)' in \(what)\(suggestion); expected one of: \(keys.joined(separator: ", "))")
+                allKnown = false
                 continue
             }
-            values.append(ObjectReader.Entry(key: key, node: pair.value))
         }
-        for key in required where !values.contains(where: { $0.key == key }) {
+        // A handful of keys each: the pairs themselves are searched, not hashed into a dictionary; only a mapping
+        // with a key to leave out gets a list of its own.
+        let values = allKnown ? pairs : pairs.filter { $0.key.scalar.map(keys.contains) ?? false }
+        for key in required where !values.contains(where: { $0.key.scalar == key }) {
             error(node, join(path(), key), "missing required key '\(key)' in \(what)")
         }
         return ObjectReader(reader: self, node: node, path: path(), values: values)
@@ -164,8 +168,20 @@ final class DefinitionReader {
             error(node, path(), "expected \(what) (a mapping of names to values), found \(node.kindName)")
             return nil
         }
+        // Tenants listed one after another often carry the same labels: the same text gives the same map, so the
+        // last one is handed out again (sharing its storage) instead of being built and hashed anew.
+        if let last = lastStringMap, last.pairs.count == pairs.count,
+            zip(last.pairs, pairs).allSatisfy({ $0.key.value == $1.key.value && $0.value.value == $1.value.value })
+        {
+            return last.map
+        }
+        let problemsBefore = diagnostics.all.count
         var result: [String: String] = [:]
         result.reserveCapacity(pairs.count)
+        defer {
+            // Only a map read without a problem is reused, so a problem is reported wherever it is written.
+            if diagnostics.all.count == problemsBefore { lastStringMap = (pairs, result) }
+        }
         for pair in pairs {
             guard let key = pair.key.scalar else {
                 error(pair.key, path(), "expected a name, found \(pair.key.kindName)")
@@ -184,22 +200,25 @@ final class DefinitionReader {
     }
 }
 
-/// A mapping whose keys were checked; typed accessors report wrong types at the value's place.
-struct ObjectReader {
-    /// A known key and its value, in the order written.
-    struct Entry {
-        var key: String
-        var node: YAMLNode
-    }
-
+/// A mapping whose keys were checked; typed accessors report wrong types at the value's place. A class: it is
+/// handed to every accessor and closure, and one reference costs less to pass around than its fields.
+final class ObjectReader {
     let reader: DefinitionReader
     let node: YAMLNode
     let path: String
-    let values: [Entry]
+    /// The pairs with a known key, in the order written.
+    let values: [YAMLNode.Pair]
+
+    init(reader: DefinitionReader, node: YAMLNode, path: String, values: [YAMLNode.Pair]) {
+        self.reader = reader
+        self.node = node
+        self.path = path
+        self.values = values
+    }
 
     /// The value of `key`; the last one written when a key repeats (the composer reports repeats before this).
-    func node(_ key: String) -> YAMLNode? { values.last { $0.key == key }?.node }
-    func has(_ key: String) -> Bool { values.contains { $0.key == key } }
+    func node(_ key: String) -> YAMLNode? { values.last { $0.key.scalar == key }?.value }
+    func has(_ key: String) -> Bool { values.contains { $0.key.scalar == key } }
     func at(_ key: String) -> String { reader.join(path, key) }
     func location(_ key: String) -> SourceLocation { node(key)?.location ?? node.location }
 
