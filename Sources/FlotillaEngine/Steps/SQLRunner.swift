@@ -3,15 +3,41 @@ import FlotillaPostgres
 import Logging
 import NIOCore
 import PostgresNIO
+import Synchronization
 
 /// Runs SQL text from definitions on one connection, statement by statement.
 enum SQLRunner {
     /// Runs every statement of `sql` (split by the lexer, so dollar quotes and comments are respected).
     static func run(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws {
-        for statement in SQLLexer.statements(in: sql) {
-            try await execute(statement.text, on: connection, logger: logger)
+        for statement in statements(in: sql) {
+            try await execute(statement, on: connection, logger: logger)
         }
     }
+
+    /// The statements of a phase's SQL, lexed once per text: every tenant runs the same phase.
+    static func statements(in sql: String) -> [String] {
+        if let known = lexed.withLock({ $0[sql] }) { return known }
+        let statements = SQLLexer.statements(in: sql).map(\.text)
+        lexed.withLock { cache in
+            if cache.count > 256 { cache.removeAll() }
+            cache[sql] = statements
+        }
+        return statements
+    }
+
+    /// Whether `sql` needs to run outside a transaction, worked out once per text.
+    static func needsNoTransaction(_ sql: String) -> Bool {
+        if let known = outsideTransaction.withLock({ $0[sql] }) { return known }
+        let answer = lexNeedsNoTransaction(sql)
+        outsideTransaction.withLock { cache in
+            if cache.count > 256 { cache.removeAll() }
+            cache[sql] = answer
+        }
+        return answer
+    }
+
+    private static let lexed = Mutex<[String: [String]]>([:])
+    private static let outsideTransaction = Mutex<[String: Bool]>([:])
 
     static func execute(_ sql: String, on connection: PostgresConnection, logger: Logger) async throws {
         let rows = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
@@ -51,7 +77,7 @@ enum SQLRunner {
     }
 
     /// Statements that PostgreSQL refuses inside a transaction block.
-    static func needsNoTransaction(_ sql: String) -> Bool {
+    private static func lexNeedsNoTransaction(_ sql: String) -> Bool {
         SQLLexer.statements(in: sql).contains { statement in
             let words = SQLLexer.tokens(in: statement.text).prefix(6).map { $0.text.uppercased() }
             let head = words.joined(separator: " ")

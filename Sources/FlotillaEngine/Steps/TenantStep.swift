@@ -59,7 +59,7 @@ struct TenantStep: Sendable {
                 (exists, ledgerExists) = (columns.5, columns.6)
             }
             guard exists else { throw failure("schema \(schema) does not exist on shard \(tenant.shard)") }
-            let result = try await Self.$ledgerKnownToExist.withValue(ledgerExists) { try await body() }
+            let result = try await Self.$ledgerExists.withValue(ledgerExists) { try await body() }
             // A halt that came in while the statements ran: roll back instead of committing.
             try await checkHalt()
             try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
@@ -80,9 +80,9 @@ struct TenantStep: Sendable {
 
     /// Runs phase SQL statement by statement, stopping at a halt.
     func runStatements(_ sql: String, on connection: PostgresConnection) async throws {
-        for statement in SQLLexer.statements(in: sql) {
+        for statement in SQLRunner.statements(in: sql) {
             try await checkHalt()
-            try await SQLRunner.execute(statement.text, on: connection, logger: logger)
+            try await SQLRunner.execute(statement, on: connection, logger: logger)
         }
     }
 
@@ -94,12 +94,21 @@ struct TenantStep: Sendable {
         throw failure("schema \(schema) does not exist on shard \(tenant.shard)")
     }
 
-    /// Checks the ledger: nil when the phase still has to run; `.alreadyApplied` when it ran; drift is an error.
-    /// Set inside `inTransaction` when its first query saw the ledger table: no need to look again.
-    @TaskLocal static var ledgerKnownToExist = false
+    /// Whether the tenant has its ledger table, as `inTransaction`'s first query saw it (nil: not known here).
+    @TaskLocal static var ledgerExists: Bool? = nil
 
+    /// Checks the ledger: nil when the phase still has to run; `.alreadyApplied` when it ran; drift is an error.
     func ledgerState(_ connection: PostgresConnection) async throws -> Outcome? {
-        if !Self.ledgerKnownToExist { try await ledger.ensure(on: connection, logger: logger) }
+        switch Self.ledgerExists {
+        case true?:
+            break
+        case false?:
+            // Seen missing under the tenant's lock: created now, and empty, so there is nothing to look up.
+            try await ledger.create(on: connection, logger: logger)
+            return nil
+        case nil:
+            try await ledger.ensure(on: connection, logger: logger)
+        }
         guard let entry = try await ledger.liveEntry(change: change, phase: phase.name, on: connection, logger: logger)
         else { return nil }
         if entry.checksum != phase.checksum {
@@ -180,7 +189,7 @@ struct TenantStep: Sendable {
         async throws -> Outcome
     {
         if let state = try await ledgerState(connection) { return state }
-        for statement in SQLLexer.statements(in: phase.up?.sql ?? "").map(\.text) {
+        for statement in SQLRunner.statements(in: phase.up?.sql ?? "") {
             try Task.checkCancellation()
             try await checkHalt()
             let (sql, index) = SQLRunner.idempotent(statement)
@@ -244,7 +253,7 @@ struct TenantStep: Sendable {
             // BEGIN patterns: in the tenant's search_path and under the policy's timeouts (TenantStep+Session.swift);
             // without them a schema tenant's DROP INDEX CONCURRENTLY IF EXISTS looked in public and dropped nothing.
             try await withSessionSettings(connection) {
-                for statement in SQLLexer.statements(in: downSQL).map(\.text) {
+                for statement in SQLRunner.statements(in: downSQL) {
                     try await SQLRunner.execute(SQLRunner.idempotent(statement).sql, on: connection, logger: logger)
                 }
             }

@@ -105,6 +105,11 @@ struct TenantLedger: Sendable {
             "to_regclass('\(table.replacingOccurrences(of: "'", with: "''"))') IS NOT NULL", on: connection,
             logger: logger)
         if exists == "true" { return }
+        try await create(on: connection, logger: logger)
+    }
+
+    /// Creates the ledger table and its index (both `IF NOT EXISTS`).
+    func create(on connection: PostgresConnection, logger: Logger) async throws {
         try await SQLRunner.execute(createSQL, on: connection, logger: logger)
         try await SQLRunner.execute(indexSQL, on: connection, logger: logger)
     }
