@@ -7,12 +7,16 @@ import Testing
 @testable import FlotillaEngine
 
 /// The state tables of `JournalStates.swift`, walked pair by pair against a real control store: every allowed move is
-/// written, every other is refused with the step's or rollout's identity and leaves the row as it was.
+/// written, every other is refused with the step's or rollout's identity and leaves the row as it was. Rows are set
+/// and read on a session of the test's own (never `psql`, which would hold one of the few threads every test shares).
+@Suite(.serialized)
 struct JournalStateTests {
     @Test(.timeLimit(.minutes(10)))
     func everyStepTransitionIsAllowedOrRefusedAsTheTableSays() async throws {
         let fleet = makeFleet(name: "states-fleet", shards: [], tenants: [])
         let rig = try await Rig(fleet: fleet)
+        let side = try await SideSession.open(rig.control)
+        defer { side.connection.close().whenComplete { _ in } }
         try await rig.withEngine { _, store, _ in
             try await store.createRollout(id: "r1", fleet: fleet.name, change: "0001", policy: "p", planJSON: "{}")
             let tenants = StepState.allCases.map { "t_\($0.rawValue)" }
@@ -22,8 +26,7 @@ struct JournalStateTests {
             for from in StepState.allCases {
                 for to in StepState.allCases {
                     let tenant = "t_\(from.rawValue)"
-                    _ = try psql(
-                        rig.control,
+                    try await side.execute(
                         "UPDATE flotilla.steps SET state = '\(from.rawValue)', owner = NULL WHERE tenant = '\(tenant)'")
                     var refused: IllegalTransition?
                     do {
@@ -32,8 +35,9 @@ struct JournalStateTests {
                     } catch let error as IllegalTransition {
                         refused = error
                     }
-                    let stored = try psql(rig.control, "SELECT state FROM flotilla.steps WHERE tenant = '\(tenant)'")
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                    let stored =
+                        try await side.rows("SELECT state FROM flotilla.steps WHERE tenant = '\(tenant)'").first?.first
+                        ?? nil ?? "none"
                     if from.canMove(to: to) {
                         #expect(refused == nil, "\(from) → \(to) was refused")
                         #expect(stored == to.rawValue, "\(from) → \(to) stored \(stored)")
@@ -55,19 +59,22 @@ struct JournalStateTests {
     func everyRolloutTransitionIsAllowedOrRefusedAsTheTableSays() async throws {
         let fleet = makeFleet(name: "rstates-fleet", shards: [], tenants: [])
         let rig = try await Rig(fleet: fleet)
+        let side = try await SideSession.open(rig.control)
+        defer { side.connection.close().whenComplete { _ in } }
         try await rig.withEngine { _, store, _ in
             try await store.createRollout(id: "r1", fleet: fleet.name, change: "0001", policy: "p", planJSON: "{}")
             for from in RolloutState.allCases {
                 for to in RolloutState.allCases {
-                    _ = try psql(rig.control, "UPDATE flotilla.rollouts SET state = '\(from.rawValue)' WHERE id = 'r1'")
+                    try await side.execute("UPDATE flotilla.rollouts SET state = '\(from.rawValue)' WHERE id = 'r1'")
                     var refused: IllegalTransition?
                     do {
                         try await store.setState("r1", to, reason: "test")
                     } catch let error as IllegalTransition {
                         refused = error
                     }
-                    let stored = try psql(rig.control, "SELECT state FROM flotilla.rollouts WHERE id = 'r1'")
-                        .trimmingCharacters(in: .whitespacesAndNewlines)
+                    let stored =
+                        try await side.rows("SELECT state FROM flotilla.rollouts WHERE id = 'r1'").first?.first ?? nil
+                        ?? "none"
                     if from.canMove(to: to) {
                         #expect(refused == nil, "\(from) → \(to) was refused")
                         #expect(stored == to.rawValue)
