@@ -16,43 +16,50 @@ struct JournalStateTests {
         let fleet = makeFleet(name: "states-fleet", shards: [], tenants: [])
         let rig = try await Rig(fleet: fleet)
         let side = try await SideSession.open(rig.control)
-        defer { side.connection.close().whenComplete { _ in } }
-        try await rig.withEngine { _, store, _ in
-            try await store.createRollout(id: "r1", fleet: fleet.name, change: "0001", policy: "p", planJSON: "{}")
-            let tenants = StepState.allCases.map { "t_\($0.rawValue)" }
-            try await store.seedSteps(
-                "r1", phase: "expand", phaseIndex: 0,
-                waves: [(name: "all", index: 1, tenants: tenants.map { ($0, "s1") })])
-            for from in StepState.allCases {
-                for to in StepState.allCases {
-                    let tenant = "t_\(from.rawValue)"
-                    try await side.execute(
-                        "UPDATE flotilla.steps SET state = '\(from.rawValue)', owner = NULL WHERE tenant = '\(tenant)'")
-                    var refused: IllegalTransition?
-                    do {
-                        try await store.stepFinished(
-                            "r1", phase: "expand", tenant: tenant, state: to, durationMilliseconds: nil)
-                    } catch let error as IllegalTransition {
-                        refused = error
-                    }
-                    let stored =
-                        try await side.rows("SELECT state FROM flotilla.steps WHERE tenant = '\(tenant)'").first?.first
-                        ?? nil ?? "none"
-                    if from.canMove(to: to) {
-                        #expect(refused == nil, "\(from) → \(to) was refused")
-                        #expect(stored == to.rawValue, "\(from) → \(to) stored \(stored)")
-                    } else {
-                        #expect(
-                            refused?.subject
-                                == .step(rollout: "r1", phase: "expand", tenant: tenant, from: from, to: to),
-                            "\(from) → \(to) was not refused as illegal")
-                        #expect(stored == from.rawValue, "\(from) → \(to) changed the row to \(stored)")
+        do {
+            try await rig.withEngine { _, store, _ in
+                try await store.createRollout(id: "r1", fleet: fleet.name, change: "0001", policy: "p", planJSON: "{}")
+                let tenants = StepState.allCases.map { "t_\($0.rawValue)" }
+                try await store.seedSteps(
+                    "r1", phase: "expand", phaseIndex: 0,
+                    waves: [(name: "all", index: 1, tenants: tenants.map { ($0, "s1") })])
+                for from in StepState.allCases {
+                    for to in StepState.allCases {
+                        let tenant = "t_\(from.rawValue)"
+                        try await side.execute(
+                            "UPDATE flotilla.steps SET state = '\(from.rawValue)', owner = NULL WHERE tenant = '\(tenant)'"
+                        )
+                        var refused: IllegalTransition?
+                        do {
+                            try await store.stepFinished(
+                                "r1", phase: "expand", tenant: tenant, state: to, durationMilliseconds: nil)
+                        } catch let error as IllegalTransition {
+                            refused = error
+                        }
+                        let stored =
+                            try await side.rows("SELECT state FROM flotilla.steps WHERE tenant = '\(tenant)'").first?
+                            .first
+                            ?? nil ?? "none"
+                        if from.canMove(to: to) {
+                            #expect(refused == nil, "\(from) → \(to) was refused")
+                            #expect(stored == to.rawValue, "\(from) → \(to) stored \(stored)")
+                        } else {
+                            #expect(
+                                refused?.subject
+                                    == .step(rollout: "r1", phase: "expand", tenant: tenant, from: from, to: to),
+                                "\(from) → \(to) was not refused as illegal")
+                            #expect(stored == from.rawValue, "\(from) → \(to) changed the row to \(stored)")
+                        }
                     }
                 }
+                // The table is not trivially permissive: a finished step never goes back to running.
+                #expect(!StepState.applied.canMove(to: .running) && !StepState.reverted.canMove(to: .applied))
             }
-            // The table is not trivially permissive: a finished step never goes back to running.
-            #expect(!StepState.applied.canMove(to: .running) && !StepState.reverted.canMove(to: .applied))
+        } catch {
+            await side.close()
+            throw error
         }
+        await side.close()
     }
 
     @Test(.timeLimit(.minutes(10)))
@@ -60,32 +67,39 @@ struct JournalStateTests {
         let fleet = makeFleet(name: "rstates-fleet", shards: [], tenants: [])
         let rig = try await Rig(fleet: fleet)
         let side = try await SideSession.open(rig.control)
-        defer { side.connection.close().whenComplete { _ in } }
-        try await rig.withEngine { _, store, _ in
-            try await store.createRollout(id: "r1", fleet: fleet.name, change: "0001", policy: "p", planJSON: "{}")
-            for from in RolloutState.allCases {
-                for to in RolloutState.allCases {
-                    try await side.execute("UPDATE flotilla.rollouts SET state = '\(from.rawValue)' WHERE id = 'r1'")
-                    var refused: IllegalTransition?
-                    do {
-                        try await store.setState("r1", to, reason: "test")
-                    } catch let error as IllegalTransition {
-                        refused = error
-                    }
-                    let stored =
-                        try await side.rows("SELECT state FROM flotilla.rollouts WHERE id = 'r1'").first?.first ?? nil
-                        ?? "none"
-                    if from.canMove(to: to) {
-                        #expect(refused == nil, "\(from) → \(to) was refused")
-                        #expect(stored == to.rawValue)
-                    } else {
-                        #expect(refused?.subject == .rollout(id: "r1", from: from, to: to))
-                        #expect(stored == from.rawValue, "\(from) → \(to) changed the row to \(stored)")
+        do {
+            try await rig.withEngine { _, store, _ in
+                try await store.createRollout(id: "r1", fleet: fleet.name, change: "0001", policy: "p", planJSON: "{}")
+                for from in RolloutState.allCases {
+                    for to in RolloutState.allCases {
+                        try await side.execute(
+                            "UPDATE flotilla.rollouts SET state = '\(from.rawValue)' WHERE id = 'r1'")
+                        var refused: IllegalTransition?
+                        do {
+                            try await store.setState("r1", to, reason: "test")
+                        } catch let error as IllegalTransition {
+                            refused = error
+                        }
+                        let stored =
+                            try await side.rows("SELECT state FROM flotilla.rollouts WHERE id = 'r1'").first?.first
+                            ?? nil
+                            ?? "none"
+                        if from.canMove(to: to) {
+                            #expect(refused == nil, "\(from) → \(to) was refused")
+                            #expect(stored == to.rawValue)
+                        } else {
+                            #expect(refused?.subject == .rollout(id: "r1", from: from, to: to))
+                            #expect(stored == from.rawValue, "\(from) → \(to) changed the row to \(stored)")
+                        }
                     }
                 }
+                #expect(!RolloutState.done.canMove(to: .running))
             }
-            #expect(!RolloutState.done.canMove(to: .running))
+        } catch {
+            await side.close()
+            throw error
         }
+        await side.close()
     }
 
     @Test func storedStatesReadBackAsTheirEnums() throws {
