@@ -93,7 +93,8 @@ struct FaultTests {
                     down: ALTER TABLE users DROP COLUMN c\(run);
                 """)
             let rollout = Task { try await rig.rollout(change, policy) }
-            let started = try await eventually(within: .seconds(60), every: .milliseconds(20)) {
+            // The first run starts with the whole suite: its first tenant may take a while on two cores.
+            let started = try await eventually(within: .seconds(120), every: .milliseconds(20)) {
                 // Before the control schema exists, the query fails: not yet.
                 let applied = try? rig.journal(
                     "SELECT count(*) FROM flotilla.steps s JOIN flotilla.rollouts r ON r.id = s.rollout_id WHERE r.change = 'c\(run)' AND s.state = 'applied'"

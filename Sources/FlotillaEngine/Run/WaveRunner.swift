@@ -106,6 +106,9 @@ struct WaveRunner: Sendable {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for slot in 0..<workers {
                     group.addTask {
+                        // An idle slot looks again after 50 ms, then less often (up to 250 ms) while nothing comes
+                        // free: sixteen slots waiting on one long backfill must not flood the control store.
+                        var idlePause = Duration.milliseconds(50)
                         while await !monitor.isHalted {
                             try Task.checkCancellation()
                             let batch = try await store.retrying {
@@ -121,9 +124,11 @@ struct WaveRunner: Sendable {
                                 // Steps are left but no room: with none of its own running, this coordinator asks
                                 // the others to claim one step at a time for a while, so it gets a turn.
                                 if await live.isEmpty { try? await store.wantClaim(rollout) }
-                                try await Task.sleep(for: .milliseconds(50))
+                                try await Task.sleep(for: idlePause)
+                                idlePause = min(idlePause * 2, .milliseconds(250))
                                 continue
                             }
+                            idlePause = .milliseconds(50)
                             let ids = batch.map(\.tenant)
                             await live.hold(ids)
                             var outcomes: [ControlStore.StepOutcome] = []
