@@ -36,6 +36,7 @@ struct YAMLComposer {
     }
 
     let file: String
+    let fileName: FileName
     let aliasNodeBudget: Int
     var anchors: [String: (node: YAMLNode, shape: Shape)] = [:]
     var aliasNodes = 0
@@ -52,7 +53,12 @@ struct YAMLComposer {
 
     init(file: String, byteCount: Int) {
         self.file = file
+        fileName = FileName.named(file)
         aliasNodeBudget = byteCount + Self.aliasNodeAllowance
+    }
+
+    func node(_ value: YAMLNode.Value, at location: SourceLocation) -> YAMLNode {
+        YAMLNode(value, file: fileName, line: location.line, column: location.column)
     }
 
     func fail(_ location: SourceLocation, _ message: String) -> DefinitionError {
@@ -114,7 +120,7 @@ struct YAMLComposer {
     {
         switch event {
         case .scalar(let text, let style, let anchor):
-            let result = (YAMLNode(.scalar(text, style), at: location), Shape(count: 1, height: 1))
+            let result = (node(.scalar(text, style), at: location), Shape(count: 1, height: 1))
             register(anchor, result)
             return result
         case .alias(let name):
@@ -147,7 +153,7 @@ struct YAMLComposer {
             }
             let items = Array(itemStack[start...])
             itemStack.removeSubrange(start...)
-            let result = (YAMLNode(.sequence(items), at: location), shape)
+            let result = (node(.sequence(items), at: location), shape)
             register(anchor, result)
             return result
         case .mappingStart(let anchor):
@@ -178,7 +184,7 @@ struct YAMLComposer {
             let pairs = Array(pairStack[start...])
             pairStack.removeSubrange(start...)
             keyPlaces.removeSubrange(start...)
-            let result = (YAMLNode(.mapping(pairs), at: location), shape)
+            let result = (node(.mapping(pairs), at: location), shape)
             register(anchor, result)
             return result
         case .streamStart, .streamEnd, .documentStart, .documentEnd, .sequenceEnd, .mappingEnd:

@@ -12,6 +12,7 @@ struct YAMLFastReader {
 
     let bytes: UnsafeBufferPointer<UInt8>
     let file: String
+    let fileName: FileName
     var position = 0
     var line = 1
     /// Where the current line starts.
@@ -26,6 +27,7 @@ struct YAMLFastReader {
     init(bytes: UnsafeBufferPointer<UInt8>, file: String) {
         self.bytes = bytes
         self.file = file
+        fileName = FileName.named(file)
     }
 
     /// The document's tree, or nil when the text is not of the plain shape read here.
@@ -48,7 +50,17 @@ struct YAMLFastReader {
 
     var current: UInt8 { byte(at: position) }
 
-    var location: SourceLocation { SourceLocation(file: file, line: line, column: position - lineStart + 1) }
+    /// The current place, for a node.
+    var place: Place { Place(line: line, column: position - lineStart + 1) }
+
+    struct Place {
+        var line: Int
+        var column: Int
+    }
+
+    func node(_ value: YAMLNode.Value, at place: Place) -> YAMLNode {
+        YAMLNode(value, file: fileName, line: place.line, column: place.column)
+    }
 
     /// Space, line feed or the end: what libyaml calls blank or "z".
     func isBlankOrEnd(at index: Int) -> Bool {
@@ -157,7 +169,7 @@ struct YAMLFastReader {
     mutating func blockSequence(indent: Int, depth: Int) throws(Unsupported) -> YAMLNode {
         try checkDepth(depth)
         let start = itemStack.count
-        let place = location
+        let opening = place
         while true {
             position += 1
             skipSpaces()
@@ -179,17 +191,17 @@ struct YAMLFastReader {
         }
         let items = Array(itemStack[start...])
         itemStack.removeSubrange(start...)
-        return YAMLNode(.sequence(items), at: place)
+        return node(.sequence(items), at: opening)
     }
 
     mutating func blockMapping(indent: Int, depth: Int) throws(Unsupported) -> YAMLNode {
         try checkDepth(depth)
         let start = pairStack.count
-        let place = location
+        let opening = place
         while true {
             guard let keyEnd = blockKeyEnd() else { throw Unsupported() }
             let name = text(position, keyEnd)
-            let key = YAMLNode(.scalar(name, .plain), at: location)
+            let key = node(.scalar(name, .plain), at: place)
             try checkNewKey(name, since: start)
             position = keyEnd + 1
             skipSpaces()
@@ -215,7 +227,7 @@ struct YAMLFastReader {
         }
         let pairs = Array(pairStack[start...])
         pairStack.removeSubrange(start...)
-        return YAMLNode(.mapping(pairs), at: place)
+        return node(.mapping(pairs), at: opening)
     }
 
     /// A repeated key is left to libyaml's path, which reports it.
@@ -271,7 +283,7 @@ struct YAMLFastReader {
     /// libyaml, as are a `:` before a flow indicator and a comment inside a flow collection.
     mutating func plain(flow: Bool) throws(Unsupported) -> YAMLNode {
         guard canStartPlain(at: position) else { throw Unsupported() }
-        let place = location
+        let opening = place
         let start = position
         var end = position
         while position < bytes.count {
@@ -301,12 +313,12 @@ struct YAMLFastReader {
         // found by the block readers, which leave any line indented past its block to libyaml.)
         if flow && (atEnd || current == 0x0A) { throw Unsupported() }
         position = end
-        return YAMLNode(.scalar(text(start, end), .plain), at: place)
+        return node(.scalar(text(start, end), .plain), at: opening)
     }
 
     /// A quoted scalar on one line: `"…"` without escapes, or `'…'` without a doubled quote.
     mutating func quoted() throws(Unsupported) -> YAMLNode {
-        let place = location
+        let opening = place
         let quote = current
         let start = position + 1
         var index = start
@@ -319,7 +331,7 @@ struct YAMLFastReader {
         }
         if quote == UInt8(ascii: "'") && byte(at: index + 1) == quote { throw Unsupported() }
         position = index + 1
-        return YAMLNode(.scalar(text(start, index), .quoted), at: place)
+        return node(.scalar(text(start, index), .quoted), at: opening)
     }
 
     // MARK: flow collections
@@ -341,7 +353,7 @@ struct YAMLFastReader {
 
     mutating func flowMapping(depth: Int) throws(Unsupported) -> YAMLNode {
         try checkDepth(depth)
-        let place = location
+        let opening = place
         let start = pairStack.count
         position += 1
         try skipFlowSpaces()
@@ -379,12 +391,12 @@ struct YAMLFastReader {
         position += 1
         let pairs = Array(pairStack[start...])
         pairStack.removeSubrange(start...)
-        return YAMLNode(.mapping(pairs), at: place)
+        return node(.mapping(pairs), at: opening)
     }
 
     mutating func flowSequence(depth: Int) throws(Unsupported) -> YAMLNode {
         try checkDepth(depth)
-        let place = location
+        let opening = place
         let start = itemStack.count
         position += 1
         try skipFlowSpaces()
@@ -405,6 +417,6 @@ struct YAMLFastReader {
         position += 1
         let items = Array(itemStack[start...])
         itemStack.removeSubrange(start...)
-        return YAMLNode(.sequence(items), at: place)
+        return node(.sequence(items), at: opening)
     }
 }

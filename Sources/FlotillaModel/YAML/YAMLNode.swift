@@ -1,4 +1,4 @@
-// Nothing here needs Foundation, but String.range(of:) in Fleet+Decoding.swift reaches it only through a
+// NSLock guards the file names; String.range(of:) in Fleet+Decoding.swift also reaches Foundation only through a
 // module-wide import, which this file made (through Yams) before YAML was read from libyaml's events directly.
 import Foundation
 
@@ -24,11 +24,41 @@ public struct YAMLNode: Sendable, Hashable {
     }
 
     public var value: Value
-    public var location: SourceLocation
+    /// The file's name, shared by every node read from it and held without reference counting: a large file is
+    /// hundreds of thousands of nodes, each copied and freed a few times.
+    unowned(unsafe) var file: FileName
+    var line: Int
+    var column: Int
+
+    public var location: SourceLocation {
+        get { SourceLocation(file: file.name, line: line, column: column) }
+        set {
+            file = FileName.named(newValue.file)
+            line = newValue.line
+            column = newValue.column
+        }
+    }
 
     public init(_ value: Value, at location: SourceLocation) {
+        self.init(value, file: FileName.named(location.file), line: location.line, column: location.column)
+    }
+
+    init(_ value: Value, file: FileName, line: Int, column: Int) {
         self.value = value
-        self.location = location
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public static func == (lhs: YAMLNode, rhs: YAMLNode) -> Bool {
+        lhs.line == rhs.line && lhs.column == rhs.column && lhs.file === rhs.file && lhs.value == rhs.value
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(value)
+        hasher.combine(ObjectIdentifier(file))
+        hasher.combine(line)
+        hasher.combine(column)
     }
 
     /// The text of a scalar; nil for mappings and sequences.
@@ -57,6 +87,29 @@ public struct YAMLNode: Sendable, Hashable {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         }
+    }
+}
+
+/// A file's name as nodes hold it: one object per name for the life of the process (names are few; every node
+/// read from a file points at the same one), so nodes can refer to it without counting references.
+final class FileName: Sendable {
+    let name: String
+
+    private init(_ name: String) {
+        self.name = name
+    }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var names: [String: FileName] = [:]
+
+    /// The one object for `name`.
+    static func named(_ name: String) -> FileName {
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = names[name] { return known }
+        let made = FileName(name)
+        names[name] = made
+        return made
     }
 }
 
