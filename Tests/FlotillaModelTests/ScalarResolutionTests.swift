@@ -133,3 +133,28 @@ struct FileKindTests {
         #expect(workspace.kind(of: "\n---\npolicy: p\n", file: "p.yaml") == "policy")
     }
 }
+
+@Suite("Tenant ids and placements")
+struct TenantTableTests {
+    @Test("a tenant refused for its placement does not hold its id; the first of a repeated id is kept")
+    func refusedTenantsLeaveNoTrace() {
+        let yaml = """
+            fleet: f
+            shards:
+              - {name: s, url: "embedded:s"}
+            tenants:
+              - {id: a, shard: s, schema: p}
+              - {id: b, shard: s, schema: p}
+              - {id: b, shard: s, schema: q}
+              - {id: a, shard: s, schema: r}
+              - {id: c, shard: s, schema: q}
+            """
+        let found = errors(of: yaml, as: .fleet)
+        #expect(
+            found.map { "\($0.location.line): \($0.message)" } == [
+                "6: tenant 'b' uses schema p on shard 's', which tenant 'a' already uses",
+                "8: duplicate tenant id 'a' (first defined at line 5)",
+                "9: tenant 'c' uses schema q on shard 's', which tenant 'b' already uses",
+            ], "\(describe(found))")
+    }
+}

@@ -89,25 +89,28 @@ extension Fleet {
         seen.reserveCapacity(expected)
         placements.reserveCapacity(expected)
         func add(_ tenant: Tenant, path: @autoclosure () -> String, idLocation: SourceLocation) {
-            if let first = seen[tenant.id] {
+            // Each table is looked up once: the first id or placement is put back when this one repeats it.
+            if let first = seen.updateValue(tenant.location, forKey: tenant.id) {
+                seen[tenant.id] = first
                 reader.error(
                     at: idLocation, path(), "duplicate tenant id '\(tenant.id)' (first defined at line \(first.line))")
                 return
             }
             let key = PlacementKey(shard: tenant.shard, placement: tenant.placement)
-            if let other = placements[key] {
+            if let other = placements.updateValue(tenant.id, forKey: key) {
+                placements[key] = other
+                seen[tenant.id] = nil
                 reader.error(
                     at: idLocation, path(),
                     "tenant '\(tenant.id)' uses \(tenant.placement) on shard '\(tenant.shard)', which tenant '\(other)' already uses"
                 )
                 return
             }
-            seen[tenant.id] = tenant.location
-            placements[key] = tenant.id
             tenants.append(tenant)
         }
+        let knownShards = Set(shardNames)
         func checkShard(_ name: String, at location: SourceLocation, _ path: @autoclosure () -> String) -> Bool {
-            guard shardNames.contains(name) else {
+            guard knownShards.contains(name) else {
                 let suggestion = closestMatch(to: name, in: shardNames).map { " (did you mean '\($0)'?)" } ?? ""
                 reader.error(
                     at: location, path(),
@@ -118,9 +121,10 @@ extension Fleet {
         }
 
         for (index, node) in items.enumerated() {
-            let path = "tenants[\(index)]"
-            if case .mapping(let pairs) = node.value, pairs.contains(where: { $0.key.scalar == "generate" }) {
-                guard let wrapper = reader.object(node, path, what: "a tenant generator", keys: ["generate"]),
+            if case .mapping(let pairs) = node.value, pairs.contains(where: { $0.key.isKey("generate") }) {
+                guard
+                    let wrapper = reader.object(
+                        node, "tenants", index: index, what: "a tenant generator", keys: ["generate"]),
                     let generator = wrapper.object(
                         "generate", what: "a tenant generator", keys: generateKeys, required: ["count", "id", "shard"])
                 else { continue }
@@ -129,7 +133,9 @@ extension Fleet {
                     checkShard: checkShard, add: add)
                 continue
             }
-            guard let tenant = reader.object(node, path, what: "a tenant", keys: tenantKeys, required: ["id", "shard"])
+            guard
+                let tenant = reader.object(
+                    node, "tenants", index: index, what: "a tenant", keys: tenantKeys, required: ["id", "shard"])
             else { continue }
             guard let id = tenant.string("id"), let shard = tenant.string("shard") else { continue }
             if let problem = checkedName(id) {
@@ -138,7 +144,7 @@ extension Fleet {
             let shardOK = checkShard(shard, at: tenant.location("shard"), tenant.at("shard"))
             guard
                 let placement = decodePlacement(
-                    tenant, path: path, reader: reader, schema: tenant.string("schema"),
+                    tenant, path: tenant.path, reader: reader, schema: tenant.string("schema"),
                     database: tenant.string("database"))
             else { continue }
             let labels = tenant.has("labels") ? tenant.stringMap("labels", what: "labels") ?? [:] : [:]
@@ -161,7 +167,8 @@ extension Fleet {
     }
 
     static func decodePlacement(
-        _ object: ObjectReader, path: String, reader: DefinitionReader, schema: String?, database: String?
+        _ object: ObjectReader, path: @autoclosure () -> String, reader: DefinitionReader, schema: String?,
+        database: String?
     ) -> Tenant.Placement? {
         switch (object.has("schema"), object.has("database")) {
         case (true, true):
@@ -171,7 +178,7 @@ extension Fleet {
             return nil
         case (false, false):
             reader.error(
-                object.node, path, "missing 'schema' or 'database': say where the tenant lives on its shard")
+                object.node, path(), "missing 'schema' or 'database': say where the tenant lives on its shard")
             return nil
         case (true, false):
             guard let schema else { return nil }
@@ -349,9 +356,9 @@ extension Fleet {
     static func expectedTenantCount(_ items: [YAMLNode]) -> Int {
         var count = 0
         for item in items {
-            guard case .mapping(let pairs) = item.value,
-                let generate = pairs.first(where: { $0.key.scalar == "generate" })?.value,
-                case .mapping(let settings) = generate.value,
+            // A hint only: a generator is a mapping of one key.
+            guard case .mapping(let pairs) = item.value, pairs.count == 1, pairs[0].key.isKey("generate"),
+                case .mapping(let settings) = pairs[0].value.value,
                 let written = settings.first(where: { $0.key.scalar == "count" })?.value.scalar,
                 let generated = Int(written)
             else {
@@ -366,31 +373,57 @@ extension Fleet {
     /// `nameProblem`, answered without looking at characters one by one when the name is plain ASCII of the
     /// allowed kind (letters, digits, `-`, `_`, `.`; at most 100), as nearly every name is.
     static func checkedName(_ name: String) -> String? {
-        let bytes = name.utf8
-        if !bytes.isEmpty, bytes.count <= 100, bytes.allSatisfy(isNameByte) { return nil }
-        return nameProblem(name)
+        var name = name
+        let plain = name.withUTF8 { bytes in
+            !bytes.isEmpty && bytes.count <= 100 && bytes.allSatisfy { byteKinds[Int($0)] & nameByte != 0 }
+        }
+        return plain ? nil : nameProblem(name)
     }
+
+    /// What each byte may be in a name (`nameByte`) and in a schema name (`identifierByte`, `identifierStart`).
+    static let byteKinds: [UInt8] = (0...255).map { value in
+        let byte = UInt8(value)
+        let letter = isLetterByte(byte)
+        let digit = isDigitByte(byte)
+        let underscore = byte == UInt8(ascii: "_")
+        var kind: UInt8 = 0
+        if letter || digit || underscore || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") { kind |= nameByte }
+        if letter || digit || underscore { kind |= identifierByte }
+        if letter || underscore { kind |= identifierStart }
+        return kind
+    }
+    static let nameByte: UInt8 = 1
+    static let identifierByte: UInt8 = 2
+    static let identifierStart: UInt8 = 4
 
     /// `tenantSchemaProblem`, answered from the bytes when the name is plain ASCII letters, digits and `_`,
     /// starting with a letter or `_`, at most 63 bytes, and none of the names it refuses; anything else, and those
     /// names, get the full check and its message.
     static func checkedSchemaName(_ name: String) -> String? {
-        let bytes = name.utf8
-        if let first = bytes.first, bytes.count <= 63, isLetterByte(first) || first == UInt8(ascii: "_"),
-            bytes.allSatisfy({ isLetterByte($0) || isDigitByte($0) || $0 == UInt8(ascii: "_") }),
-            !startsWithPG(bytes), !refusedSchemaNames.contains(where: { equalIgnoringCase(bytes, $0) })
-        {
-            return nil
+        var name = name
+        let plain = name.withUTF8 { bytes in
+            guard let first = bytes.first, bytes.count <= 63, byteKinds[Int(first)] & identifierStart != 0,
+                bytes.allSatisfy({ byteKinds[Int($0)] & identifierByte != 0 })
+            else { return false }
+            // Not `pg_…`, in any case, nor one of the refused names.
+            if bytes.count >= 3, bytes[0] | 0x20 == UInt8(ascii: "p"), bytes[1] | 0x20 == UInt8(ascii: "g"),
+                bytes[2] == UInt8(ascii: "_")
+            {
+                return false
+            }
+            return !refusedSchemaNames.contains { equalIgnoringCase(bytes, $0) }
         }
-        return tenantSchemaProblem(name)
+        return plain ? nil : tenantSchemaProblem(name)
     }
 
     /// Names `tenantSchemaProblem` refuses whatever their case, besides those starting with `pg_`.
     static let refusedSchemaNames = ["flotilla", "public", "information_schema"]
 
-    /// Equal when ASCII letters' case is ignored; `name` is ASCII letters, digits and `_`.
-    static func equalIgnoringCase(_ bytes: String.UTF8View, _ name: String) -> Bool {
-        bytes.count == name.utf8.count && zip(bytes, name.utf8).allSatisfy { $0 | 0x20 == $1 | 0x20 }
+    /// Equal when ASCII letters' case is ignored; both are ASCII letters, digits and `_`.
+    static func equalIgnoringCase(_ bytes: UnsafeBufferPointer<UInt8>, _ name: String) -> Bool {
+        guard bytes.count == name.utf8.count else { return false }
+        for (byte, other) in zip(bytes, name.utf8) where byte | 0x20 != other | 0x20 { return false }
+        return true
     }
 
     static func isLetterByte(_ byte: UInt8) -> Bool {
@@ -398,16 +431,4 @@ extension Fleet {
     }
 
     static func isDigitByte(_ byte: UInt8) -> Bool { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) }
-
-    static func isNameByte(_ byte: UInt8) -> Bool {
-        isLetterByte(byte) || isDigitByte(byte) || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-            || byte == UInt8(ascii: ".")
-    }
-
-    /// `pg_` in any case.
-    static func startsWithPG(_ bytes: String.UTF8View) -> Bool {
-        var iterator = bytes.makeIterator()
-        guard let p = iterator.next(), let g = iterator.next(), let underscore = iterator.next() else { return false }
-        return p | 0x20 == UInt8(ascii: "p") && g | 0x20 == UInt8(ascii: "g") && underscore == UInt8(ascii: "_")
-    }
 }

@@ -25,9 +25,12 @@ final class DefinitionReader {
     }
 
     /// A mapping with only the given keys; unknown keys are reported with a suggestion, missing required ones too.
+    /// `index`: the mapping is item `index` of the list at `path` (its path is `path[index]`, made only when needed).
     func object(
-        _ node: YAMLNode, _ path: @autoclosure () -> String, what: String, keys: [String], required: [String] = []
+        _ node: YAMLNode, _ listOrPath: @autoclosure () -> String, index: Int? = nil, what: String, keys: [String],
+        required: [String] = []
     ) -> ObjectReader? {
+        func path() -> String { ObjectReader.path(listOrPath(), index) }
         guard case .mapping(let pairs) = node.value else {
             error(node, path(), "expected \(what) (a mapping), found \(node.kindName)")
             return nil
@@ -39,7 +42,7 @@ final class DefinitionReader {
                 allKnown = false
                 continue
             }
-            guard keys.contains(key) else {
+            guard keys.contains(where: { $0.utf8.count == key.utf8.count && $0 == key }) else {
                 let suggestion = closestMatch(to: key, in: keys).map { " (did you mean '\($0)'?)" } ?? ""
                 error(
                     pair.key, join(path(), key),
@@ -51,13 +54,18 @@ final class DefinitionReader {
         // A handful of keys each: the pairs themselves are searched, not hashed into a dictionary; only a mapping
         // with a key to leave out gets a list of its own.
         let values = allKnown ? pairs : pairs.filter { $0.key.scalar.map(keys.contains) ?? false }
-        for key in required where !values.contains(where: { $0.key.scalar == key }) {
+        for key in required where !values.contains(where: { $0.key.isKey(key) }) {
             error(node, join(path(), key), "missing required key '\(key)' in \(what)")
         }
-        return ObjectReader(reader: self, node: node, path: path(), values: values)
+        return ObjectReader(reader: self, node: node, parent: listOrPath(), index: index, values: values)
     }
 
     func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    static func hasDollar(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { $0.contains(UInt8(ascii: "$")) }
+    }
 
     // MARK: scalars
 
@@ -74,8 +82,7 @@ final class DefinitionReader {
             return raw
         }
         // Without a `$` there is nothing to substitute; most values of a large fleet have none.
-        let substituted =
-            raw.utf8.contains(UInt8(ascii: "$")) ? interpolate(raw, environment: environment) : .success(raw)
+        let substituted = Self.hasDollar(raw) ? interpolate(raw, environment: environment) : .success(raw)
         switch substituted {
         case .success(let text):
             if text.isEmpty && !allowEmpty {
@@ -170,11 +177,7 @@ final class DefinitionReader {
         }
         // Tenants listed one after another often carry the same labels: the same text gives the same map, so the
         // last one is handed out again (sharing its storage) instead of being built and hashed anew.
-        if let last = lastStringMap, last.pairs.count == pairs.count,
-            zip(last.pairs, pairs).allSatisfy({ $0.key.value == $1.key.value && $0.value.value == $1.value.value })
-        {
-            return last.map
-        }
+        if let last = lastStringMap, Self.sameScalars(last.pairs, pairs) { return last.map }
         let problemsBefore = diagnostics.all.count
         var result: [String: String] = [:]
         result.reserveCapacity(pairs.count)
@@ -200,25 +203,61 @@ final class DefinitionReader {
     }
 }
 
+extension DefinitionReader {
+    /// Whether two mappings hold the same scalar keys and values, in the same styles and order.
+    static func sameScalars(_ first: [YAMLNode.Pair], _ second: [YAMLNode.Pair]) -> Bool {
+        guard first.count == second.count else { return false }
+        for index in first.indices {
+            guard sameScalar(first[index].key, second[index].key), sameScalar(first[index].value, second[index].value)
+            else { return false }
+        }
+        return true
+    }
+
+    static func sameScalar(_ first: YAMLNode, _ second: YAMLNode) -> Bool {
+        guard case .scalar(let text, let style) = first.value, case .scalar(let other, let otherStyle) = second.value
+        else { return false }
+        return style == otherStyle && text == other
+    }
+}
+
 /// A mapping whose keys were checked; typed accessors report wrong types at the value's place. A class: it is
 /// handed to every accessor and closure, and one reference costs less to pass around than its fields.
 final class ObjectReader {
     let reader: DefinitionReader
     let node: YAMLNode
-    let path: String
+    /// The object's path, or the path of the list it is item `index` of.
+    let parent: String
+    let index: Int?
     /// The pairs with a known key, in the order written.
     let values: [YAMLNode.Pair]
 
-    init(reader: DefinitionReader, node: YAMLNode, path: String, values: [YAMLNode.Pair]) {
+    init(reader: DefinitionReader, node: YAMLNode, parent: String, index: Int? = nil, values: [YAMLNode.Pair]) {
         self.reader = reader
         self.node = node
-        self.path = path
+        self.parent = parent
+        self.index = index
         self.values = values
     }
 
+    /// The object's path, for messages: made when asked, as most objects never need it.
+    var path: String { Self.path(parent, index) }
+
+    static func path(_ parent: String, _ index: Int?) -> String {
+        guard let index else { return parent }
+        return "\(parent)[\(index)]"
+    }
+
     /// The value of `key`; the last one written when a key repeats (the composer reports repeats before this).
-    func node(_ key: String) -> YAMLNode? { values.last { $0.key.scalar == key }?.value }
-    func has(_ key: String) -> Bool { values.contains { $0.key.scalar == key } }
+    func node(_ key: String) -> YAMLNode? {
+        var index = values.endIndex
+        while index > values.startIndex {
+            index -= 1
+            if values[index].key.isKey(key) { return values[index].value }
+        }
+        return nil
+    }
+    func has(_ key: String) -> Bool { values.contains { $0.key.isKey(key) } }
     func at(_ key: String) -> String { reader.join(path, key) }
     func location(_ key: String) -> SourceLocation { node(key)?.location ?? node.location }
 

@@ -70,9 +70,21 @@ public struct YAMLNode: Sendable, Hashable {
     /// `null`, `~` or an empty plain scalar.
     public var isNull: Bool {
         if case .scalar(let text, .plain) = value {
-            return text.isEmpty || text == "null" || text == "~" || text == "Null" || text == "NULL"
+            // By length first: most values are none of these.
+            switch text.utf8.count {
+            case 0: return true
+            case 1: return text == "~"
+            case 4: return text == "null" || text == "Null" || text == "NULL"
+            default: return false
+            }
         }
         return false
+    }
+
+    /// Whether this is a scalar key named `name`.
+    func isKey(_ name: String) -> Bool {
+        guard case .scalar(let text, _) = value else { return false }
+        return text.utf8.count == name.utf8.count && text == name
     }
 
     public var kindName: String {
