@@ -41,10 +41,12 @@ public enum WavePlanner {
             let wantedShards = selector.shards.map(Set.init)
             var candidates = order.filter { index in
                 guard !taken[index] else { return false }
-                let tenant = fleet.tenants[index]
-                if let wanted, !wanted.contains(tenant.id) { return false }
-                if let wantedShards, !wantedShards.contains(tenant.shard) { return false }
-                if let labels = selector.labels, !labels.allSatisfy({ tenant.labels[$0.key] == $0.value }) {
+                // The tenant's fields are read in place, not copied out of the array for each selector.
+                if let wanted, !wanted.contains(fleet.tenants[index].id) { return false }
+                if let wantedShards, !wantedShards.contains(fleet.tenants[index].shard) { return false }
+                if let labels = selector.labels,
+                    !labels.allSatisfy({ fleet.tenants[index].labels[$0.key] == $0.value })
+                {
                     return false
                 }
                 return true
@@ -58,7 +60,8 @@ public enum WavePlanner {
                 candidates = Array(candidates.prefix(count))
             }
             for index in candidates { taken[index] = true }
-            let chosen = candidates.sorted()
+            // Without a seed the candidates are already in fleet order.
+            let chosen = policy.seed == nil ? candidates : candidates.sorted()
             if chosen.isEmpty {
                 diagnostics.append(
                     Diagnostic(
@@ -72,9 +75,11 @@ public enum WavePlanner {
             let ids = chosen.map { fleet.tenants[$0].id }
             var slices: [ShardSlice]
             if wave.by == .shard {
+                // One pass over the wave's tenants, not one per shard.
+                var members: [String: [String]] = [:]
+                for index in chosen { members[fleet.tenants[index].shard, default: []].append(fleet.tenants[index].id) }
                 slices = fleet.shards.compactMap { shard in
-                    let members = chosen.filter { fleet.tenants[$0].shard == shard.name }.map { fleet.tenants[$0].id }
-                    return members.isEmpty ? nil : ShardSlice(shard: shard.name, tenants: members)
+                    members[shard.name].map { ShardSlice(shard: shard.name, tenants: $0) }
                 }
             } else {
                 slices = [ShardSlice(shard: nil, tenants: ids)]
