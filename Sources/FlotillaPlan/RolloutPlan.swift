@@ -401,6 +401,12 @@ enum PrettyJSON {
         /// Quoted, with `"`, `\`, and control characters escaped (`\b \f \n \r \t`, else `\u00xx`); `/` as is.
         mutating func string(_ text: String) {
             bytes.append(UInt8(ascii: "\""))
+            // Most strings need no escape: copied whole.
+            if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                bytes += text.utf8
+                bytes.append(UInt8(ascii: "\""))
+                return
+            }
             for byte in text.utf8 {
                 switch byte {
                 case UInt8(ascii: "\""): bytes += [UInt8(ascii: "\\"), UInt8(ascii: "\"")]
