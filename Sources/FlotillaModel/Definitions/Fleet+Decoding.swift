@@ -83,20 +83,22 @@ extension Fleet {
         let items = object.list("tenants", what: "tenants") ?? []
         let expected = expectedTenantCount(items)
         var tenants: [Tenant] = []
-        var seen: [String: SourceLocation] = [:]
+        // The line each id was first given on, and the tenant in each place.
+        var seen: [String: Int] = [:]
         var placements: [PlacementKey: String] = [:]
         tenants.reserveCapacity(expected)
         seen.reserveCapacity(expected)
         placements.reserveCapacity(expected)
-        func add(_ tenant: Tenant, path: @autoclosure () -> String, idLocation: SourceLocation) {
+        /// `shard`: the index of the tenant's shard among the fleet's.
+        func add(_ tenant: Tenant, shard: Int, path: @autoclosure () -> String, idLocation: SourceLocation) {
             // Each table is looked up once: the first id or placement is put back when this one repeats it.
-            if let first = seen.updateValue(tenant.location, forKey: tenant.id) {
+            if let first = seen.updateValue(tenant.location.line, forKey: tenant.id) {
                 seen[tenant.id] = first
                 reader.error(
-                    at: idLocation, path(), "duplicate tenant id '\(tenant.id)' (first defined at line \(first.line))")
+                    at: idLocation, path(), "duplicate tenant id '\(tenant.id)' (first defined at line \(first))")
                 return
             }
-            let key = PlacementKey(shard: tenant.shard, placement: tenant.placement)
+            let key = PlacementKey(shard: shard, placement: tenant.placement)
             if let other = placements.updateValue(tenant.id, forKey: key) {
                 placements[key] = other
                 seen[tenant.id] = nil
@@ -108,16 +110,17 @@ extension Fleet {
             }
             tenants.append(tenant)
         }
-        let knownShards = Set(shardNames)
-        func checkShard(_ name: String, at location: SourceLocation, _ path: @autoclosure () -> String) -> Bool {
-            guard knownShards.contains(name) else {
+        let shardIndex = Dictionary(shardNames.enumerated().map { ($1, $0) }) { first, _ in first }
+        /// The index of the shard named `name`, or nil (reported) when the fleet has none of that name.
+        func checkShard(_ name: String, at location: SourceLocation, _ path: @autoclosure () -> String) -> Int? {
+            guard let index = shardIndex[name] else {
                 let suggestion = closestMatch(to: name, in: shardNames).map { " (did you mean '\($0)'?)" } ?? ""
                 reader.error(
                     at: location, path(),
                     "shard '\(name)' is not defined\(suggestion) (shards: \(shardNames.joined(separator: ", ")))")
-                return false
+                return nil
             }
-            return true
+            return index
         }
 
         for (index, node) in items.enumerated() {
@@ -141,17 +144,17 @@ extension Fleet {
             if let problem = checkedName(id) {
                 reader.error(at: tenant.location("id"), tenant.at("id"), "tenant id '\(id)' \(problem)")
             }
-            let shardOK = checkShard(shard, at: tenant.location("shard"), tenant.at("shard"))
+            let shardFound = checkShard(shard, at: tenant.location("shard"), tenant.at("shard"))
             guard
                 let placement = decodePlacement(
                     tenant, path: tenant.path, reader: reader, schema: tenant.string("schema"),
                     database: tenant.string("database"))
             else { continue }
             let labels = tenant.has("labels") ? tenant.stringMap("labels", what: "labels") ?? [:] : [:]
-            if shardOK {
+            if let shardFound {
                 add(
                     Tenant(id: id, shard: shard, placement: placement, labels: labels, location: node.location),
-                    path: tenant.at("id"), idLocation: tenant.location("id"))
+                    shard: shardFound, path: tenant.at("id"), idLocation: tenant.location("id"))
             }
         }
         if tenants.count > maxTenants {
@@ -200,8 +203,8 @@ extension Fleet {
 
     static func decodeGenerator(
         _ generator: ObjectReader, path: String, reader: DefinitionReader, tenantsSoFar: Int,
-        checkShard: (String, SourceLocation, @autoclosure () -> String) -> Bool,
-        add: (Tenant, @autoclosure () -> String, SourceLocation) -> Void
+        checkShard: (String, SourceLocation, @autoclosure () -> String) -> Int?,
+        add: (Tenant, Int, @autoclosure () -> String, SourceLocation) -> Void
     ) {
         guard let count = generator.int("count", min: 1, max: maxGenerated), let idPattern = generator.string("id")
         else { return }
@@ -220,7 +223,12 @@ extension Fleet {
                 "expected at least one shard name, found an empty list")
             return
         }
-        guard shards.allSatisfy({ checkShard($0, generator.location("shard"), generator.at("shard")) }) else { return }
+        // Stops at the first shard the fleet does not have (reported).
+        var shardIndices: [Int] = []
+        for shard in shards {
+            guard let index = checkShard(shard, generator.location("shard"), generator.at("shard")) else { return }
+            shardIndices.append(index)
+        }
         let labels = generator.has("labels") ? generator.stringMap("labels", what: "labels") ?? [:] : [:]
         let schemaPattern = generator.string("schema")
         let databasePattern = generator.string("database")
@@ -269,7 +277,7 @@ extension Fleet {
                 Tenant(
                     id: id, shard: shards[offset % shards.count], placement: placement, labels: labels,
                     location: generator.node.location),
-                generator.at("id"), generator.location("id"))
+                shardIndices[offset % shards.count], generator.at("id"), generator.location("id"))
         }
     }
 }
@@ -347,7 +355,8 @@ enum GeneratorPattern {
 
 /// Where a tenant lives, as a key: two tenants never share one.
 struct PlacementKey: Hashable {
-    var shard: String
+    /// The shard's index among the fleet's shards.
+    var shard: Int
     var placement: Tenant.Placement
 }
 
