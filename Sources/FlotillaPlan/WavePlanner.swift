@@ -6,7 +6,8 @@ public enum WavePlanner {
     /// (errors, at the wave's place in the policy file), tenants no wave takes (an error: they would never get the change).
     public static func plan(fleet: Fleet, policy: Policy) -> (WavePlan, [Diagnostic]) {
         var diagnostics: [Diagnostic] = []
-        let tenantIndex = Dictionary(uniqueKeysWithValues: fleet.tenants.enumerated().map { ($1.id, $0) })
+        // Every tenant id, made only when a wave names tenants.
+        let tenantIDs = policy.waves.contains { $0.select.tenants != nil } ? Set(fleet.tenants.map(\.id)) : []
         let shardNames = Set(fleet.shards.map(\.name))
         var order = Array(fleet.tenants.indices)
         if let seed = policy.seed {
@@ -21,7 +22,7 @@ public enum WavePlanner {
 
         for (number, wave) in policy.waves.enumerated() {
             let selector = wave.select
-            for id in selector.tenants ?? [] where tenantIndex[id] == nil {
+            for id in selector.tenants ?? [] where !tenantIDs.contains(id) {
                 let suggestion =
                     closestMatch(to: id, in: fleet.tenants.map(\.id)).map { " (did you mean '\($0)'?)" } ?? ""
                 diagnostics.append(
