@@ -95,12 +95,27 @@ struct YAMLFastReaderTests {
             "a: b\na: c\n", "a:\tb\n", "a: b\r\nc: d\r\n", "a: é\n", "  a: b\n", "a: [b,\n  c]\n", "? a\n: b\n",
             "a:\n- b\n", "- - a\n", "-\n  a\n", "\"a\": b\n", "a: {b}\n", "a: {b: }\n", "a: [b, ]\n", "a: [b: c]\n",
             "{a: b}\n", "a\n", "a: b: c\n", "a: {\"b\":c}\n", "a: b\n  # c\n  d\n",
+            "key: value\nother: v\u{7F}\n", "key: value\nother: \tv\n", "key: value\nother: v\u{1}w\n",
+            "key: value\nother: caf\u{E9}\n",
         ]
         for text in texts {
             #expect(Self.fast(text) == nil, "\(text.debugDescription)")
         }
         // Still read (or refused) by libyaml as before.
         #expect(try YAMLNode.parse("a: &x b\nc: *x\n", file: "t.yaml")?.value != nil)
+    }
+
+    @Test("the check for plain ASCII, eight bytes at a time, agrees with one byte at a time")
+    func plainASCII() {
+        var random = TestRandom(seed: 21)
+        let alphabet: [UInt8] = [0x00, 0x09, 0x0A, 0x0D, 0x1F, 0x20, 0x41, 0x7E, 0x7F, 0x80, 0xC3, 0xFF]
+        for _ in 0..<20_000 {
+            let bytes = (0..<random.next(below: 40)).map { _ in
+                random.next(below: 4) == 0 ? alphabet[random.next(below: alphabet.count)] : UInt8(ascii: "a")
+            }
+            let expected = bytes.allSatisfy(YAMLFastReader.isPlainASCII)
+            #expect(bytes.withUnsafeBufferPointer(YAMLFastReader.plainASCII) == expected, "\(bytes)")
+        }
     }
 
     @Test("every example file")

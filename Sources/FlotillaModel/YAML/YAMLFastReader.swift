@@ -33,7 +33,7 @@ struct YAMLFastReader {
     /// The document's tree, or nil when the text is not of the plain shape read here.
     static func read(_ bytes: UnsafeBufferPointer<UInt8>, file: String) -> YAMLNode? {
         // Printable ASCII and line feeds only: no tabs, carriage returns, other controls or non-ASCII characters.
-        for byte in bytes where byte > 0x7E || (byte < 0x20 && byte != 0x0A) { return nil }
+        guard plainASCII(bytes) else { return nil }
         var reader = YAMLFastReader(bytes: bytes, file: file)
         do {
             return try reader.document()
@@ -273,6 +273,39 @@ struct YAMLFastReader {
         }
     }
 
+    static let specialInBlock: UInt8 = 1
+    static let specialInFlow: UInt8 = 3
+    /// Per byte: `specialInBlock` for line feed, space, `#` and `:`; the next bit for `,[]{}`.
+    static let byteKinds: [UInt8] = (0...255).map { value in
+        switch UInt8(value) {
+        case 0x0A, UInt8(ascii: " "), UInt8(ascii: "#"), UInt8(ascii: ":"): return 1
+        case UInt8(ascii: ","), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: "{"), UInt8(ascii: "}"): return 2
+        default: return 0
+        }
+    }
+
+    /// Whether every byte is printable ASCII or a line feed, eight bytes at a time.
+    static func plainASCII(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        var index = 0
+        if let base = UnsafeRawPointer(bytes.baseAddress) {
+            while index + 8 <= bytes.count {
+                let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+                // A byte below 0x20 or from 0x7F up sets its top bit in `flags` (others may too, after one does);
+                // such a word is looked at byte by byte.
+                let flags = ((word &- ones &* 0x20) & ~word) | (word &+ ones) | word
+                if flags & (ones &* 0x80) != 0 {
+                    for offset in index..<index + 8 where !isPlainASCII(bytes[offset]) { return false }
+                }
+                index += 8
+            }
+        }
+        for offset in index..<bytes.count where !isPlainASCII(bytes[offset]) { return false }
+        return true
+    }
+
+    static func isPlainASCII(_ byte: UInt8) -> Bool { (0x20...0x7E).contains(byte) || byte == 0x0A }
+
     static func isFlowIndicator(_ value: UInt8) -> Bool {
         value == UInt8(ascii: ",") || value == UInt8(ascii: "[") || value == UInt8(ascii: "]")
             || value == UInt8(ascii: "{") || value == UInt8(ascii: "}")
@@ -286,8 +319,15 @@ struct YAMLFastReader {
         let opening = place
         let start = position
         var end = position
+        // Bytes that need a look in a block scalar (line feed, space, `#`, `:`), and in a flow one also `,[]{}`.
+        let special = flow ? Self.specialInFlow : Self.specialInBlock
         while position < bytes.count {
             let value = bytes[position]
+            if Self.byteKinds[Int(value)] & special == 0 {
+                position += 1
+                end = position
+                continue
+            }
             if value == 0x0A { break }
             if value == UInt8(ascii: " ") {
                 position += 1
