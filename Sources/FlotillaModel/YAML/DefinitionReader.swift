@@ -250,38 +250,61 @@ final class ObjectReader {
 
     /// The value of `key`; the last one written when a key repeats (the composer reports repeats before this).
     func node(_ key: String) -> YAMLNode? {
+        guard let index = index(of: key) else { return nil }
+        return values[index].value
+    }
+
+    /// Where `key`'s pair is in `values`. The accessors below read the value in place by its index: a node
+    /// handed around as an optional is copied and freed through the generic optional's code.
+    func index(of key: String) -> Int? {
         var index = values.endIndex
         while index > values.startIndex {
             index -= 1
-            if values[index].key.isKey(key) { return values[index].value }
+            if values[index].key.isKey(key) { return index }
         }
         return nil
     }
     func has(_ key: String) -> Bool { values.contains { $0.key.isKey(key) } }
     func at(_ key: String) -> String { reader.join(path, key) }
-    func location(_ key: String) -> SourceLocation { node(key)?.location ?? node.location }
+    func location(_ key: String) -> SourceLocation {
+        guard let index = index(of: key) else { return node.location }
+        return values[index].value.location
+    }
 
     func string(_ key: String, allowEmpty: Bool = false) -> String? {
-        node(key).flatMap { reader.string($0, at(key), allowEmpty: allowEmpty) }
+        guard let index = index(of: key) else { return nil }
+        return reader.string(values[index].value, at(key), allowEmpty: allowEmpty)
     }
     func int(_ key: String, min: Int? = nil, max: Int? = nil) -> Int? {
-        node(key).flatMap { reader.int($0, at(key), min: min, max: max) }
+        guard let index = index(of: key) else { return nil }
+        return reader.int(values[index].value, at(key), min: min, max: max)
     }
-    func bool(_ key: String) -> Bool? { node(key).flatMap { reader.bool($0, at(key)) } }
-    func duration(_ key: String) -> Duration? { node(key).flatMap { reader.duration($0, at(key)) } }
+    func bool(_ key: String) -> Bool? {
+        guard let index = index(of: key) else { return nil }
+        return reader.bool(values[index].value, at(key))
+    }
+    func duration(_ key: String) -> Duration? {
+        guard let index = index(of: key) else { return nil }
+        return reader.duration(values[index].value, at(key))
+    }
     func oneOf<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) -> T? where T.RawValue == String {
-        node(key).flatMap { reader.oneOf($0, at(key), type) }
+        guard let index = index(of: key) else { return nil }
+        return reader.oneOf(values[index].value, at(key), type)
     }
     func list(_ key: String, what: String) -> [YAMLNode]? {
-        node(key).flatMap { reader.list($0, at(key), what: what) }
+        guard let index = index(of: key) else { return nil }
+        return reader.list(values[index].value, at(key), what: what)
     }
     func stringList(_ key: String, what: String) -> [String]? {
-        node(key).flatMap { reader.stringList($0, at(key), what: what) }
+        guard let index = index(of: key) else { return nil }
+        return reader.stringList(values[index].value, at(key), what: what)
     }
     func stringMap(_ key: String, what: String) -> [String: String]? {
-        node(key).flatMap { reader.stringMap($0, at(key), what: what) }
+        guard let index = index(of: key) else { return nil }
+        return reader.stringMap(values[index].value, at(key), what: what)
     }
     func object(_ key: String, what: String, keys: [String], required: [String] = []) -> ObjectReader? {
-        node(key).flatMap { reader.object($0, at(key), what: what, keys: keys, required: required) }
+        guard let index = index(of: key) else { return nil }
+        return reader.object(values[index].value, at(key), what: what, keys: keys, required: required)
     }
 }
