@@ -134,7 +134,8 @@ enum PrettyJSON {
         var unsupported = false
     }
 
-    indirect enum Node {
+    /// Not `indirect`: lists and objects are classes already, and a boxed string per tenant id costs an allocation.
+    enum Node {
         case string(String)
         /// A number's text.
         case number(String)
