@@ -80,17 +80,5 @@ public enum BackfillSQL {
     }
 
     /// `-- ` lines of `text`, wrapped at about 110 columns.
-    static func comment(_ text: String) -> String {
-        var lines: [String] = []
-        var line = "--"
-        for word in text.split(separator: " ") {
-            if line.count + word.count + 1 > 110, line != "--" {
-                lines.append(line)
-                line = "--"
-            }
-            line += " " + word
-        }
-        lines.append(line)
-        return lines.joined(separator: "\n")
-    }
+    static func comment(_ text: String) -> String { sqlComment(text) }
 }

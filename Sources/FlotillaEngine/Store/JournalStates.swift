@@ -42,17 +42,7 @@ public enum StepState: String, Sendable, Hashable, Codable, CaseIterable {
     public var isOpen: Bool { self == .pending || self == .running }
 
     /// Every allowed (from, to) pair, for the statements that check a transition in SQL.
-    static let transitions: (from: [String], to: [String]) = {
-        var from: [String] = []
-        var to: [String] = []
-        for state in allCases {
-            for target in state.next.sorted(by: { $0.rawValue < $1.rawValue }) {
-                from.append(state.rawValue)
-                to.append(target.rawValue)
-            }
-        }
-        return (from, to)
-    }()
+    static let transitions = transitionPairs(StepState.self) { $0.next }
 }
 
 /// Where a rollout stands. Stored in `flotilla.rollouts.state` as the raw value.
@@ -95,17 +85,22 @@ public enum RolloutState: String, Sendable, Hashable, Codable, CaseIterable {
     /// Finished for good: a new rollout of the same change may start beside it.
     public var isClosed: Bool { self == .done || self == .reverted }
 
-    static let transitions: (from: [String], to: [String]) = {
-        var from: [String] = []
-        var to: [String] = []
-        for state in allCases {
-            for target in state.next.sorted(by: { $0.rawValue < $1.rawValue }) {
-                from.append(state.rawValue)
-                to.append(target.rawValue)
-            }
+    static let transitions = transitionPairs(RolloutState.self) { $0.next }
+}
+
+/// A state table as two columns of raw values (from, to), one row per allowed move: binds for `unnest`.
+func transitionPairs<State: CaseIterable & RawRepresentable<String>>(
+    _ type: State.Type, _ next: (State) -> Set<State>
+) -> (from: [String], to: [String]) {
+    var from: [String] = []
+    var to: [String] = []
+    for state in State.allCases {
+        for target in next(state).map(\.rawValue).sorted() {
+            from.append(state.rawValue)
+            to.append(target)
         }
-        return (from, to)
-    }()
+    }
+    return (from, to)
 }
 
 /// A state change the tables above do not allow: a bug, or two coordinators disagreeing. Names what it concerns.

@@ -40,19 +40,7 @@ enum PatternSQL {
     }
 
     /// A comment: one `-- ` line per line of text, wrapped at about 110 columns.
-    static func comment(_ text: String) -> String {
-        var lines: [String] = []
-        var line = "--"
-        for word in text.split(separator: " ") {
-            if line.count + word.count + 1 > 110, line != "--" {
-                lines.append(line)
-                line = "--"
-            }
-            line += " " + word
-        }
-        lines.append(line)
-        return lines.joined(separator: "\n")
-    }
+    static func comment(_ text: String) -> String { sqlComment(text) }
 
     /// Statements joined one per line, each ending with `;` (comments left as they are).
     static func script(_ statements: [String]) -> String {
