@@ -17,9 +17,9 @@ struct YAMLFastReader {
     var line = 1
     /// Where the current line starts.
     var lineStart = 0
-    /// As in `YAMLComposer`: each collection's values gathered here, copied out once at their size.
-    var itemStack: [YAMLNode] = []
-    var pairStack: [YAMLNode.Pair] = []
+    /// As in `YAMLComposer`: each collection's values gathered here, moved out once at their size.
+    let itemStack = MovingStack<YAMLNode>()
+    let pairStack = MovingStack<YAMLNode.Pair>()
 
     /// The longest key libyaml takes as a simple key is 1,024 characters; longer ones are left to it.
     static let maxKeyLength = 1000
@@ -183,14 +183,13 @@ struct YAMLFastReader {
                 try endOfLine()
                 _ = try nextContent()
             }
-            itemStack.append(item)
+            itemStack.push(item)
             if atEnd { break }
             let next = position - lineStart
             if next < indent { break }
             guard next == indent, isEntry() else { throw Unsupported() }
         }
-        let items = Array(itemStack[start...])
-        itemStack.removeSubrange(start...)
+        let items = itemStack.take(from: start)
         return node(.sequence(items), at: opening)
     }
 
@@ -219,14 +218,13 @@ struct YAMLFastReader {
                 try endOfLine()
                 _ = try nextContent()
             }
-            pairStack.append(YAMLNode.Pair(key: key, value: value))
+            pairStack.push(YAMLNode.Pair(key: key, value: value))
             if atEnd { break }
             let next = position - lineStart
             if next < indent { break }
             guard next == indent else { throw Unsupported() }
         }
-        let pairs = Array(pairStack[start...])
-        pairStack.removeSubrange(start...)
+        let pairs = pairStack.take(from: start)
         return node(.mapping(pairs), at: opening)
     }
 
@@ -234,7 +232,7 @@ struct YAMLFastReader {
     func checkNewKey(_ name: String, since start: Int) throws(Unsupported) {
         // Flotilla's mappings have a handful of keys; a long one is left to the composer, which hashes them.
         if pairStack.count - start >= YAMLComposer.keysSearchedInPlace { throw Unsupported() }
-        for position in start..<pairStack.count where pairStack[position].key.scalar == name { throw Unsupported() }
+        if pairStack.contains(from: start, where: { $0.key.isKey(name) }) { throw Unsupported() }
     }
 
     // MARK: values on one line
@@ -419,7 +417,7 @@ struct YAMLFastReader {
                 try skipFlowSpaces()
                 if current == UInt8(ascii: ",") || current == UInt8(ascii: "}") { throw Unsupported() }
                 let value = try flowNode(depth: depth + 1)
-                pairStack.append(YAMLNode.Pair(key: key, value: value))
+                pairStack.push(YAMLNode.Pair(key: key, value: value))
                 try skipFlowSpaces()
                 if current == UInt8(ascii: "}") { break }
                 guard current == UInt8(ascii: ",") else { throw Unsupported() }
@@ -429,8 +427,7 @@ struct YAMLFastReader {
             }
         }
         position += 1
-        let pairs = Array(pairStack[start...])
-        pairStack.removeSubrange(start...)
+        let pairs = pairStack.take(from: start)
         return node(.mapping(pairs), at: opening)
     }
 
@@ -444,7 +441,7 @@ struct YAMLFastReader {
             while true {
                 if current == UInt8(ascii: ",") { throw Unsupported() }
                 let item = try flowNode(depth: depth + 1)
-                itemStack.append(item)
+                itemStack.push(item)
                 try skipFlowSpaces()
                 if current == UInt8(ascii: "]") { break }
                 // A `key: value` inside a sequence is a mapping of its own in YAML; left to libyaml.
@@ -455,8 +452,51 @@ struct YAMLFastReader {
             }
         }
         position += 1
-        let items = Array(itemStack[start...])
-        itemStack.removeSubrange(start...)
+        let items = itemStack.take(from: start)
         return node(.sequence(items), at: opening)
+    }
+}
+
+/// The values of the collections being read, innermost last. A collection's values are moved out at its end into
+/// an array of their exact size, not copied and then freed as an array's slice would be.
+final class MovingStack<Element> {
+    private var base: UnsafeMutablePointer<Element>
+    private var capacity = 64
+    private(set) var count = 0
+
+    init() {
+        base = .allocate(capacity: capacity)
+    }
+
+    deinit {
+        base.deinitialize(count: count)
+        base.deallocate()
+    }
+
+    func push(_ element: consuming Element) {
+        if count == capacity {
+            let larger = UnsafeMutablePointer<Element>.allocate(capacity: capacity * 2)
+            larger.moveInitialize(from: base, count: count)
+            base.deallocate()
+            base = larger
+            capacity *= 2
+        }
+        (base + count).initialize(to: element)
+        count += 1
+    }
+
+    /// The elements from `start` on, in order, removed from the stack.
+    func take(from start: Int) -> [Element] {
+        let taken = count - start
+        let result = [Element](unsafeUninitializedCapacity: taken) { buffer, initialized in
+            if let destination = buffer.baseAddress { destination.moveInitialize(from: base + start, count: taken) }
+            initialized = taken
+        }
+        count = start
+        return result
+    }
+
+    func contains(from start: Int, where matches: (Element) -> Bool) -> Bool {
+        UnsafeBufferPointer(start: base + start, count: count - start).contains(where: matches)
     }
 }
