@@ -90,7 +90,7 @@ extension Fleet {
         seen.reserveCapacity(expected)
         placements.reserveCapacity(expected)
         /// `shard`: the index of the tenant's shard among the fleet's.
-        func add(_ tenant: Tenant, shard: Int, path: @autoclosure () -> String, idLocation: SourceLocation) {
+        func add(_ tenant: consuming Tenant, shard: Int, path: @autoclosure () -> String, idLocation: SourceLocation) {
             // Each table is looked up once: the first id or placement is put back when this one repeats it.
             if let first = seen.updateValue(tenant.location.line, forKey: tenant.id) {
                 seen[tenant.id] = first
