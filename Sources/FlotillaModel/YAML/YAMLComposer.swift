@@ -68,17 +68,16 @@ struct YAMLComposer {
     /// Parses one YAML document; nil when the text holds none.
     /// `fastPath: false` reads with libyaml even a file `YAMLFastReader` can read (the tests compare the two).
     static func compose(_ text: String, file: String, fastPath: Bool = true) throws(DefinitionError) -> YAMLNode? {
+        // The fast reader reads the string's own bytes, without a copy.
+        if fastPath, let read = text.utf8.withContiguousStorageIfAvailable({ YAMLFastReader.read($0, file: file) }),
+            let root = read
+        {
+            return root
+        }
         // libyaml wants a pointer even for empty input, so there is always one byte past the text.
         var bytes = Array(text.utf8)
         let count = bytes.count
         bytes.append(0)
-        if fastPath,
-            let root = bytes.withUnsafeBufferPointer({
-                YAMLFastReader.read(UnsafeBufferPointer(rebasing: $0[..<count]), file: file)
-            })
-        {
-            return root
-        }
         var composer = YAMLComposer(file: file, byteCount: count)
         let result: Result<YAMLNode?, DefinitionError> = bytes.withUnsafeBufferPointer { buffer in
             var parser = yaml_parser_t()
