@@ -404,8 +404,13 @@ enum PrettyJSON {
         mutating func string(_ text: String) {
             bytes.append(UInt8(ascii: "\""))
             // Most strings need no escape: copied whole.
-            if !text.utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                bytes += text.utf8
+            let copied: Bool? = text.utf8.withContiguousStorageIfAvailable { utf8 in
+                guard !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") })
+                else { return false }
+                bytes.append(contentsOf: utf8)
+                return true
+            }
+            if copied == true {
                 bytes.append(UInt8(ascii: "\""))
                 return
             }
