@@ -123,7 +123,18 @@ extension Fleet {
             return index
         }
 
+        var sources: [TenantSource] = []
         for (index, node) in items.enumerated() {
+            if case .mapping(let pairs) = node.value,
+                let key = sourceKeys.first(where: { key in pairs.contains { $0.key.isKey(key) } })
+            {
+                if let source = decodeSource(
+                    node, key: key, index: index, reader: reader, checkShard: { checkShard($0, at: $1, $2()) })
+                {
+                    sources.append(source)
+                }
+                continue
+            }
             if case .mapping(let pairs) = node.value, pairs.contains(where: { $0.key.isKey("generate") }) {
                 guard
                     let wrapper = reader.object(
@@ -162,11 +173,12 @@ extension Fleet {
                 at: object.location("tenants"), "tenants",
                 "the fleet has \(tenants.count) tenants; a fleet has at most \(maxTenants)")
         }
-        if object.has("tenants"), tenants.isEmpty, !reader.diagnostics.hasErrors {
+        if object.has("tenants"), tenants.isEmpty, sources.isEmpty, !reader.diagnostics.hasErrors {
             reader.error(at: object.location("tenants"), "tenants", "a fleet needs at least one tenant")
         }
         return Fleet(
-            name: name, control: control, shards: shards, tenants: tenants, file: reader.file, location: root.location)
+            name: name, control: control, shards: shards, tenants: tenants, sources: sources, file: reader.file,
+            location: root.location)
     }
 
     static func decodePlacement(

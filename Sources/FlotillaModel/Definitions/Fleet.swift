@@ -4,20 +4,24 @@ public struct Fleet: Sendable, Hashable {
     /// The control store's URL; nil means the embedded local PostgreSQL.
     public var control: String?
     public var shards: [Shard]
-    /// Every tenant, generated ones expanded, in definition order.
+    /// Every tenant, generated ones expanded, in definition order. Tenants of `sources` are added only when the
+    /// sources are resolved (FlotillaEngine's `TenantSources`).
     public var tenants: [Tenant]
+    /// Registry queries (`from:`) and discovery (`discover:`) among `tenants:`, in the order written.
+    public var sources: [TenantSource]
     /// The `fleet.yaml` this came from.
     public var file: String
     public var location: SourceLocation
 
     public init(
-        name: String, control: String? = nil, shards: [Shard], tenants: [Tenant], file: String = "",
-        location: SourceLocation? = nil
+        name: String, control: String? = nil, shards: [Shard], tenants: [Tenant], sources: [TenantSource] = [],
+        file: String = "", location: SourceLocation? = nil
     ) {
         self.name = name
         self.control = control
         self.shards = shards
         self.tenants = tenants
+        self.sources = sources
         self.file = file
         self.location = location ?? SourceLocation(file: file, line: 1, column: 1)
     }

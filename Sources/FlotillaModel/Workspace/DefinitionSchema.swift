@@ -119,11 +119,36 @@ public enum DefinitionSchema {
                         "database": str("database pattern"), "labels": labels, "start": int("first n (default 1)"),
                     ], required: ["count", "id", "shard"])
             ], required: ["generate"])
+        let registry = object(
+            [
+                "from": object(
+                    [
+                        "url": str("the registry's database: postgres://… or embedded:DATABASE (or name a shard)"),
+                        "shard": str("the shard holding the registry table, and each row's shard unless it names one"),
+                        "query": str(
+                            "read-only query; columns id, shard (unless the source names one), schema or database, "
+                                + "labels (json object of strings)"),
+                    ], required: ["query"])
+            ], required: ["from"])
+        let discovery = object(
+            [
+                "discover": object(
+                    [
+                        "shard": str("the shard to look on"),
+                        "shards": array(str("shard name"), "the shards to look on"),
+                        "schemas": str("LIKE pattern of the schemas that are tenants, e.g. tenant_%"),
+                        "databases": str("LIKE pattern of the databases that are tenants, e.g. tenant_%"),
+                        "id": str("tenant id from the name: {name}, or {name#prefix} to strip a prefix"),
+                        "labels": labels,
+                    ])
+            ], required: ["discover"])
         return object(
             [
                 "fleet": str("fleet name"), "control": str("control store URL; empty → embedded local PostgreSQL"),
                 "shards": array(shard, "PostgreSQL servers hosting tenants"),
-                "tenants": array(.object(["anyOf": .array([tenant, generator])]), "tenants, or generators of tenants"),
+                "tenants": array(
+                    .object(["anyOf": .array([tenant, generator, registry, discovery])]),
+                    "tenants, generators of tenants, registry queries (from:) and discovery (discover:)"),
             ], required: ["fleet", "shards", "tenants"], description: "A Flotilla fleet (fleets/<fleet>/fleet.yaml)")
     }
 
