@@ -141,6 +141,65 @@ struct WorkspaceTests {
         #expect(report.diagnostics.first?.location.file == "fleets/demo/changes/0099_orders.yaml")
     }
 
+    @Test("requires: an undefined change is reported at its entry's line and column")
+    func undefinedRequirementPlace() throws {
+        let workspace = try Self.workspace(extra: [
+            "fleets/demo/changes/0099_orders.yaml":
+                "change: 0099_orders\nrequires:\n  - 0001_users\n  - 0002_nope\nphases:\n  - {name: p, up: SELECT 1}\n"
+        ])
+        let report = workspace.validate([])
+        let error = report.diagnostics.first { $0.severity == .error }
+        #expect(error?.location.line == 4 && error?.location.column == 5, "\(describe(report.diagnostics))")
+    }
+
+    @Test("requires: a change that requires itself, and a cycle through several changes, are errors at their place")
+    func requirementCycles() throws {
+        let workspace = try Self.workspace(extra: [
+            "fleets/demo/changes/0097_self.yaml":
+                "change: 0097_self\nrequires: [0097_self]\nphases:\n  - {name: p, up: SELECT 1}\n",
+            "fleets/demo/changes/0098_a.yaml":
+                "change: 0098_a\nrequires: [0099_b]\nphases:\n  - {name: p, up: SELECT 1}\n",
+            "fleets/demo/changes/0099_b.yaml":
+                "change: 0099_b\nrequires:\n  - 0001_users\n  - 0098_a\nphases:\n  - {name: p, up: SELECT 1}\n",
+        ])
+        let fleet = try workspace.loadFleet("demo")
+        let selfMessage = Self.message { _ = try workspace.loadChange("0097_self", fleet: fleet) }
+        #expect(selfMessage?.contains("change '0097_self' requires itself") == true, "\(selfMessage ?? "no error")")
+        let cycle = Self.message { _ = try workspace.loadChange("0098_a", fleet: fleet) }
+        #expect(cycle?.contains("(a cycle: ") == true, "\(cycle ?? "no error")")
+        #expect(throws: DefinitionError.self) { _ = try workspace.loadChanges(of: fleet) }
+
+        let report = workspace.validate([])
+        let errors = report.diagnostics.filter { $0.severity == .error }
+        #expect(errors.count == 2, "\(describe(report.diagnostics))")
+        let selfError = errors.first { $0.location.file.hasSuffix("0097_self.yaml") }
+        #expect(selfError?.location.line == 2 && selfError?.location.column == 12, "\(describe(errors))")
+        let cycleError = errors.first { $0.location.file.hasSuffix("0099_b.yaml") }
+        #expect(cycleError?.message.contains("0098_a → 0099_b → 0098_a") == true, "\(describe(errors))")
+        #expect(cycleError?.location.line == 4, "\(describe(errors))")
+    }
+
+    @Test("requires: the changes a change needs come in an order where each follows what it requires")
+    func requirementOrder() throws {
+        let workspace = try Self.workspace(extra: [
+            "fleets/demo/changes/0097_late.yaml":
+                "change: 0097_late\nrequires: [0099_early]\nphases:\n  - {name: p, up: SELECT 1}\n",
+            "fleets/demo/changes/0098_last.yaml":
+                "change: 0098_last\nrequires: [0097_late]\nphases:\n  - {name: p, up: SELECT 1}\n",
+            "fleets/demo/changes/0099_early.yaml":
+                "change: 0099_early\nphases:\n  - {name: p, up: SELECT 1}\n",
+        ])
+        let fleet = try workspace.loadFleet("demo")
+        let last = try workspace.loadChange("0098_last", fleet: fleet)
+        #expect(try workspace.requiredChanges(of: last, fleet: fleet).map(\.id) == ["0099_early", "0097_late"])
+        let all = try workspace.loadChanges(of: fleet).map(\.id)
+        let early = all.firstIndex(of: "0099_early") ?? -1
+        let late = all.firstIndex(of: "0097_late") ?? -1
+        let lastIndex = all.firstIndex(of: "0098_last") ?? -1
+        #expect(early < late && late < lastIndex, "\(all)")
+        #expect(all.count == workspace.changeIDs(of: fleet).count)
+    }
+
     @Test("--policy by name and by path; unknown with a suggestion")
     func policyReference() throws {
         let workspace = try Self.workspace()

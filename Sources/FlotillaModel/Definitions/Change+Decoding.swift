@@ -36,6 +36,8 @@ extension Change {
             reader.error(root, "phases", "missing required key 'phases' in a change")
         }
         let requires = object.has("requires") ? object.stringList("requires", what: "change ids") ?? [] : []
+        // Where each required id is written, for errors about it (a cycle, an undefined change).
+        let requirementLocations = object.stringLocations("requires")
         var phases: [Phase] = expanded ?? []
         let phaseNodes = object.list("phases", what: "phases") ?? []
         if phaseNodes.count > maxPhases {
@@ -110,9 +112,11 @@ extension Change {
         if object.has("phases"), phases.isEmpty, !reader.diagnostics.hasErrors {
             reader.error(at: object.location("phases"), "phases", "a change needs at least one phase")
         }
-        return Change(
+        var change = Change(
             id: id, description: object.string("description"), requires: requires, phases: phases, file: reader.file,
             location: root.location)
+        change.requirementLocations = requirementLocations
+        return change
     }
 
     static func decodeBackfill(_ spec: ObjectReader, reader: DefinitionReader, lines: [String]) -> Backfill? {

@@ -4,6 +4,8 @@ public struct Change: Sendable, Hashable {
     public var description: String?
     /// Changes that must be complete on the fleet before this one starts.
     public var requires: [String]
+    /// Where each id of `requires` is written (errors about a requirement point there).
+    public var requirementLocations: [String: SourceLocation] = [:]
     public var phases: [Phase]
     public var file: String
     public var location: SourceLocation
@@ -21,6 +23,9 @@ public struct Change: Sendable, Hashable {
     }
 
     public func phase(named name: String) -> Phase? { phases.first { $0.name == name } }
+
+    /// Where the requirement `id` is written, or the change itself when it is not known.
+    public func location(ofRequirement id: String) -> SourceLocation { requirementLocations[id] ?? location }
 }
 
 /// SQL written in a definition file, with where it starts there (for lint findings and errors).

@@ -86,6 +86,11 @@ extension Workspace {
                 )
             }
         }
+        // A cycle runs through the changes of one fleet: each fleet's changes are checked together.
+        for (folder, group) in Dictionary(grouping: changes, by: { folder(of: $0.0) }).sorted(by: { $0.key < $1.key })
+        where fleetsByFolder[self.folder(of: folder)] != nil {
+            checkRequirementCycles(group.map(\.1), into: &diagnostics)
+        }
         report.diagnostics += diagnostics.all
         var seen = Set<Diagnostic>()
         report.diagnostics = report.diagnostics.filter { seen.insert($0).inserted }.sorted { $0.location < $1.location }

@@ -102,9 +102,8 @@ public struct Workspace: Sendable {
     public func loadChange(_ reference: String, fleet: Fleet) throws(DefinitionError) -> Change {
         let path = try changePath(reference, fleet: fleet)
         let change = try Change.parse(read(path, as: .change), file: path)
-        var diagnostics = Diagnostics()
-        checkRequires(change, known: changeIDs(of: fleet), into: &diagnostics)
-        try diagnostics.check()
+        // Its requirements are read too: an undefined one or a cycle is an error here, before anything runs.
+        _ = try requiredChanges(of: change, fleet: fleet)
         return change
     }
 
@@ -112,7 +111,7 @@ public struct Workspace: Sendable {
         for required in change.requires where !known.contains(required) {
             let suggestion = closestMatch(to: required, in: known).map { " (did you mean '\($0)'?)" } ?? ""
             diagnostics.error(
-                change.location, "requires",
+                change.location(ofRequirement: required), "requires",
                 "change '\(change.id)' requires '\(required)', which is not defined\(suggestion)")
         }
     }

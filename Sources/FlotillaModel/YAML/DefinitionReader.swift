@@ -299,6 +299,23 @@ final class ObjectReader {
         guard let index = index(of: key) else { return nil }
         return reader.stringList(values[index].value, at(key), what: what)
     }
+    /// Where each string under `key` (a list of strings, or one string) is written, by its text; the first place
+    /// of a repeated one.
+    func stringLocations(_ key: String) -> [String: SourceLocation] {
+        guard let index = index(of: key) else { return [:] }
+        let node = values[index].value
+        let items: [YAMLNode]
+        switch node.value {
+        case .scalar: items = [node]
+        case .sequence(let list): items = list
+        case .mapping: items = []
+        }
+        var locations: [String: SourceLocation] = [:]
+        for item in items {
+            if case .scalar(let text, _) = item.value, locations[text] == nil { locations[text] = item.location }
+        }
+        return locations
+    }
     func stringMap(_ key: String, what: String) -> [String: String]? {
         guard let index = index(of: key) else { return nil }
         return reader.stringMap(values[index].value, at(key), what: what)
