@@ -14,16 +14,37 @@ struct Driver: Sendable {
     let plan: RolloutPlan
     let options: RolloutEngine.Options
     let monitor: HaltMonitor
+    /// The fleet as this rollout sees it: its tenants are the rollout's (its snapshot in the journal, or the fleet's
+    /// for a rollout from before snapshots), whatever the fleet's definition holds now.
+    let fleet: Fleet
+    private let tenantsByID: [String: Tenant]
+
+    /// A driver over `tenants` (default: the fleet's of the connections).
+    init(
+        engine: RolloutEngine, rolloutID: String, change: Change, policy: Policy, plan: RolloutPlan,
+        options: RolloutEngine.Options, monitor: HaltMonitor, tenants: [Tenant]? = nil
+    ) {
+        self.engine = engine
+        self.rolloutID = rolloutID
+        self.change = change
+        self.policy = policy
+        self.plan = plan
+        self.options = options
+        self.monitor = monitor
+        var fleet = engine.connections.fleet
+        if let tenants { fleet.tenants = tenants }
+        self.fleet = fleet
+        tenantsByID = Dictionary(fleet.tenants.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+    }
 
     var store: ControlStore { engine.store }
-    var fleet: Fleet { engine.connections.fleet }
     var observe: @Sendable (RolloutEvent) -> Void { engine.observe }
     var logger: Logger { engine.logger }
 
-    func tenant(_ id: String) -> Tenant? { fleet.tenants.first { $0.id == id } }
+    func tenant(_ id: String) -> Tenant? { tenantsByID[id] }
 
     func drive() async throws -> RolloutOutcome {
-        let tenants = Dictionary(uniqueKeysWithValues: fleet.tenants.map { ($0.id, $0) })
+        let tenants = tenantsByID
         var quarantined = Set(try await store.steps(rolloutID).filter { $0.state == .quarantined }.map(\.tenant))
         for (phaseIndex, phase) in change.phases.enumerated() {
             try Task.checkCancellation()

@@ -66,7 +66,11 @@ extension RolloutEngine {
             }
             first = index
         }
-        let plan = try await storedPlan(id) ?? RolloutPlan.make(fleet: fleet, change: change, policy: policy)
+        // The rollout's own tenants (its snapshot), whatever the fleet holds now.
+        let snapshot = try await store.tenantSnapshot(id)
+        var planned = fleet
+        if !snapshot.isEmpty { planned.tenants = snapshot }
+        let plan = try await storedPlan(id) ?? RolloutPlan.make(fleet: planned, change: change, policy: policy)
         for planned in plan.phases {
             if let current = change.phase(named: planned.name), current.checksum != planned.checksum {
                 return .refused(
@@ -116,7 +120,7 @@ extension RolloutEngine {
                 group.addTask {
                     try await revertPhases(
                         phases, rollout: id, change: change, policy: policy, plan: plan, steps: steps,
-                        ignoreHalts: ignoreHalts)
+                        tenants: snapshot.isEmpty ? nil : snapshot, ignoreHalts: ignoreHalts)
                 }
                 defer { group.cancelAll() }
                 while let result = try await group.next() {
@@ -134,7 +138,7 @@ extension RolloutEngine {
 
     private func revertPhases(
         _ phases: [Phase], rollout id: String, change: Change, policy: Policy, plan: RolloutPlan,
-        steps: [ControlStore.StepRecord], ignoreHalts: Bool
+        steps: [ControlStore.StepRecord], tenants: [Tenant]?, ignoreHalts: Bool
     ) async throws -> RevertReport {
         let names = phases.map(\.name).joined(separator: ", ")
         let reason = "reverted by hand: phase\(phases.count == 1 ? "" : "s") \(names)"
@@ -143,7 +147,8 @@ extension RolloutEngine {
         let monitor = HaltMonitor(
             store: store, fleet: connections.fleet.name, listen: false, pollInterval: options.haltPoll)
         let driver = Driver(
-            engine: self, rolloutID: id, change: change, policy: policy, plan: plan, options: options, monitor: monitor)
+            engine: self, rolloutID: id, change: change, policy: policy, plan: plan, options: options, monitor: monitor,
+            tenants: tenants)
         try await store.event(id, "revert-started", "reverting by hand, latest phase first: \(names)")
         try await store.setState(id, .reverting, phase: phases[0].name, reason: reason)
         var report = RevertReport(rollout: id, phases: [])

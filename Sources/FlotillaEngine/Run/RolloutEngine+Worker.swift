@@ -20,6 +20,8 @@ extension RolloutEngine {
             group.addTask {
                 var idleSince = ContinuousClock.now
                 var announced: Set<String> = []
+                // Per rollout: its tenants (the snapshot it started with) and its plan, read once.
+                var scopes: [String: (tenants: [Tenant]?, plan: RolloutPlan)] = [:]
                 while !Task.isCancelled {
                     if try await monitor.check() != nil {
                         if once { return }
@@ -38,10 +40,22 @@ extension RolloutEngine {
                         throw RolloutError.message(
                             "rollout \(item.rollout) is in phase \(item.phase), which \(change.id) here does not have")
                     }
-                    let plan = try RolloutPlan.make(fleet: fleet, change: change, policy: policy)
+                    let scope: (tenants: [Tenant]?, plan: RolloutPlan)
+                    if let known = scopes[item.rollout] {
+                        scope = known
+                    } else {
+                        let snapshot = try await store.tenantSnapshot(item.rollout)
+                        var planned = fleet
+                        if !snapshot.isEmpty { planned.tenants = snapshot }
+                        let plan =
+                            try await storedPlan(item.rollout)
+                            ?? RolloutPlan.make(fleet: planned, change: change, policy: policy)
+                        scope = (snapshot.isEmpty ? nil : snapshot, plan)
+                        scopes[item.rollout] = scope
+                    }
                     let driver = Driver(
-                        engine: self, rolloutID: item.rollout, change: change, policy: policy, plan: plan,
-                        options: Options(), monitor: monitor)
+                        engine: self, rolloutID: item.rollout, change: change, policy: policy, plan: scope.plan,
+                        options: Options(), monitor: monitor, tenants: scope.tenants)
                     if announced.insert(item.rollout).inserted { observe(.following(rollout: item.rollout)) }
                     _ = try await WaveRunner(driver: driver, phase: phase).runSlice(wave: item.wave, shard: item.shard)
                 }

@@ -49,18 +49,27 @@ public struct RolloutEngine: Sendable {
         self.owner = CoordinatorIdentity.make().description
     }
 
-    /// Runs the rollout of `change` on the fleet, or resumes the unfinished one.
-    public func run(change: Change, policy: Policy, plan: RolloutPlan, options: Options = Options()) async throws
-        -> RolloutOutcome
-    {
+    /// Runs the rollout of `change` on the fleet, or resumes the unfinished one of this `kind`.
+    ///
+    /// A new rollout runs over `tenants` (default: every tenant of the fleet) with `plan`, which must be a plan over
+    /// those tenants (`RolloutPlan.narrowed(to:)` gives one from the fleet's), and over the phases `change` holds (a
+    /// converge passes a change cut after the last phase the fleet has). Its tenant set is journaled with it
+    /// (`flotilla.rollout_tenants`); a resumed rollout runs over that set, never over tenants that appeared since.
+    /// A `.rollout` whose latest run of the change is done is `.alreadyDone`; a converge or a retry starts anew.
+    /// `parent` is the rollout a retry runs again; `approvedPhases` are gates approved from the start.
+    public func run(
+        change: Change, policy: Policy, plan: RolloutPlan, kind: RolloutKind = .rollout, tenants: [Tenant]? = nil,
+        parent: String? = nil, approvedPhases: [String] = [], options: Options = Options()
+    ) async throws -> RolloutOutcome {
         let fleet = connections.fleet
         try await store.migrate()
-        var record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id)
+        var record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id, kind: kind)
         if let halt = try await store.activeHalts(fleet: fleet.name).first {
             return .blocked(rollout: record?.id, halt: halt)
         }
         let resumed = record != nil
-        if record == nil, let latest = try await store.latestRollout(fleet: fleet.name, change: change.id),
+        if record == nil, kind == .rollout,
+            let latest = try await store.latestRollout(fleet: fleet.name, change: change.id, kind: kind),
             latest.state == .done
         {
             return .alreadyDone(rollout: latest.id)
@@ -70,23 +79,26 @@ public struct RolloutEngine: Sendable {
             do {
                 try await store.createRollout(
                     id: id, fleet: fleet.name, change: change.id, policy: policy.name,
-                    planJSON: PlanRenderer.json(plan))
+                    planJSON: PlanRenderer.json(plan), kind: kind, parent: parent, tenants: tenants ?? fleet.tenants,
+                    approvedPhases: approvedPhases)
                 record = try await store.rollout(id: id)
             } catch  where DatabaseFailure(error).sqlState == "23505" {
-                // Another coordinator created it in the same instant (one unfinished rollout per change): that one
-                // is the rollout.
-                record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id)
+                // Another coordinator created it in the same instant (one unfinished rollout per change and kind):
+                // that one is the rollout.
+                record = try await store.unfinishedRollout(fleet: fleet.name, change: change.id, kind: kind)
             }
         }
         guard let record else { throw RolloutError.message("could not create the rollout in the control store") }
         let rolloutID = record.id
+        let (runTenants, runPlan) = try await scope(
+            of: rolloutID, change: change, policy: policy, plan: plan, tenants: tenants)
         let monitor = HaltMonitor(
             store: store, fleet: fleet.name, listen: options.listenForHalts, pollInterval: options.haltPoll)
         let connections = self.connections
         await monitor.setCanceller { shard, pid in await connections.cancelBackend(shard: shard, pid: pid) }
         let driver = Driver(
-            engine: self, rolloutID: rolloutID, change: change, policy: policy, plan: plan, options: options,
-            monitor: monitor)
+            engine: self, rolloutID: rolloutID, change: change, policy: policy, plan: runPlan, options: options,
+            monitor: monitor, tenants: runTenants)
         return try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
             group.addTask {
                 await monitor.run()

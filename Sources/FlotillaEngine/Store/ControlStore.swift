@@ -94,12 +94,32 @@ public struct ControlStore: Sendable {
         CREATE INDEX IF NOT EXISTS steps_open ON flotilla.steps (rollout_id, phase, wave, tenant)
         WHERE state IN ('pending', 'running')
         """,
-        // One unfinished rollout per (fleet, change): two coordinators starting the same change at once share it.
+        // What a rollout is for (`RolloutKind`), and the rollout a retry runs again.
+        "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'rollout'",
+        "ALTER TABLE flotilla.rollouts ADD COLUMN IF NOT EXISTS parent_id text",
+        // The tenant set a rollout started with: resume, revert, workers and status read it, never the fleet of now.
+        """
+        CREATE TABLE IF NOT EXISTS flotilla.rollout_tenants (
+            rollout_id text NOT NULL REFERENCES flotilla.rollouts(id) ON DELETE CASCADE,
+            position integer NOT NULL,
+            tenant text NOT NULL,
+            shard text NOT NULL,
+            schema_name text,
+            database_name text,
+            labels jsonb NOT NULL DEFAULT '{}',
+            PRIMARY KEY (rollout_id, tenant),
+            CHECK ((schema_name IS NULL) <> (database_name IS NULL))
+        )
+        """,
+        // The index of one unfinished rollout per (fleet, change), from before kinds, gives way to the one per kind.
+        "DROP INDEX IF EXISTS flotilla.rollouts_one_unfinished",
+        // One unfinished rollout per (fleet, change, kind): two coordinators starting the same change at once share
+        // it, while a converge or a retry of the change may run beside its rollout.
         // (A store that already holds two unfinished rollouts of one change keeps working without the index and says
         // so; the next migration adds it once one of them is finished or reverted.)
         """
         DO $$ BEGIN
-            CREATE UNIQUE INDEX IF NOT EXISTS rollouts_one_unfinished ON flotilla.rollouts (fleet, change)
+            CREATE UNIQUE INDEX IF NOT EXISTS rollouts_one_unfinished_per_kind ON flotilla.rollouts (fleet, change, kind)
             WHERE state NOT IN ('done', 'reverted');
         EXCEPTION WHEN unique_violation THEN
             RAISE WARNING 'flotilla: two unfinished rollouts of one change exist; finish or revert one of them';
@@ -146,36 +166,50 @@ public struct ControlStore: Sendable {
         public var approvedPhases: [String]
         public var createdAt: Date
         public var updatedAt: Date
+        /// What the rollout is for: a rollout, a converge or a retry.
+        public var kind: RolloutKind = .rollout
+        /// For a retry: the rollout whose tenants it runs again.
+        public var parentID: String? = nil
     }
 
     static let rolloutColumns =
-        "id, fleet, change, policy, state, current_phase, current_wave, reason, approved_phases, created_at, updated_at"
+        "id, fleet, change, policy, state, current_phase, current_wave, reason, approved_phases, created_at, updated_at, kind, parent_id"
 
     func decodeRollouts(_ rows: PostgresRowSequence) async throws -> [RolloutRecord] {
         var result: [RolloutRecord] = []
         for try await row in rows {
-            let (id, fleet, change, policy, state, phase, wave, reason, approved, created, updated) = try row.decode(
-                (String, String, String, String, RolloutState, String?, String?, String?, [String], Date, Date).self)
+            let (id, fleet, change, policy, state, phase, wave, reason, approved, created, updated, kind, parent) =
+                try row.decode(
+                    (
+                        String, String, String, String, RolloutState, String?, String?, String?, [String], Date, Date,
+                        RolloutKind, String?
+                    ).self)
             result.append(
                 RolloutRecord(
                     id: id, fleet: fleet, change: change, policy: policy, state: state, currentPhase: phase,
-                    currentWave: wave, reason: reason, approvedPhases: approved, createdAt: created, updatedAt: updated)
+                    currentWave: wave, reason: reason, approvedPhases: approved, createdAt: created, updatedAt: updated,
+                    kind: kind, parentID: parent)
             )
         }
         return result
     }
 
-    /// The newest rollout of this change on this fleet that has not finished.
-    public func unfinishedRollout(fleet: String, change: String) async throws -> RolloutRecord? {
+    /// The newest rollout of this kind of this change on this fleet that has not finished.
+    public func unfinishedRollout(fleet: String, change: String, kind: RolloutKind = .rollout) async throws
+        -> RolloutRecord?
+    {
         let rows = try await client.query(
-            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts WHERE fleet = \(fleet) AND change = \(change) AND state NOT IN ('done', 'reverted') ORDER BY created_at DESC LIMIT 1",
+            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts WHERE fleet = \(fleet) AND change = \(change) AND kind = \(kind) AND state NOT IN ('done', 'reverted') ORDER BY created_at DESC LIMIT 1",
             logger: logger)
         return try await decodeRollouts(rows).first
     }
 
-    public func latestRollout(fleet: String, change: String) async throws -> RolloutRecord? {
+    /// The newest rollout of this kind of this change on this fleet, finished or not.
+    public func latestRollout(fleet: String, change: String, kind: RolloutKind = .rollout) async throws
+        -> RolloutRecord?
+    {
         let rows = try await client.query(
-            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts WHERE fleet = \(fleet) AND change = \(change) ORDER BY created_at DESC LIMIT 1",
+            "SELECT \(unescaped: Self.rolloutColumns) FROM flotilla.rollouts WHERE fleet = \(fleet) AND change = \(change) AND kind = \(kind) ORDER BY created_at DESC LIMIT 1",
             logger: logger)
         return try await decodeRollouts(rows).first
     }
@@ -193,13 +227,23 @@ public struct ControlStore: Sendable {
         return try await decodeRollouts(rows)
     }
 
-    func createRollout(id: String, fleet: String, change: String, policy: String, planJSON: String) async throws {
-        try await client.query(
-            """
-            INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, plan)
-            VALUES (\(id), \(fleet), \(change), \(policy), \(RolloutState.running), \(planJSON)::jsonb)
-            """,
-            logger: logger)
+    /// Creates a rollout and its tenant snapshot (`flotilla.rollout_tenants`) in one transaction. `approvedPhases`
+    /// carries approvals over (a retry runs its parent's approved gates without asking again).
+    func createRollout(
+        id: String, fleet: String, change: String, policy: String, planJSON: String, kind: RolloutKind = .rollout,
+        parent: String? = nil, tenants: [Tenant] = [], approvedPhases: [String] = []
+    ) async throws {
+        try await client.withTransaction(logger: logger) { connection in
+            try await connection.query(
+                """
+                INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, plan, kind, parent_id, approved_phases)
+                VALUES (\(id), \(fleet), \(change), \(policy), \(RolloutState.running), \(planJSON)::jsonb, \(kind),
+                    \(parent), \(approvedPhases)::text[])
+                """,
+                logger: logger
+            ).collect()
+            try await insertTenantSnapshot(id, tenants: tenants, on: connection)
+        }
     }
 
     /// Moves a rollout to `state`, if `RolloutState`'s table allows it from the state it is in — checked in the
