@@ -1,0 +1,210 @@
+import FlotillaModel
+import FlotillaPostgres
+import Logging
+import PostgresNIO
+
+/// Reads where every tenant of a fleet stands from the tenants' own ledgers (`flotilla_history`), never from the
+/// journal, and returns a ``CensusReport``.
+///
+/// Schema-per-tenant: one connection per shard, one read-only snapshot, one catalog query that finds the tenants'
+/// ledgers, then one `UNION ALL` query per few hundred ledgers. Database-per-tenant: one short connection per
+/// database, a few at a time per shard. Shards are read in parallel. A shard that cannot be reached marks its
+/// tenants unreachable (within the connect deadline); nothing is ever written.
+public struct Census: Sendable {
+    /// How many ledgers one `UNION ALL` query reads.
+    public static let chunkSize = 500
+
+    public let connections: FleetConnections
+    public let logger: Logger
+    /// At most this many tenant databases are read at once on one shard (and never more than its `max_parallel`).
+    public var databasesPerShard = 8
+
+    public init(connections: FleetConnections, logger: Logger) {
+        self.connections = connections
+        self.logger = logger
+    }
+
+    /// The census of `tenants` (default: the fleet's), counting `changes` (in the fleet's order); `defined` names
+    /// every change the fleet defines, so that a ledger row of a change left out of `changes` is not "unknown".
+    public func run(tenants: [Tenant]? = nil, changes: [Change], defined: Set<String>? = nil) async
+        -> CensusReport
+    {
+        let tenants = tenants ?? connections.fleet.tenants
+        let readings = await read(tenants)
+        return CensusReport.make(
+            fleet: connections.fleet, tenants: tenants, changes: changes, defined: defined ?? Set(changes.map(\.id)),
+            readings: readings)
+    }
+
+    /// Every tenant's ledger reading, by tenant id.
+    public func read(_ tenants: [Tenant]) async -> [String: LedgerReading] {
+        let byShard = Dictionary(grouping: tenants, by: \.shard)
+        return await withTaskGroup(of: [String: LedgerReading].self) { group in
+            for (shard, tenants) in byShard {
+                group.addTask { await self.read(shard: shard, tenants) }
+            }
+            var all: [String: LedgerReading] = [:]
+            all.reserveCapacity(tenants.count)
+            for await readings in group { all.merge(readings) { first, _ in first } }
+            return all
+        }
+    }
+
+    private func endpoint(_ shard: String) -> String { connections.shardURLs[shard]?.endpoint ?? "" }
+
+    private func problem(_ shard: String, _ error: any Error) -> ShardProblem {
+        let message: String
+        if let error = error as? ShardError {
+            message = error.open.map { "cannot connect to \($0.description)" } ?? error.message
+        } else {
+            message = DatabaseFailure(error).message
+        }
+        return ShardProblem(shard: shard, endpoint: endpoint(shard), error: message)
+    }
+
+    func read(shard: String, _ tenants: [Tenant]) async -> [String: LedgerReading] {
+        guard let pool = connections.pools[shard] else {
+            let problem = ShardProblem(shard: shard, endpoint: "", error: "is not defined in the fleet")
+            return Dictionary(tenants.map { ($0.id, .unreachable(problem)) }, uniquingKeysWith: { first, _ in first })
+        }
+        var schemas: [(id: String, schema: String)] = []
+        var databases: [(id: String, database: String)] = []
+        for tenant in tenants {
+            switch tenant.placement {
+            case .schema(let name): schemas.append((tenant.id, name))
+            case .database(let name): databases.append((tenant.id, name))
+            }
+        }
+        var readings: [String: LedgerReading] = [:]
+        if !schemas.isEmpty {
+            do {
+                readings = try await readSchemas(schemas, pool: pool)
+            } catch {
+                let problem = self.problem(shard, error)
+                for (id, _) in schemas { readings[id] = .unreachable(problem) }
+            }
+        }
+        if !databases.isEmpty {
+            let limit = max(1, min(databasesPerShard, connections.fleet.shard(named: shard)?.maxParallel ?? .max))
+            for (id, reading) in await readDatabases(databases, shard: shard, pool: pool, limit: limit) {
+                readings[id] = reading
+            }
+        }
+        return readings
+    }
+
+    /// Every tenant schema's ledger on one shard, on one connection, in one read-only snapshot.
+    private func readSchemas(_ schemas: [(id: String, schema: String)], pool: ShardPool) async throws
+        -> [String: LedgerReading]
+    {
+        let logger = self.logger
+        let names = schemas.map(\.schema)
+        let found = try await pool.withConnection { connection, _ in
+            try await SQLRunner.execute(
+                "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection, logger: logger)
+            var present: [String: Bool] = [:]
+            let catalog = try await connection.query(
+                """
+                SELECT n.nspname, c.oid IS NOT NULL
+                FROM pg_catalog.pg_namespace n
+                LEFT JOIN pg_catalog.pg_class c
+                    ON c.relnamespace = n.oid AND c.relname = 'flotilla_history' AND c.relkind IN ('r', 'p')
+                WHERE n.nspname = ANY(\(names))
+                """, logger: logger)
+            for try await (name, hasLedger) in catalog.decode((String, Bool).self) { present[name] = hasLedger }
+            let ledgers = names.filter { present[$0] == true }
+            var rows: [String: [LedgerRow]] = [:]
+            var start = 0
+            while start < ledgers.count {
+                let chunk = ledgers[start..<min(start + Self.chunkSize, ledgers.count)]
+                let sql = chunk.enumerated().map { index, schema in
+                    "SELECT \(index)::int4, change, phase, checksum, reverted_at IS NOT NULL FROM \(quoteIdentifier(schema)).flotilla_history"
+                }.joined(separator: "\nUNION ALL\n")
+                let result = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+                let base = start
+                for try await (index, change, phase, checksum, reverted) in result.decode(
+                    (Int32, String, String, String, Bool).self)
+                {
+                    rows[ledgers[base + Int(index)], default: []].append(
+                        LedgerRow(change: change, phase: phase, checksum: checksum, reverted: reverted))
+                }
+                start += Self.chunkSize
+            }
+            try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
+            return (present, rows)
+        }
+        var readings: [String: LedgerReading] = [:]
+        readings.reserveCapacity(schemas.count)
+        for (id, schema) in schemas {
+            switch found.0[schema] {
+            case true?: readings[id] = .rows(found.1[schema] ?? [])
+            case false?: readings[id] = .noLedger(placementExists: true)
+            case nil: readings[id] = .noLedger(placementExists: false)
+            }
+        }
+        return readings
+    }
+
+    /// Each tenant database's ledger, `limit` databases at a time. A server that refuses the first connection marks
+    /// every tenant of the shard unreachable without trying the others.
+    private func readDatabases(
+        _ databases: [(id: String, database: String)], shard: String, pool: ShardPool, limit: Int
+    ) async -> [String: LedgerReading] {
+        let logger = self.logger
+        do {
+            try await pool.withConnection { connection, _ in
+                try await SQLRunner.execute("SELECT 1", on: connection, logger: logger)
+            }
+        } catch {
+            let problem = self.problem(shard, error)
+            return Dictionary(databases.map { ($0.id, .unreachable(problem)) }, uniquingKeysWith: { first, _ in first })
+        }
+        return await withTaskGroup(of: (String, LedgerReading).self) { group in
+            var readings: [String: LedgerReading] = [:]
+            var next = 0
+            func start() {
+                let (id, database) = databases[next]
+                next += 1
+                group.addTask { (id, await self.readDatabase(database, shard: shard, pool: pool)) }
+            }
+            while next < databases.count, next < limit { start() }
+            for await (id, reading) in group {
+                readings[id] = reading
+                if next < databases.count { start() }
+            }
+            return readings
+        }
+    }
+
+    private func readDatabase(_ database: String, shard: String, pool: ShardPool) async -> LedgerReading {
+        let logger = self.logger
+        do {
+            return try await pool.withConnection(database: database) { connection, _ in
+                try await SQLRunner.execute("START TRANSACTION READ ONLY", on: connection, logger: logger)
+                let exists = try await SQLRunner.firstValue(
+                    "to_regclass('public.flotilla_history') IS NOT NULL", on: connection, logger: logger)
+                guard exists == "true" else {
+                    try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
+                    return .noLedger(placementExists: true)
+                }
+                var rows: [LedgerRow] = []
+                let result = try await connection.query(
+                    "SELECT change, phase, checksum, reverted_at IS NOT NULL FROM public.flotilla_history",
+                    logger: logger)
+                for try await (change, phase, checksum, reverted) in result.decode((String, String, String, Bool).self)
+                {
+                    rows.append(LedgerRow(change: change, phase: phase, checksum: checksum, reverted: reverted))
+                }
+                try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
+                return .rows(rows)
+            }
+        } catch let error as ShardError {
+            if case .rejected(let sqlState, _)? = error.open?.reason, sqlState == "3D000" {
+                return .noLedger(placementExists: false)
+            }
+            return .unreachable(problem(shard, error))
+        } catch {
+            return .unreachable(problem(shard, error))
+        }
+    }
+}
