@@ -1,6 +1,7 @@
 import ArgumentParser
 import FlotillaModel
 import FlotillaPlan
+import FlotillaServer
 
 /// `--fleet`, `--change`, `--policy`: names or paths, as DESIGN.md describes.
 struct RolloutOptions: ParsableArguments {
@@ -13,22 +14,20 @@ struct RolloutOptions: ParsableArguments {
     @Option(help: "Policy: a name (policies/NAME.yaml) or a path.")
     var policy: String
 
-    /// Loads and checks all three, and plans. Problems print as `path:line:col: error:` and exit 2.
-    func load(_ workspace: Workspace) throws -> (Fleet, Change, Policy, RolloutPlan) {
-        try loading { () throws(DefinitionError) in
-            let fleet = try workspace.loadFleet(self.fleet)
-            let change = try workspace.loadChange(self.change, fleet: fleet)
-            let policy = try workspace.loadPolicy(self.policy)
-            let plan = try RolloutPlan.make(fleet: fleet, change: change, policy: policy)
-            return (fleet, change, policy, plan)
-        }
+    /// Loads and checks all three, resolves the fleet's tenant sources (when it has any), and plans. Problems print
+    /// as `path:line:col: error:` and exit 2.
+    func load(_ workspace: Workspace) async throws -> (Fleet, Change, Policy, RolloutPlan) {
+        let (resolved, change, policy, plan) = try await loadResolved(workspace)
+        return (resolved.fleet, change, policy, plan)
     }
 }
 
 extension Flotilla {
     struct Plan: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Show the waves, tenants and SQL that a rollout would run. Touches no database.")
+            abstract:
+                "Show the waves, tenants and SQL that a rollout would run. Touches no database (a fleet's tenant "
+                + "sources are read).")
 
         @OptionGroup var options: RolloutOptions
 
@@ -36,7 +35,12 @@ extension Flotilla {
         var format: OutputFormat = .text
 
         func run() async throws {
-            let (_, _, _, plan) = try options.load(currentWorkspace())
+            let (resolved, _, _, plan) = try await options.loadResolved(currentWorkspace())
+            if !resolved.sources.isEmpty {
+                // On standard error with --format json, so that standard output stays one JSON document.
+                let line = "tenants of fleet \(resolved.fleet.name): \(resolved.summary)"
+                if format == .json { printError(terminalSafe(line)) } else { print(terminalSafe(line) + "\n") }
+            }
             switch format {
             case .text: print(PlanRenderer.text(plan))
             case .json: print(PlanRenderer.json(plan))

@@ -28,7 +28,7 @@ extension Flotilla {
 
         func run() async throws {
             let workspace = currentWorkspace()
-            let (fleet, change, policy, plan) = try options.load(workspace)
+            let (fleet, change, policy, plan) = try await options.load(workspace)
             try refuseUnsafe(change)
             if !yes, isatty(STDIN_FILENO) != 0 {
                 print(

@@ -1,0 +1,68 @@
+import ArgumentParser
+import FlotillaEngine
+import FlotillaModel
+import FlotillaPlan
+import FlotillaPostgres
+import FlotillaServer
+import Foundation
+import Logging
+
+/// Resolves a fleet's tenant sources (`from:` registry queries, `discover:` on shards) for a command that needs its
+/// tenants. A fleet without sources comes back as it is, and nothing connects anywhere.
+///
+/// A source with a bad row (or a bad URL) prints every problem as `fleet.yaml:line:col: error: from: tenant 'x': …`
+/// and exits 2; a registry or shard that cannot be reached or queried prints the same way and exits 1. Nothing is
+/// written anywhere: registry queries run read-only, discovery reads the catalogs.
+///
+/// `embedded`: the embedded PostgreSQL's URL when the caller has it running; otherwise it is started here when a
+/// source needs it (an `embedded:` shard or registry).
+func resolveTenants(
+    _ fleet: Fleet, environment: [String: String], embedded: ConnectionURL? = nil, logger: Logger
+) async throws -> ResolvedFleet {
+    guard !fleet.sources.isEmpty else { return ResolvedFleet(unresolved: fleet) }
+    do {
+        var embedded = embedded
+        if embedded == nil, TenantSources.needsEmbedded(fleet) {
+            embedded = try await startEmbeddedPostgres(environment: environment, logger: logger)
+        }
+        return try await TenantSources.resolve(fleet, embedded: embedded, environment: environment, logger: logger)
+    } catch let error as TenantSourceErrors {
+        for problem in error.errors { printError(terminalSafe(problem.description)) }
+        if error.more > 0 { printError("… and \(error.more) more") }
+        let count = error.errors.count + error.more
+        let unreachable = error.errors.allSatisfy {
+            if case .database = $0.problem { return true }
+            return false
+        }
+        printError(
+            "\(count) problem\(count == 1 ? "" : "s") with the tenant sources of fleet \(fleet.name); nothing was "
+                + "changed")
+        throw ExitCode(unreachable ? 1 : 2)
+    }
+}
+
+/// The embedded PostgreSQL (started if it is not running), as `Session.open` starts it.
+private func startEmbeddedPostgres(environment: [String: String], logger: Logger) async throws -> ConnectionURL {
+    let directory = Session.embeddedDirectory(environment: environment)
+    let home = directory.deletingLastPathComponent()
+    if !FileManager.default.fileExists(atPath: home.path) {
+        try FileManager.default.createDirectory(
+            at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+    }
+    return try await EmbeddedPostgres(directory: directory, logger: logger).start()
+}
+
+extension RolloutOptions {
+    /// Loads and checks the fleet, change and policy, resolves the fleet's tenant sources, and plans.
+    func loadResolved(_ workspace: Workspace) async throws -> (ResolvedFleet, Change, Policy, RolloutPlan) {
+        let (fleet, change, policy) = try loading { () throws(DefinitionError) in
+            let fleet = try workspace.loadFleet(self.fleet)
+            return (fleet, try workspace.loadChange(self.change, fleet: fleet), try workspace.loadPolicy(self.policy))
+        }
+        let resolved = try await resolveTenants(fleet, environment: workspace.environment, logger: makeLogger())
+        let plan = try loading { () throws(DefinitionError) in
+            try RolloutPlan.make(fleet: resolved.fleet, change: change, policy: policy)
+        }
+        return (resolved, change, policy, plan)
+    }
+}
