@@ -6,13 +6,14 @@ import PostgresNIO
 /// Reads where every tenant of a fleet stands from the tenants' own ledgers (`flotilla_history`), never from the
 /// journal, and returns a ``CensusReport``.
 ///
-/// Schema-per-tenant: one connection per shard, one read-only snapshot, one catalog query that finds the tenants'
-/// ledgers, then one `UNION ALL` query per few hundred ledgers. Database-per-tenant: one short connection per
+/// Schema-per-tenant: one connection per shard, one catalog query that finds the tenants' ledgers, then one
+/// `UNION ALL` query per few hundred ledgers, each in a read-only transaction of its own (so that the share locks
+/// of its tables are held only while it runs, never thousands at once). Database-per-tenant: one short connection per
 /// database, a few at a time per shard. Shards are read in parallel. A shard that cannot be reached marks its
 /// tenants unreachable (within the connect deadline); nothing is ever written.
 public struct Census: Sendable {
     /// How many ledgers one `UNION ALL` query reads.
-    public static let chunkSize = 500
+    public static let chunkSize = 400
 
     public let connections: FleetConnections
     public let logger: Logger
@@ -93,15 +94,13 @@ public struct Census: Sendable {
         return readings
     }
 
-    /// Every tenant schema's ledger on one shard, on one connection, in one read-only snapshot.
+    /// Every tenant schema's ledger on one shard, on one connection.
     private func readSchemas(_ schemas: [(id: String, schema: String)], pool: ShardPool) async throws
         -> [String: LedgerReading]
     {
         let logger = self.logger
         let names = schemas.map(\.schema)
         let found = try await pool.withConnection { connection, _ in
-            try await SQLRunner.execute(
-                "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", on: connection, logger: logger)
             var present: [String: Bool] = [:]
             let catalog = try await connection.query(
                 """
@@ -120,6 +119,8 @@ public struct Census: Sendable {
                 let sql = chunk.enumerated().map { index, schema in
                     "SELECT \(index)::int4, change, phase, checksum, reverted_at IS NOT NULL FROM \(quoteIdentifier(schema)).flotilla_history"
                 }.joined(separator: "\nUNION ALL\n")
+                // A transaction per chunk: each holds its tables' share locks only while it reads them.
+                try await SQLRunner.execute("START TRANSACTION READ ONLY", on: connection, logger: logger)
                 let result = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
                 let base = start
                 for try await (index, change, phase, checksum, reverted) in result.decode(
@@ -128,9 +129,9 @@ public struct Census: Sendable {
                     rows[ledgers[base + Int(index)], default: []].append(
                         LedgerRow(change: change, phase: phase, checksum: checksum, reverted: reverted))
                 }
+                try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
                 start += Self.chunkSize
             }
-            try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
             return (present, rows)
         }
         var readings: [String: LedgerReading] = [:]
