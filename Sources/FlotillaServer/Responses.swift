@@ -67,22 +67,58 @@ public enum Reports {
         }
     }
 
-    /// One rollout: its steps, events and checks.
+    /// One rollout: its steps, events and checks, and its tenant set against the fleet's of now.
     public struct Document: Encodable, Sendable {
         public var rollout: ControlStore.RolloutRecord
         public var steps: [ControlStore.StepRecord]
         public var events: [ControlStore.EventRecord]
         public var checks: [CheckSection]
+        /// Nil for a rollout from before the journal kept its tenant set.
+        public var tenants: TenantSet?
 
         public init(
             rollout: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord], events: [ControlStore.EventRecord],
-            checks: [CheckSection]
+            checks: [CheckSection], tenants: TenantSet? = nil
         ) {
             self.rollout = rollout
             self.steps = steps
             self.events = events
             self.checks = checks
+            self.tenants = tenants
         }
+    }
+
+    /// The tenants a rollout started with (its snapshot), and those of the fleet now that it lacks.
+    public struct TenantSet: Encodable, Sendable, Hashable {
+        /// How many tenants the rollout started with.
+        public var started: Int
+        /// How many tenants of the fleet now are not in the rollout's set; nil when the fleet's definitions were not
+        /// at hand (the HTTP API, or `status` run away from the fleet's folder).
+        public var appeared: Int?
+        /// The first 20 of those, in the fleet's order.
+        public var appearedTenants: [String]?
+        /// "N tenants appeared since the rollout started — `flotilla converge` brings them up", when some did.
+        public var note: String?
+
+        public init(started: Int, appeared: [String]?) {
+            self.started = started
+            self.appeared = appeared?.count
+            appearedTenants = appeared.map { Array($0.prefix(20)) }
+            if let appeared, !appeared.isEmpty {
+                note =
+                    "\(appeared.count) tenant\(appeared.count == 1 ? "" : "s") appeared since the rollout started — `flotilla converge` brings them up"
+            }
+        }
+    }
+
+    /// The tenant set of rollout `id` against `current` (the fleet's tenant ids now, when known); nil for a rollout
+    /// without a snapshot.
+    public static func tenantSet(_ id: String, store: ControlStore, current: [String]?) async throws -> TenantSet? {
+        let started = try await store.tenantSnapshotCount(id)
+        guard started > 0 else { return nil }
+        guard let current else { return TenantSet(started: started, appeared: nil) }
+        let appeared = try await store.tenantsNotInSnapshot(id, ids: current)
+        return TenantSet(started: started, appeared: appeared)
     }
 
     /// One health check of a rollout: its verdict in each wave, and its newest measurements.
@@ -103,13 +139,18 @@ public enum Reports {
         return encoder
     }
 
-    /// The document of rollout `id`, or nil when there is no such rollout.
-    public static func document(_ id: String, store: ControlStore) async throws -> Document? {
+    /// The document of rollout `id`, or nil when there is no such rollout. `currentTenants` gives the tenant ids of
+    /// a fleet now, by the fleet's name, when its definitions are at hand.
+    public static func document(
+        _ id: String, store: ControlStore,
+        currentTenants: @Sendable (_ fleet: String) async -> [String]? = { _ in nil }
+    ) async throws -> Document? {
         guard let record = try await store.rollout(id: id) else { return nil }
         let steps = try await store.steps(id)
         let events = try await store.events(id)
         let checks = try await checks(id, store: store)
-        return Document(rollout: record, steps: steps, events: events, checks: checks)
+        let tenants = try await tenantSet(id, store: store, current: await currentTenants(record.fleet))
+        return Document(rollout: record, steps: steps, events: events, checks: checks, tenants: tenants)
     }
 
     /// The checks of a rollout, in the order they were first measured.

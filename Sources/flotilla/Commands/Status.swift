@@ -29,10 +29,14 @@ extension Flotilla {
             let watch = self.watch
             let interval = Duration.milliseconds(Int(max(0.2, interval) * 1000))
             let clear = watch && format == .text && isatty(STDOUT_FILENO) == 1
+            let currentTenants = CurrentTenants(session: session, fleet: control.fleet)
             let found = try await runtime {
                 try await session.withControlStore { store -> Bool in
                     while true {
-                        guard let (text, finished) = try await Self.render(rollout, format: format, store: store)
+                        guard
+                            let (text, finished) = try await Self.render(
+                                rollout, format: format, store: store,
+                                currentTenants: { await currentTenants.ids(fleet: $0) })
                         else { return false }
                         if clear { print("\u{1B}[H\u{1B}[2J", terminator: "") }
                         print(text)
@@ -49,10 +53,12 @@ extension Flotilla {
             }
         }
 
-        /// The report, and whether the rollout has ended (nil: no such rollout).
-        static func render(_ rollout: String?, format: OutputFormat, store: ControlStore) async throws -> (
-            String, Bool
-        )? {
+        /// The report, and whether the rollout has ended (nil: no such rollout). `currentTenants` gives a fleet's
+        /// tenant ids now, when its definitions are at hand.
+        static func render(
+            _ rollout: String?, format: OutputFormat, store: ControlStore,
+            currentTenants: @escaping @Sendable (_ fleet: String) async -> [String]? = { _ in nil }
+        ) async throws -> (String, Bool)? {
             guard let rollout else {
                 let records = try await store.rollouts()
                 let halts = try await store.activeHalts()
@@ -62,23 +68,22 @@ extension Flotilla {
                 let haltLines = halts.map { "HALT \($0.description)" }
                 if records.isEmpty { return (StatusReport.terminal(haltLines + ["no rollouts yet"]), false) }
                 let lines = records.map {
-                    "\($0.id)  \($0.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
+                    "\($0.id)  \($0.kind.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0))\($0.state.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \($0.fleet)/\($0.change)  phase \($0.currentPhase ?? "-")"
                 }
                 return (StatusReport.terminal(haltLines + lines), false)
+            }
+            if format == .json {
+                guard let document = try await Reports.document(rollout, store: store, currentTenants: currentTenants)
+                else { return nil }
+                return (try StatusReport.json(document), document.rollout.state.isFinished)
             }
             guard let record = try await store.rollout(id: rollout) else { return nil }
             let finished = record.state.isFinished
             let steps = try await store.steps(rollout)
             let checks = try await StatusReport.checks(rollout, store: store)
-            if format == .json {
-                let events = try await store.events(rollout)
-                return (
-                    try StatusReport.json(
-                        StatusReport.Document(rollout: record, steps: steps, events: events, checks: checks)),
-                    finished
-                )
-            }
-            return (StatusReport.text(record, steps: steps, checks: checks), finished)
+            let tenants = try await Reports.tenantSet(
+                rollout, store: store, current: await currentTenants(record.fleet))
+            return (StatusReport.text(record, steps: steps, checks: checks, tenants: tenants), finished)
         }
     }
 }
@@ -122,11 +127,20 @@ enum StatusReport {
     }
 
     static func text(
-        _ record: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord], checks: [CheckSection] = []
+        _ record: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord], checks: [CheckSection] = [],
+        tenants: Reports.TenantSet? = nil
     ) -> String {
+        let kind = record.kind == .rollout ? "rollout" : "\(record.kind.rawValue) rollout"
         var lines = [
-            "rollout \(record.id): \(record.state) — change \(record.change) on fleet \(record.fleet), policy \(record.policy)"
+            "\(kind) \(record.id): \(record.state) — change \(record.change) on fleet \(record.fleet), policy \(record.policy)"
         ]
+        if let parent = record.parentID { lines.append("  retries rollout \(parent)") }
+        if let tenants { lines.append("  tenants: \(tenants.started) (its set when it started)") }
+        if let note = tenants?.note {
+            let shown = tenants?.appearedTenants ?? []
+            let more = (tenants?.appeared ?? 0) - shown.count
+            lines.append("  \(note): \(shown.joined(separator: ", "))\(more > 0 ? " and \(more) more" : "")")
+        }
         if let reason = record.reason { lines.append("  reason: \(reason)") }
         var phases: [String] = []
         for step in steps where !phases.contains(step.phase) { phases.append(step.phase) }
@@ -152,5 +166,37 @@ enum StatusReport {
         }
         lines += checkLines(checks)
         return terminal(lines)
+    }
+}
+
+/// A fleet's tenant ids now, for `status` to name the tenants that appeared since a rollout started: from the fleet's
+/// definitions in the current folder (its tenant sources resolved), read once per fleet. Nil when the definitions are
+/// not here or a source cannot be read: status then says nothing about them.
+actor CurrentTenants {
+    let session: Session
+    /// `--fleet`, when given: the definitions to use whatever the rollout's fleet name.
+    let fleet: String?
+    private var known: [String: [String]?] = [:]
+
+    init(session: Session, fleet: String?) {
+        self.session = session
+        self.fleet = fleet
+    }
+
+    func ids(fleet name: String) async -> [String]? {
+        if let ids = known[name] { return ids }
+        let ids = await read(name)
+        known[name] = ids
+        return ids
+    }
+
+    private func read(_ name: String) async -> [String]? {
+        let workspace = currentWorkspace()
+        guard let fleet = try? workspace.loadFleet(self.fleet ?? name), fleet.name == name else { return nil }
+        guard
+            let resolved = try? await TenantSources.resolve(
+                fleet, embedded: session.embeddedURL, environment: workspace.environment, logger: session.logger)
+        else { return nil }
+        return resolved.fleet.tenants.map(\.id)
     }
 }
