@@ -52,12 +52,20 @@ public struct RetryScope: Sendable, Hashable {
 }
 
 extension ControlStore {
-    /// The tenants with a step quarantined or failed in `rollout`, in the order their first such step was journaled.
+    /// The tenants with a step quarantined or failed in `rollout`, by phase and wave of their first such step — but
+    /// not those a finished retry of it applied every phase of (they are settled).
     public func setAsideTenants(_ rollout: String) async throws -> [String] {
         let rows = try await client.query(
             """
-            SELECT tenant FROM flotilla.steps WHERE rollout_id = \(rollout) AND state IN ('quarantined', 'failed')
-            GROUP BY tenant ORDER BY min(phase_index), min(wave_index), tenant
+            SELECT s.tenant FROM flotilla.steps s
+            WHERE s.rollout_id = \(rollout) AND s.state IN ('quarantined', 'failed')
+              AND NOT EXISTS (
+                SELECT 1 FROM flotilla.rollouts r JOIN flotilla.steps c ON c.rollout_id = r.id
+                WHERE r.parent_id = \(rollout) AND r.kind = \(RolloutKind.retry) AND r.state = \(RolloutState.done)
+                  AND c.tenant = s.tenant
+                GROUP BY r.id HAVING bool_and(c.state = 'applied')
+              )
+            GROUP BY s.tenant ORDER BY min(s.phase_index), min(s.wave_index), s.tenant
             """, logger: logger)
         var result: [String] = []
         for try await tenant in rows.decode(String.self) { result.append(tenant) }

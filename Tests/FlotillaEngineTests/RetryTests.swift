@@ -1,0 +1,187 @@
+import FlotillaEngine
+import FlotillaModel
+import FlotillaPlan
+import FlotillaPostgres
+import FlotillaTestSupport
+import Foundation
+import Testing
+
+/// `flotilla retry`: a rollout's quarantined tenant, once its cause is fixed, runs again as a rollout of kind retry
+/// and gets the phases it lacks, once.
+@Suite(.serialized)
+struct RetryTests {
+    static let change = """
+        change: 0001_profiles
+        phases:
+          - name: expand
+            up: ALTER TABLE profiles ADD COLUMN nick text;
+            down: ALTER TABLE profiles DROP COLUMN nick;
+          - name: more
+            up: ALTER TABLE profiles ADD COLUMN bio text;
+            down: ALTER TABLE profiles DROP COLUMN bio;
+        """
+
+    static let policy = """
+        policy: lenient
+        waves:
+          - {name: first, select: {tenants: [q1]}}
+          - {name: rest, select: {remaining: true}}
+        retries: {attempts: 1, backoff: 10ms}
+        failure_budget: {per_wave: 1, total: 1}
+        on_failure: quarantine
+        """
+
+    /// Four tenants with a `profiles` table, except q3, whose step fails (42P01) and is quarantined.
+    static func prepare() async throws -> (ConnectionURL, Rig, Change, Policy) {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "retry")
+        let schemas = ["tenant_q1", "tenant_q2", "tenant_q3", "tenant_q4"]
+        try createSchemaTenants(
+            shard, schemas: schemas, rows: 2,
+            extra: schemas.filter { $0 != "tenant_q3" }.map { "CREATE TABLE \($0).profiles (id bigint);" }
+                .joined(separator: "\n"))
+        let fleet = makeFleet(
+            name: "retry-fleet", shards: [("a", shard)],
+            tenants: ["q1", "q2", "q3", "q4"].map { schemaTenant($0, shard: "a") })
+        return (shard, try await Rig(fleet: fleet), try parseChange(change), try parsePolicy(policy))
+    }
+
+    static func options(waitForApproval: Bool = true) -> RolloutEngine.Options {
+        var options = RolloutEngine.Options(waitForApproval: waitForApproval)
+        options.listenForHalts = false
+        return options
+    }
+
+    @Test(.timeLimit(.minutes(10)))
+    func aQuarantinedTenantFixedIsRetriedOnceWithTheRemainingPhases() async throws {
+        let (shard, rig, change, policy) = try await Self.prepare()
+        let options = Self.options()
+        let outcome = try await rig.rollout(change, policy, options: options)
+        guard case .done(let parent) = outcome else {
+            Issue.record("expected done with q3 quarantined, got \(outcome)")
+            return
+        }
+        #expect(try rig.steps(phase: "expand")["q3"]?.state == "quarantined")
+        #expect(try rig.steps(phase: "more")["q3"]?.state == "quarantined")
+        let broken = TenantProbe(shard: shard, schema: "tenant_q3")
+        #expect(try broken.ledger(change: "0001_profiles").isEmpty)
+
+        // --tenant naming a tenant that was not set aside is refused before anything runs.
+        let refused = try await rig.withEngine { engine, _, _ in
+            do {
+                _ = try await engine.retryScope(of: parent, change: change, only: ["q1", "q3"])
+                return nil as RetryError?
+            } catch let error as RetryError {
+                return error
+            }
+        }
+        #expect(refused == .notSetAside(rollout: parent, tenants: ["q1"], setAside: ["q3"]))
+        #expect(try rig.journal("SELECT count(*) FROM flotilla.rollouts") == "1")
+
+        // The cause is fixed; the retry runs q3 alone, through both phases.
+        _ = try psql(shard, "CREATE TABLE tenant_q3.profiles (id bigint)")
+        let (scope, retried) = try await rig.withEngine { engine, _, _ in
+            let scope = try await engine.retryScope(of: parent, change: change)
+            return (scope, try await engine.retry(scope, policy: policy, options: options))
+        }
+        #expect(scope.tenants.map(\.id) == ["q3"])
+        #expect(scope.change.phases.map(\.name) == ["expand", "more"])
+        guard case .done(let retry) = retried else {
+            Issue.record("expected the retry done, got \(String(describing: retried))")
+            return
+        }
+        #expect(retry != parent)
+        #expect(
+            try rig.journal(
+                "SELECT kind || '|' || coalesce(parent_id, '-') || '|' || state FROM flotilla.rollouts WHERE id = '\(retry)'"
+            )
+                == "retry|\(parent)|done")
+        #expect(
+            try rig.journal(
+                "SELECT string_agg(tenant, ',') FROM flotilla.rollout_tenants WHERE rollout_id = '\(retry)'") == "q3")
+        #expect(
+            try rig.journal(
+                "SELECT string_agg(phase || ':' || tenant || ':' || state, ',' ORDER BY phase_index) FROM flotilla.steps WHERE rollout_id = '\(retry)'"
+            )
+                == "expand:q3:applied,more:q3:applied")
+        #expect(
+            try rig.journal("SELECT count(*) FROM flotilla.events WHERE rollout_id = '\(parent)' AND kind = 'retried'")
+                == "1")
+        // q3 has both phases, once each; the others were not touched again.
+        #expect(try broken.ledger(change: "0001_profiles").map(\.phase) == ["expand", "more"])
+        #expect(try broken.columnType("bio", table: "profiles") == "text")
+        for schema in ["tenant_q1", "tenant_q2", "tenant_q4"] {
+            let probe = TenantProbe(shard: shard, schema: schema)
+            #expect(try probe.ledger(change: "0001_profiles").map(\.phase) == ["expand", "more"])
+        }
+
+        // Settled: a second retry finds nothing to run, and the ledger is as it was.
+        let again = try await rig.withEngine { engine, _, _ in
+            let scope = try await engine.retryScope(of: parent, change: change)
+            return (scope.tenants.map(\.id), try await engine.retry(scope, policy: policy, options: options))
+        }
+        #expect(again.0.isEmpty)
+        #expect(again.1 == nil)
+        #expect(try rig.journal("SELECT count(*) FROM flotilla.rollouts") == "2")
+        #expect(try broken.ledger(change: "0001_profiles").count == 2)
+    }
+
+    @Test(.timeLimit(.minutes(10)))
+    func aRetryStartsFromWhereTheTenantStoppedAndStopsWhereTheParentDid() async throws {
+        let (shard, rig, change, policy) = try await Self.prepare()
+        // q3 gets expand, then fails in `more` (its profiles already has bio) and is quarantined; the parent then
+        // waits at the gate of a third phase it never applies anywhere.
+        var extended = change
+        let third = try parseChange(
+            """
+            change: 0001_profiles
+            phases:
+              - name: later
+                gate: approval
+                up: ALTER TABLE profiles ADD COLUMN late text;
+                down: ALTER TABLE profiles DROP COLUMN late;
+            """)
+        extended.phases += third.phases
+        _ = try psql(shard, "CREATE TABLE tenant_q3.profiles (id bigint)")
+        _ = try psql(shard, "ALTER TABLE tenant_q3.profiles ADD COLUMN bio text")
+        let options = Self.options(waitForApproval: false)
+        let gated = extended
+        let outcome = try await rig.rollout(gated, policy, options: options)
+        guard case .awaitingApproval(let parent, "later") = outcome else {
+            Issue.record("expected to wait at the gate, got \(outcome)")
+            return
+        }
+        #expect(try rig.steps(phase: "more")["q3"]?.state == "quarantined")
+        // A halted rollout can be retried; one that waits at a gate is still being worked.
+        let early = try await rig.withEngine { engine, _, _ in
+            do {
+                _ = try await engine.retryScope(of: parent, change: gated)
+                return nil as RetryError?
+            } catch let error as RetryError {
+                return error
+            }
+        }
+        #expect(early == .notFinished(rollout: parent, state: .awaitingApproval))
+        _ = try rig.journal("UPDATE flotilla.rollouts SET state = 'halted', reason = 'by hand' WHERE id = '\(parent)'")
+
+        _ = try psql(shard, "ALTER TABLE tenant_q3.profiles DROP COLUMN bio")
+        let (scope, retried) = try await rig.withEngine { engine, _, _ in
+            let scope = try await engine.retryScope(of: parent, change: gated)
+            return (scope, try await engine.retry(scope, policy: policy, options: options))
+        }
+        #expect(scope.change.phases.map(\.name) == ["expand", "more"])
+        guard case .done(let retry) = retried else {
+            Issue.record("expected the retry done, got \(String(describing: retried))")
+            return
+        }
+        // expand was in q3's ledger already: recorded applied, not run again (one ledger row).
+        let probe = TenantProbe(shard: shard, schema: "tenant_q3")
+        #expect(try probe.ledger(change: "0001_profiles").map(\.phase) == ["expand", "more"])
+        #expect(try probe.columnType("late", table: "profiles") == nil)
+        #expect(
+            try rig.journal(
+                "SELECT string_agg(phase || ':' || state, ',' ORDER BY phase_index) FROM flotilla.steps WHERE rollout_id = '\(retry)'"
+            )
+                == "expand:applied,more:applied")
+        #expect(try rig.journal("SELECT state FROM flotilla.rollouts WHERE id = '\(parent)'") == "halted")
+    }
+}
