@@ -8,7 +8,8 @@ struct Flotilla: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [
             Validate.self, Lint.self, Plan.self, Rollout.self, Status.self, Approve.self, Halt.self, Resume.self,
-            Revert.self, Worker.self, Serve.self, Demo.self, Down.self, Schema.self, Census.self, Retry.self,
+            Revert.self, Worker.self, Serve.self, Demo.self, Down.self, Schema.self, Census.self, Converge.self,
+            Retry.self,
         ]
     )
 }
