@@ -185,3 +185,88 @@ struct RetryTests {
         #expect(try rig.journal("SELECT state FROM flotilla.rollouts WHERE id = '\(parent)'") == "halted")
     }
 }
+
+/// The real `flotilla retry` and `flotilla status` on a workspace: exit codes, what they print, what PostgreSQL holds.
+@Suite(.serialized)
+struct RetryCommandTests {
+    typealias Fixtures = ChildProcessFixtures
+
+    @Test(.timeLimit(.minutes(10)))
+    func retryAndStatusFromTheCommandLine() async throws {
+        let workspace = try Fixtures.Workspace(prefix: "retry-cli")
+        defer { workspace.remove() }
+        let children = try Fixtures.Children(workspace: workspace)
+        defer { children.killRemaining() }
+        let fleet = try await Fixtures.Fleet.make(name: "retrycli", shards: 1, tenants: 4, idPrefix: "c")
+        try fleet.createTenants()
+        let shard = fleet.shards[0]
+        _ = try psql(
+            shard, ["c001", "c002", "c004"].map { "CREATE TABLE tenant_\($0).profiles (id bigint);" }.joined())
+        try workspace.write("fleets/retrycli/fleet.yaml", fleet.yaml)
+        try workspace.write("fleets/retrycli/changes/0001_profiles.yaml", RetryTests.change)
+        try workspace.write(
+            "policies/q.yaml",
+            """
+            policy: q
+            waves:
+              - {name: all, select: {remaining: true}}
+            retries: {attempts: 1, backoff: 10ms}
+            failure_budget: {per_wave: 1, total: 1}
+            on_failure: quarantine
+            """)
+        let rollout = try await children.run(
+            "rollout", ["rollout", "--fleet", "retrycli", "--change", "0001_profiles", "--policy", "q", "--yes"],
+            limit: .seconds(120))
+        #expect(rollout.exitStatus == 0, "\(rollout.transcript)")
+        let parent = try psql(fleet.control, "SELECT id FROM flotilla.rollouts WHERE kind = 'rollout'")
+        #expect(!parent.isEmpty)
+
+        // A tenant that was not set aside: exit 2, nothing started.
+        let wrong = try await children.run(
+            "wrong", ["retry", parent, "--fleet", "retrycli", "--tenant", "c001", "--yes"])
+        #expect(wrong.exitStatus == 2, "\(wrong.transcript)")
+        #expect(wrong.errors.contains("tenant c001 is not quarantined or failed in rollout \(parent)"))
+        #expect(try psql(fleet.control, "SELECT count(*) FROM flotilla.rollouts") == "1")
+
+        // A fifth tenant appears in the fleet: status names it, in text and JSON.
+        _ = try psql(shard, "CREATE SCHEMA tenant_c005; CREATE TABLE tenant_c005.profiles (id bigint);")
+        let grown = Fixtures.Fleet(
+            name: "retrycli", control: fleet.control, shards: fleet.shards, tenantCount: 5, idPrefix: "c")
+        try workspace.write("fleets/retrycli/fleet.yaml", grown.yaml)
+        let status = try await children.run("status", ["status", parent, "--fleet", "retrycli"])
+        #expect(status.exitStatus == 0, "\(status.transcript)")
+        #expect(
+            status.output.contains(
+                "1 tenant appeared since the rollout started — `flotilla converge` brings them up: c005"),
+            "\(status.transcript)")
+        #expect(status.output.contains("tenants: 4"), "\(status.transcript)")
+        let json = try await children.run("status-json", ["status", parent, "--fleet", "retrycli", "--format", "json"])
+        let document = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        let tenants = document?["tenants"] as? [String: Any]
+        #expect(tenants?["started"] as? Int == 4, "\(json.transcript)")
+        #expect(tenants?["appeared"] as? Int == 1, "\(json.transcript)")
+        #expect(tenants?["appeared_tenants"] as? [String] == ["c005"], "\(json.transcript)")
+        #expect((document?["rollout"] as? [String: Any])?["kind"] as? String == "rollout", "\(json.transcript)")
+
+        // Fixed: the retry runs c003 alone (not c005), exit 0.
+        _ = try psql(shard, "CREATE TABLE tenant_c003.profiles (id bigint)")
+        let retry = try await children.run(
+            "retry", ["retry", parent, "--fleet", "retrycli", "--yes"], limit: .seconds(120))
+        #expect(retry.exitStatus == 0, "\(retry.transcript)")
+        #expect(
+            try psql(
+                fleet.control,
+                "SELECT kind || '|' || parent_id || '|' || state || '|' || (SELECT string_agg(tenant, ',') FROM flotilla.rollout_tenants t WHERE t.rollout_id = r.id) FROM flotilla.rollouts r WHERE kind = 'retry'"
+            ) == "retry|\(parent)|done|c003")
+        #expect(
+            try psql(shard, "SELECT string_agg(phase, ',' ORDER BY id) FROM tenant_c003.flotilla_history")
+                == "expand,more")
+        #expect(try psql(shard, "SELECT to_regclass('tenant_c005.flotilla_history') IS NULL") == "t")
+
+        // Nothing left to retry: said so, exit 0.
+        let again = try await children.run("again", ["retry", parent, "--fleet", "retrycli", "--yes"])
+        #expect(again.exitStatus == 0, "\(again.transcript)")
+        #expect(again.output.contains("no quarantined or failed tenant to retry"), "\(again.transcript)")
+        #expect(try psql(fleet.control, "SELECT count(*) FROM flotilla.rollouts") == "2")
+    }
+}
