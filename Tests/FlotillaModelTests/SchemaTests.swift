@@ -61,6 +61,8 @@ let sampleValues: [String: String] = [
     "selector.tenants": "[a]", "selector.shards": "[s]", "selector.shard": "s",
     "tenant generator.id": "\"g{n}\"", "tenant generator.schema": "\"s_{id}\"",
     "tenant generator.database": "\"d_{id}\"",
+    "registry source.query": "\"SELECT 1\"", "discovery source.shards": "[s]",
+    "discovery source.schemas": "\"t_%\"", "discovery source.databases": "\"d_%\"", "discovery source.id": "\"{name}\"",
 ]
 
 private let fleetShards = "shards: [{name: s, url: \"embedded:s\"}]"
@@ -84,6 +86,14 @@ let schemaContexts: [SchemaContext] = [
         name: "tenant generator", kind: .fleet, template: "{fleet: f, \(fleetShards), tenants: [{generate: #}]}",
         base: [("count", "2"), ("id", "\"t{n}\""), ("shard", "s"), ("schema", "\"tenant_{id}\"")],
         conflicts: ["database": "schema"], schemaPath: ["$defs", "fleet", "tenants", "*", "1", "generate"]),
+    SchemaContext(
+        name: "registry source", kind: .fleet, template: "{fleet: f, \(fleetShards), tenants: [{from: #}]}",
+        base: [("shard", "s"), ("query", "\"SELECT 1\"")], conflicts: ["url": "shard"],
+        schemaPath: ["$defs", "fleet", "tenants", "*", "2", "from"]),
+    SchemaContext(
+        name: "discovery source", kind: .fleet, template: "{fleet: f, \(fleetShards), tenants: [{discover: #}]}",
+        base: [("shard", "s"), ("schemas", "\"t_%\"")], conflicts: ["shards": "shard", "databases": "schemas"],
+        schemaPath: ["$defs", "fleet", "tenants", "*", "3", "discover"]),
     SchemaContext(
         name: "change", kind: .change, template: "#",
         base: [("change", "c"), ("phases", "[{name: p, up: SELECT 1}]")], schemaPath: ["$defs", "change"]),

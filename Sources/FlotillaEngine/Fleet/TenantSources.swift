@@ -113,16 +113,21 @@ public struct TenantSourceError: Error, Sendable, Hashable, CustomStringConverti
         }
     }
 
-    /// `fleets/f/fleet.yaml:12:5: error: from: tenant 't0007': shard 'pg-z' is not defined (shards: pg-a, pg-b)`
-    public var description: String {
-        var subject = "\(source.key):"
-        if let tenant {
-            subject += " tenant '\(tenant)'"
-        } else if let row {
-            subject += " row \(row)"
-        }
-        return "\(source.location): error: \(subject): \(message)"
+    /// `from: tenant 't0007': shard 'pg-z' is not defined (shards: pg-a, pg-b)`: the source, the row, the problem.
+    public var detail: String {
+        if let tenant { return "\(source.key): tenant '\(tenant)': \(message)" }
+        if let row { return "\(source.key): row \(row): \(message)" }
+        return "\(source.key): \(message)"
     }
+
+    /// The problem of a row, not of reaching the registry or shard.
+    public var isDefinitionProblem: Bool {
+        if case .database = problem { return false }
+        return true
+    }
+
+    /// `fleets/f/fleet.yaml:12:5: error: from: tenant 't0007': shard 'pg-z' is not defined (shards: pg-a, pg-b)`
+    public var description: String { "\(source.location): error: \(detail)" }
 }
 
 /// Every problem the sources had (at most `TenantSources.maxReported` of them), in the order found.

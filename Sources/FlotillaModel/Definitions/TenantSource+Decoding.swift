@@ -57,6 +57,12 @@ extension Fleet {
             target = .shard(shard)
         }
         guard let query = object.string("query") else { return nil }
+        if query.trimmingWhitespace().isEmpty {
+            reader.error(
+                at: object.location("query"), object.at("query"),
+                "expected a non-empty query, e.g. \"SELECT id, shard, schema, labels FROM public.tenants\"")
+            return nil
+        }
         return .registry(RegistrySource(target: target, query: query, location: location))
     }
 

@@ -2,6 +2,8 @@
 public struct ValidationReport: Sendable {
     public var files: [String] = []
     public var fleets: [String] = []
+    /// The file of each fleet in `fleets`.
+    public var fleetFiles: [String] = []
     public var changes: [String] = []
     public var policies: [String] = []
     public var diagnostics: [Diagnostic] = []
@@ -49,6 +51,7 @@ extension Workspace {
                 case "fleet":
                     let fleet = try Fleet.parse(text, file: file, environment: environment)
                     report.fleets.append(fleet.name)
+                    report.fleetFiles.append(file)
                     fleetsByFolder[folder(of: file)] = fleet
                 case "change":
                     let change = try Change.parse(text, file: file)

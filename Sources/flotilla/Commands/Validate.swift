@@ -1,4 +1,5 @@
 import ArgumentParser
+import FlotillaEngine
 import FlotillaModel
 
 extension Flotilla {
@@ -14,8 +15,13 @@ extension Flotilla {
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
+        @Flag(help: "Also read each fleet's tenant sources (registry queries, discovery) and check their rows.")
+        var resolve = false
+
         func run() async throws {
-            let report = currentWorkspace().validate(paths)
+            let workspace = currentWorkspace()
+            var report = workspace.validate(paths)
+            if resolve, !report.hasErrors { report.diagnostics += try await sourceDiagnostics(report, workspace) }
             switch format {
             case .json:
                 let diagnostics: [JSONValue] = report.diagnostics.map {
@@ -38,5 +44,30 @@ extension Flotilla {
                 )
             }
         }
+    }
+}
+
+extension Flotilla.Validate {
+    /// The problems of every validated fleet's tenant sources, as diagnostics at their `from:` / `discover:` entries.
+    func sourceDiagnostics(_ report: ValidationReport, _ workspace: Workspace) async throws -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        let logger = makeLogger()
+        for file in report.fleetFiles {
+            let fleet = try loading { () throws(DefinitionError) in try workspace.loadFleet(file) }
+            do {
+                _ = try await resolveTenantSources(fleet, environment: workspace.environment, logger: logger)
+            } catch let error as ShardError {
+                diagnostics.append(Diagnostic(at: fleet.location, keyPath: "shards", error.description))
+            } catch let error as TenantSourceErrors {
+                diagnostics += error.errors.map { Diagnostic(at: $0.source.location, keyPath: "tenants", $0.detail) }
+                if error.more > 0, let last = error.errors.last {
+                    diagnostics.append(
+                        Diagnostic(
+                            at: last.source.location, keyPath: "tenants",
+                            "\(error.more) more problems with the tenant sources of fleet \(fleet.name)"))
+                }
+            }
+        }
+        return diagnostics
     }
 }

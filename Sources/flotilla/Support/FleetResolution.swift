@@ -19,26 +19,33 @@ import Logging
 func resolveTenants(
     _ fleet: Fleet, environment: [String: String], embedded: ConnectionURL? = nil, logger: Logger
 ) async throws -> ResolvedFleet {
-    guard !fleet.sources.isEmpty else { return ResolvedFleet(unresolved: fleet) }
     do {
-        var embedded = embedded
-        if embedded == nil, TenantSources.needsEmbedded(fleet) {
-            embedded = try await startEmbeddedPostgres(environment: environment, logger: logger)
-        }
-        return try await TenantSources.resolve(fleet, embedded: embedded, environment: environment, logger: logger)
+        return try await resolveTenantSources(fleet, environment: environment, embedded: embedded, logger: logger)
     } catch let error as TenantSourceErrors {
         for problem in error.errors { printError(terminalSafe(problem.description)) }
         if error.more > 0 { printError("… and \(error.more) more") }
         let count = error.errors.count + error.more
-        let unreachable = error.errors.allSatisfy {
-            if case .database = $0.problem { return true }
-            return false
-        }
         printError(
             "\(count) problem\(count == 1 ? "" : "s") with the tenant sources of fleet \(fleet.name); nothing was "
                 + "changed")
-        throw ExitCode(unreachable ? 1 : 2)
+        throw ExitCode(error.errors.contains(where: \.isDefinitionProblem) ? 2 : 1)
+    } catch let error as ShardError {
+        // A shard's URL that cannot be used (its password never printed), or an embedded one with no server.
+        printError(terminalSafe("error: \(error)"))
+        throw ExitCode(1)
     }
+}
+
+/// Resolves the sources (starting the embedded PostgreSQL when one needs it); a problem throws `TenantSourceErrors`.
+func resolveTenantSources(
+    _ fleet: Fleet, environment: [String: String], embedded: ConnectionURL? = nil, logger: Logger
+) async throws -> ResolvedFleet {
+    guard !fleet.sources.isEmpty else { return ResolvedFleet(unresolved: fleet) }
+    var embedded = embedded
+    if embedded == nil, TenantSources.needsEmbedded(fleet) {
+        embedded = try await startEmbeddedPostgres(environment: environment, logger: logger)
+    }
+    return try await TenantSources.resolve(fleet, embedded: embedded, environment: environment, logger: logger)
 }
 
 /// The embedded PostgreSQL (started if it is not running), as `Session.open` starts it.
