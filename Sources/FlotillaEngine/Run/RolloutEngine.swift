@@ -74,6 +74,7 @@ public struct RolloutEngine: Sendable {
         {
             return .alreadyDone(rollout: latest.id)
         }
+        var createdHere = false
         if record == nil {
             let id = Self.newRolloutID(change: change.id)
             do {
@@ -82,6 +83,7 @@ public struct RolloutEngine: Sendable {
                     planJSON: PlanRenderer.json(plan), kind: kind, parent: parent, tenants: tenants ?? fleet.tenants,
                     approvedPhases: approvedPhases)
                 record = try await store.rollout(id: id)
+                createdHere = true
             } catch  where DatabaseFailure(error).sqlState == "23505" {
                 // Another coordinator created it in the same instant (one unfinished rollout per change and kind):
                 // that one is the rollout.
@@ -90,8 +92,11 @@ public struct RolloutEngine: Sendable {
         }
         guard let record else { throw RolloutError.message("could not create the rollout in the control store") }
         let rolloutID = record.id
-        let (runTenants, runPlan) = try await scope(
-            of: rolloutID, change: change, policy: policy, plan: plan, tenants: tenants)
+        // Just created here: its snapshot is `tenants`, planned by the caller. Otherwise the journal's snapshot.
+        let (runTenants, runPlan) =
+            createdHere
+            ? (tenants, plan)
+            : try await scope(of: rolloutID, change: change, policy: policy, plan: plan, tenants: tenants)
         let monitor = HaltMonitor(
             store: store, fleet: fleet.name, listen: options.listenForHalts, pollInterval: options.haltPoll)
         let connections = self.connections

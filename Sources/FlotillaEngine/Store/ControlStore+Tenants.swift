@@ -28,7 +28,8 @@ extension ControlStore {
                 schemas.append("")
                 databases.append(name)
             }
-            labels.append(String(decoding: try encoder.encode(tenant.labels), as: UTF8.self))
+            labels.append(
+                tenant.labels.isEmpty ? "{}" : String(decoding: try encoder.encode(tenant.labels), as: UTF8.self))
         }
         try await connection.query(
             """
@@ -61,7 +62,8 @@ extension ControlStore {
             } else {
                 throw RolloutError.message("rollout \(rollout): tenant \(id) in its snapshot has no schema or database")
             }
-            let decoded = (try? decoder.decode([String: String].self, from: Data(labels.utf8))) ?? [:]
+            let decoded =
+                labels == "{}" ? [:] : (try? decoder.decode([String: String].self, from: Data(labels.utf8))) ?? [:]
             tenants.append(
                 Tenant(
                     id: id, shard: shard, placement: placement, labels: decoded,
