@@ -94,8 +94,14 @@ extension Flotilla {
                 let fleet = try workspace.loadFleet(self.fleet ?? "")
                 return (fleet, try workspace.loadChange(paths[0], fleet: fleet))
             }
-            let chosen: Tenant? =
-                if let id = self.tenant { fleet.tenants.first { $0.id == id } } else { fleet.tenants.first }
+            // The fleet's tenant sources are read only when its listed tenants do not have the one to trace.
+            let listed = self.tenant.map { id in fleet.tenants.contains { $0.id == id } } ?? !fleet.tenants.isEmpty
+            let logger = makeLogger()
+            let tenants =
+                listed
+                ? fleet.tenants
+                : try await resolveTenants(fleet, environment: workspace.environment, logger: logger).fleet.tenants
+            let chosen: Tenant? = if let id = self.tenant { tenants.first { $0.id == id } } else { tenants.first }
             guard let tenant = chosen else {
                 let what = self.tenant.map { "no tenant '\($0)'" } ?? "no tenants"
                 printError(
@@ -104,7 +110,6 @@ extension Flotilla {
                 printError("1 error; nothing was changed")
                 throw ExitCode(2)
             }
-            let logger = makeLogger()
             let sampleRows = self.sampleRows
             let trace = try await runtime {
                 try await ChangeTracer.traceInEmbedded(
