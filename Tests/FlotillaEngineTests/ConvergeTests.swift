@@ -193,4 +193,52 @@ struct ConvergeTests {
         let (uniform, after) = try await Self.run(["census", "--fleet", "f"], in: folder)
         #expect(uniform == 0, "census after the resumed converge: \(after)")
     }
+
+    /// A rollout of a change whose requirement some tenant lacks refuses to start (exit 2, naming the tenant, nothing
+    /// applied anywhere); `--skip-lagging` leaves that tenant out and journals it; `converge` then brings it up.
+    @Test(.timeLimit(.minutes(10)))
+    func rolloutRefusesTenantsThatLackARequiredChange() async throws {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "requires_shard")
+        let control = try await TestCluster.shared.freshDatabase(prefix: "requires_ctl")
+        let old = ["t1", "t2"]
+        try createSchemaTenants(shard, schemas: (old + ["n1"]).map { "tenant_\($0)" }, rows: 3)
+        let folder = try makeScratchDirectory(prefix: "flotilla-requires")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FaultTests.write(Self.changes(), in: folder)
+        try FaultTests.write(
+            ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old)], in: folder)
+        for change in ["0001_a", "0002_b"] {
+            let (status, output) = try await Self.run(
+                ["rollout", "--fleet", "f", "--change", change, "--policy", "p", "--yes"], in: folder)
+            #expect(status == 0, "rollout \(change): \(output)")
+        }
+        try FaultTests.write(
+            ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old + ["n1"])], in: folder)
+        let arguments = ["rollout", "--fleet", "f", "--change", "0003_c", "--policy", "p", "--yes", "--no-wait"]
+        let (refused, message) = try await Self.run(arguments, in: folder)
+        #expect(refused == 2, "\(message)")
+        #expect(message.contains("n1 (shard s1): lacks 0001_a, 0002_b"), "\(message)")
+        #expect(message.contains("flotilla converge --fleet f"), "\(message)")
+        #expect(try Self.ledger(shard, "t1") == ["0001_a/p", "0002_b/p"], "nothing was applied")
+        #expect(try psql(control, "SELECT count(*) FROM flotilla.rollouts WHERE change = '0003_c'") == "0")
+
+        let (skipped, output) = try await Self.run(arguments + ["--skip-lagging"], in: folder)
+        #expect(skipped == 0, "\(output)")
+        #expect(try Self.ledger(shard, "t1") == ["0001_a/p", "0002_b/p", "0003_c/expand"])
+        #expect(try psql(shard, "SELECT to_regclass('tenant_n1.flotilla_history') IS NULL") == "t")
+        #expect(
+            try psql(
+                control,
+                "SELECT count(*) FROM flotilla.events e JOIN flotilla.rollouts r ON r.id = e.rollout_id WHERE r.change = '0003_c' AND e.kind = 'set-aside' AND e.message LIKE '%n1%'"
+            ) == "1")
+        #expect(
+            try psql(
+                control,
+                "SELECT count(*) FROM flotilla.steps s JOIN flotilla.rollouts r ON r.id = s.rollout_id WHERE r.change = '0003_c' AND s.tenant = 'n1'"
+            ) == "0")
+
+        let (converged, log) = try await Self.run(["converge", "--fleet", "f", "--yes"], in: folder)
+        #expect(converged == 0, "\(log)")
+        #expect(try Self.ledger(shard, "n1") == ["0001_a/p", "0002_b/p", "0003_c/expand"])
+    }
 }

@@ -69,15 +69,9 @@ extension Flotilla {
             let outcome: Int32 = try await runtime {
                 let session = try await Session.open(
                     fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
-                let resolved: Fleet
-                do {
-                    resolved = try await TenantSources.resolve(
-                        fleet, embedded: session.embeddedURL, environment: workspace.environment, logger: logger
-                    ).fleet
-                } catch let error as TenantSourceErrors {
-                    printError("\(error)")
-                    throw ExitCode(2)
-                }
+                let resolved = try await resolveTenants(
+                    fleet, environment: workspace.environment, embedded: session.embeddedURL, logger: logger
+                ).fleet
                 if let only {
                     let known = Set(resolved.tenants.map(\.id))
                     let unknown = only.subtracting(known).sorted()

@@ -26,6 +26,12 @@ extension Flotilla {
         @Flag(help: .hidden)
         var noHaltListener = false
 
+        @Flag(
+            help:
+                "Leave out the tenants that lack a change this one requires (journaled; `flotilla converge` brings them up) instead of refusing to start."
+        )
+        var skipLagging = false
+
         func run() async throws {
             let workspace = currentWorkspace()
             let (fleet, change, policy, plan) = try await options.load(workspace)
@@ -39,6 +45,10 @@ extension Flotilla {
                     throw ExitCode(1)
                 }
             }
+            let required = try loading { () throws(DefinitionError) in
+                try workspace.requiredChanges(of: change, fleet: fleet)
+            }
+            let skipLagging = self.skipLagging
             let logger = makeLogger()
             let printer = ProgressPrinter(verbose: verbose)
             let outcome = try await runtime {
@@ -48,17 +58,45 @@ extension Flotilla {
                     try await session.withFleet(fleet, deadlines: ConnectionDeadlines(connect: policy.connectTimeout)) {
                         connections in
                         try await connections.preflight()
+                        // A new rollout starts only on tenants that have every change it requires (a resumed one
+                        // runs over the tenant set it started with).
+                        var tenants: [Tenant]?
+                        var runPlan = plan
+                        var setAside: [LaggingTenant] = []
+                        if !required.isEmpty,
+                            try await store.unfinishedRollout(fleet: fleet.name, change: change.id) == nil
+                        {
+                            let lagging = await FlotillaEngine.Census(connections: connections, logger: logger).lagging(
+                                fleet.tenants, required: required)
+                            if !lagging.isEmpty {
+                                guard skipLagging else {
+                                    reportLagging(lagging, change: change, fleet: fleet.name)
+                                    throw ExitCode(2)
+                                }
+                                let out = Set(lagging.map(\.tenant))
+                                let kept = fleet.tenants.filter { !out.contains($0.id) }
+                                tenants = kept
+                                runPlan = plan.narrowed(to: Set(kept.map(\.id)))
+                                setAside = lagging
+                                print(
+                                    "leaving out \(lagging.count) tenant\(lagging.count == 1 ? "" : "s") that lack a required change (flotilla converge brings them up)"
+                                )
+                            }
+                        }
                         let engine = RolloutEngine(store: store, connections: connections, logger: logger) {
                             printer($0)
                         }
-                        return try await engine.run(
-                            change: change, policy: policy, plan: plan,
+                        let outcome = try await engine.run(
+                            change: change, policy: policy, plan: runPlan, tenants: tenants,
                             options: {
                                 var options = RolloutEngine.Options(waitForApproval: !noWait)
                                 // Without the listener, halts are still read at every step boundary and every second.
                                 options.listenForHalts = !noHaltListener
                                 return options
                             }())
+                        if case .blocked = outcome { return outcome }
+                        try? await store.recordSetAside(outcome.rolloutID, tenants: setAside)
+                        return outcome
                     }
                 }
             }
@@ -87,4 +125,18 @@ func refuseUnsafe(_ change: Change) throws {
         "refusing to roll out \(change.id): \(blocking.count) unacknowledged high-risk statement\(blocking.count == 1 ? "" : "s"). Use the safe rewrite, or acknowledge with `-- flotilla:ignore RULE reason` on the statement or `ignore: [{rule: RULE, reason: …}]` on the phase."
     )
     throw ExitCode(2)
+}
+
+/// Why a rollout did not start: the tenants (the first 20, and how many more) that lack a change it requires.
+func reportLagging(_ lagging: [LaggingTenant], change: Change, fleet: String) {
+    printError(
+        "error: not started: \(lagging.count) tenant\(lagging.count == 1 ? "" : "s") of fleet \(fleet) lack a change that \(change.id) requires:"
+    )
+    for tenant in lagging.prefix(20) {
+        let why = tenant.unreachable ? "could not be read" : "lacks \(tenant.missing.joined(separator: ", "))"
+        printError("  \(tenant.tenant) (shard \(tenant.shard)): \(why)")
+    }
+    if lagging.count > 20 { printError("  … and \(lagging.count - 20) more") }
+    printError(
+        "bring them up first with: flotilla converge --fleet \(fleet)   (or leave them out with --skip-lagging)")
 }
