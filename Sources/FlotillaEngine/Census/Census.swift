@@ -120,7 +120,7 @@ public struct Census: Sendable {
                     "SELECT \(index)::int4, change, phase, checksum, reverted_at IS NOT NULL FROM \(quoteIdentifier(schema)).flotilla_history"
                 }.joined(separator: "\nUNION ALL\n")
                 // A transaction per chunk: each holds its tables' share locks only while it reads them.
-                try await SQLRunner.execute("START TRANSACTION READ ONLY", on: connection, logger: logger)
+                try await Self.begin(on: connection, logger: logger)
                 let result = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
                 let base = start
                 for try await (index, change, phase, checksum, reverted) in result.decode(
@@ -177,11 +177,19 @@ public struct Census: Sendable {
         }
     }
 
+    /// A read-only transaction that never waits long: a ledger locked by a long migration, or a slow server, fails
+    /// the read (reported with the error) instead of holding the census.
+    private static func begin(on connection: PostgresConnection, logger: Logger) async throws {
+        try await SQLRunner.execute("START TRANSACTION READ ONLY", on: connection, logger: logger)
+        try await SQLRunner.execute("SET LOCAL lock_timeout = '5s'", on: connection, logger: logger)
+        try await SQLRunner.execute("SET LOCAL statement_timeout = '2min'", on: connection, logger: logger)
+    }
+
     private func readDatabase(_ database: String, shard: String, pool: ShardPool) async -> LedgerReading {
         let logger = self.logger
         do {
             return try await pool.withConnection(database: database) { connection, _ in
-                try await SQLRunner.execute("START TRANSACTION READ ONLY", on: connection, logger: logger)
+                try await Self.begin(on: connection, logger: logger)
                 let exists = try await SQLRunner.firstValue(
                     "to_regclass('public.flotilla_history') IS NOT NULL", on: connection, logger: logger)
                 guard exists == "true" else {

@@ -136,7 +136,7 @@ public struct CensusReport: Sendable {
     /// The phases counted, in the fleet's order (changes by id, phases in their change's order).
     public var phases: [PhaseRef]
     /// Every tenant, in the fleet's order.
-    public var tenants: [TenantStanding]
+    public private(set) var tenants: [TenantStanding]
     public var counts: [PhaseCount]
     /// "Latest phase applied" → how many tenants; nil: none applied. In the fleet's order, nil first.
     public var latestHistogram: [(latest: PhaseRef?, tenants: Int)]
@@ -172,8 +172,11 @@ public struct CensusReport: Sendable {
         tenants.filter { $0.isReachable && !$0.hasAllPhases(of: change) }
     }
 
+    /// Where each tenant id is in `tenants`.
+    private var positions: [String: Int] = [:]
+
     /// The standing of a tenant by id.
-    public func standing(of tenant: String) -> TenantStanding? { tenants.first { $0.tenant.id == tenant } }
+    public func standing(of tenant: String) -> TenantStanding? { positions[tenant].map { tenants[$0] } }
 
     /// Builds the report from each tenant's reading. Pure: no database.
     ///
@@ -271,8 +274,11 @@ public struct CensusReport: Sendable {
             problems[problem, default: 0] += 1
         }
 
-        return CensusReport(
+        var report = CensusReport(
             fleet: fleet.name, phases: order, tenants: standings, counts: counts, latestHistogram: latestHistogram,
             unreachableShards: problemOrder.map { ($0, problems[$0] ?? 0) })
+        report.positions = Dictionary(
+            standings.enumerated().map { ($1.tenant.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return report
     }
 }

@@ -52,10 +52,19 @@ extension Flotilla {
             let report = try await runtime {
                 var embedded: ConnectionURL?
                 if fleet.shards.contains(where: { $0.url.hasPrefix("embedded:") }) {
-                    embedded = try await EmbeddedPostgres(
-                        directory: Session.embeddedDirectory(environment: environment), logger: logger
-                    ).start()
+                    let directory = Session.embeddedDirectory(environment: environment)
+                    let home = directory.deletingLastPathComponent()
+                    if !FileManager.default.fileExists(atPath: home.path) {
+                        // Traversable, so that the unprivileged server user can reach the cluster (as Session.open).
+                        try FileManager.default.createDirectory(
+                            at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+                    }
+                    embedded = try await EmbeddedPostgres(directory: directory, logger: logger).start()
                 }
+                // Registry and discovered tenants are counted too (a bad source: exit 2, an unreachable one: 1).
+                let fleet = try await resolveTenants(
+                    fleet, environment: environment, embedded: embedded, logger: logger
+                ).fleet
                 let connections = try FleetConnections(
                     fleet: fleet, embedded: embedded, environment: environment, deadlines: deadlines, logger: logger)
                 return try await connections.run {
@@ -311,8 +320,8 @@ enum CensusRenderer {
         return Document(
             fleet: report.fleet, uniform: report.isUniform, tenants: report.tenants.count,
             summary: Summary(
-                current: report.tenants(.current).count, behind: report.tenants.filter(\.isBehind).count,
-                drifted: report.tenants.filter(\.isDrifted).count, unreachable: report.tenants(.unreachable).count,
+                current: report.tenants(.current).count, behind: report.tenants(.behind).count,
+                drifted: report.tenants(.drifted).count, unreachable: report.tenants(.unreachable).count,
                 noLedger: report.withoutLedger.count, unknownChange: report.withUnknownChanges.count),
             phases: report.counts.map {
                 PhaseEntry(
