@@ -141,4 +141,41 @@ struct SnapshotTests {
         #expect(try TenantProbe(shard: shard, schema: "tenant_r4").hasLedger == false)
         #expect(try rig.rolloutState() == "reverted")
     }
+
+    @Test(.timeLimit(.minutes(10)))
+    func aRolloutJournaledWithoutASnapshotResumesOverTheFleet() async throws {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "snapold")
+        try createSchemaTenants(shard, schemas: ["tenant_o1", "tenant_o2"], rows: 1)
+        let fleet = makeFleet(
+            name: "snapshot-legacy", shards: [("a", shard)], tenants: [schemaTenant("o1", shard: "a")])
+        let change = try parseChange(Self.change)
+        let policy = try parsePolicy(Self.policy)
+        let rig = try await Rig(fleet: fleet)
+        var noWait = RolloutEngine.Options(waitForApproval: false)
+        noWait.listenForHalts = false
+        let stopped = try await rig.rollout(change, policy, options: noWait)
+        guard case .awaitingApproval(let id, _) = stopped else {
+            Issue.record("expected to wait at the gate, got \(stopped)")
+            return
+        }
+        // As a rollout from before tenant sets were journaled: no snapshot rows, kind as the column's default.
+        _ = try rig.journal("DELETE FROM flotilla.rollout_tenants")
+        _ = try rig.journal("UPDATE flotilla.rollouts SET approved_phases = '{contract}'")
+        let grown = makeFleet(
+            name: "snapshot-legacy", shards: [("a", shard)],
+            tenants: [schemaTenant("o1", shard: "a"), schemaTenant("o2", shard: "a")])
+        let later = Rig(fleet: grown, control: rig.control)
+        let resumed = try await later.rollout(change, policy, options: noWait)
+        #expect(resumed == .done(rollout: id))
+        // The fleet's tenants, as before snapshots: the resume seeds o2 into every phase.
+        #expect(try TenantProbe(shard: shard, schema: "tenant_o1").ledger(change: "0001_nick").count == 2)
+        #expect(
+            try TenantProbe(shard: shard, schema: "tenant_o2").ledger(change: "0001_nick").map(\.phase) == [
+                "expand", "contract",
+            ])
+        let appeared = try await later.withEngine { _, store, _ in
+            try await store.tenantsNotInSnapshot(id, ids: grown.tenants.map(\.id))
+        }
+        #expect(appeared == nil)
+    }
 }
