@@ -3,7 +3,8 @@
 # Each tenant's ledger (flotilla_history, with its unique index) is written directly with SQL, 100 tenants to a
 # transaction: 0001_users/create and 0002_flag/expand everywhere, 0002_flag/contract on all but every 100th tenant
 # (those are behind), so the census finds 1% behind and exits 3. The checksums are the definitions' (SHA-256 of
-# "up:<sql>\n"), so nothing reads as drift. Times ROUNDS runs of `flotilla census` (text and JSON), wall clock.
+# "up:<sql>\n"), so nothing reads as drift. Times ROUNDS runs of `flotilla census` (text and JSON): wall clock, and
+# the coordinator's CPU and peak RSS (/usr/bin/time).
 # Usage: Benchmarks/census/run.sh [TENANTS] [ROUNDS]   (from the package root; default 10000, 3; FLOTILLA_BIN=a
 # release build). Goal: under 5 s for 10,000 tenants on 4 shards.
 set -euo pipefail
@@ -80,11 +81,18 @@ for round in $(seq 1 "$ROUNDS"); do
     for format in text json; do
         begin=$(date +%s.%N)
         status=0
-        "$BIN" census --fleet bench --format "$format" >"$WORK/census.$format" 2>"$WORK/census.err" || status=$?
+        if [ -x /usr/bin/time ]; then
+            /usr/bin/time -f "%U %S %M" -o "$WORK/census.time" "$BIN" census --fleet bench --format "$format" \
+                >"$WORK/census.$format" 2>"$WORK/census.err" || status=$?
+            cpu=$(tail -1 "$WORK/census.time" | awk '{ printf "flotilla CPU %.2f s, peak RSS %d MB", $1 + $2, $3 / 1024 }')
+        else
+            "$BIN" census --fleet bench --format "$format" >"$WORK/census.$format" 2>"$WORK/census.err" || status=$?
+            cpu="flotilla CPU not measured (no /usr/bin/time)"
+        fi
         end=$(date +%s.%N)
         took=$(awk -v a="$begin" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
         times+=("$took")
-        echo "round $round ($format): ${took} s, exit $status"
+        echo "round $round ($format): ${took} s, exit $status; $cpu"
         if [ "$status" -ne 3 ]; then
             echo "expected exit 3 (1% of the tenants behind); stderr:" >&2
             cat "$WORK/census.err" >&2

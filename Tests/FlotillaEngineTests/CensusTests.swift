@@ -156,6 +156,37 @@ struct CensusTests {
         #expect(try psql(setup.shardB, "SELECT to_regclass('tenant_t11.flotilla_history') IS NULL") == "t")
     }
 
+    /// The report alone (no database): a fleet where no tenant has a ledger yet is uniform; one tenant ahead makes
+    /// every other one behind; a drifted tenant that also lacks a phase counts as drifted, and is listed behind too.
+    @Test func reportFromReadingsAlone() throws {
+        let change = try parseChange(Self.second)
+        let tenants = ["x1", "x2", "x3"].map { schemaTenant($0, shard: "a") }
+        let fleet = makeFleet(name: "pure", shards: [], tenants: tenants)
+        let fresh = CensusReport.make(
+            fleet: fleet, tenants: tenants, changes: [change], defined: [],
+            readings: ["x1": .noLedger(placementExists: true), "x2": .rows([]), "x3": .noLedger(placementExists: true)])
+        #expect(fresh.isUniform)
+        #expect(fresh.latestHistogram.map(\.tenants) == [3])
+
+        let expand = change.phases[0].checksum
+        let report = CensusReport.make(
+            fleet: fleet, tenants: tenants, changes: [change], defined: [],
+            readings: [
+                "x1": .rows([
+                    LedgerRow(change: change.id, phase: "expand", checksum: expand, reverted: false),
+                    LedgerRow(
+                        change: change.id, phase: "contract", checksum: change.phases[1].checksum, reverted: false),
+                ]),
+                "x2": .rows([LedgerRow(change: change.id, phase: "expand", checksum: "other", reverted: false)]),
+            ])
+        #expect(!report.isUniform)
+        #expect(report.tenants.map(\.condition) == [.current, .drifted, .unreachable])
+        #expect(report.standing(of: "x2")?.missing.map(\.description) == ["0002_second/contract"])
+        #expect(report.behindByShard.map { $0.tenants.map(\.tenant.id) } == [["x2"]])
+        #expect(report.counts.map(\.unknown) == [1, 1])
+        #expect(report.unreachableShards.map(\.tenants) == [1])
+    }
+
     @Test(.timeLimit(.minutes(10)))
     func databasePerTenantLedgersAreReadOneDatabaseAtATime() async throws {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "census_db")
