@@ -49,7 +49,12 @@ enum Dashboard {
         } else {
             html += "<table>\n<tr><th>rollout</th><th>fleet / change</th><th>state</th><th>phases</th></tr>\n"
             for rollout in rollouts {
-                html += "<tr><td>\(escape(rollout.id))</td>"
+                var kind = ""
+                if rollout.kind != .rollout {
+                    let parent = rollout.parentID.map { " of \(escape($0))" } ?? ""
+                    kind = "<br><span class=\"muted\">\(escape(rollout.kind.rawValue))\(parent)</span>"
+                }
+                html += "<tr><td>\(escape(rollout.id))\(kind)</td>"
                 html += "<td>\(escape(rollout.fleet)) / \(escape(rollout.change))</td>"
                 var state = escape(rollout.state.rawValue)
                 if let reason = rollout.reason { state += "<br><span class=\"muted\">\(escape(reason))</span>" }
