@@ -232,8 +232,8 @@ public struct TenantSources: Sendable {
             }
             counts.append(ResolvedFleet.SourceCount(source: source, tenants: checker.tenants.count - before))
         }
-        if checker.tenants.count > Fleet.tenantLimit, let source = fleet.sources.last {
-            checker.fail(source, problem: .tooManyTenants(checker.tenants.count, limit: Fleet.tenantLimit))
+        if checker.tenants.count > Fleet.maxTenants, let source = fleet.sources.last {
+            checker.fail(source, problem: .tooManyTenants(checker.tenants.count, limit: Fleet.maxTenants))
         }
         if !checker.errors.isEmpty { throw TenantSourceErrors(checker.errors, more: checker.unreported) }
         var resolved = fleet
@@ -402,11 +402,6 @@ public struct TenantSources: Sendable {
     }
 }
 
-extension Fleet {
-    /// The most tenants a fleet may have (as when reading `fleet.yaml`).
-    static let tenantLimit = 200_000
-}
-
 /// Checks resolved tenants as `fleet.yaml`'s reader checks listed ones, and collects them.
 struct TenantChecker {
     var tenants: [Tenant]
@@ -509,14 +504,13 @@ struct TenantChecker {
                 placement = .database(database)
             }
         case (.none, .none):
-            if row.values["schema"] == nil, row.values["database"] == nil {
+            // A wrong type was reported above; a missing column or a NULL is reported here.
+            switch (row.values["schema"], row.values["database"]) {
+            case (.none, .none):
                 fail(source, tenant: id, row: number, problem: .missingColumn("schema' or 'database"))
-            } else if case .wrongType = row.values["schema"] {
-            } else if case .wrongType = row.values["database"] {
-            } else {
-                fail(
-                    source, tenant: id, row: number,
-                    problem: .null(column: row.values["schema"] != nil ? "schema" : "database"))
+            case (.wrongType, _), (_, .wrongType): break
+            case (.some, _): fail(source, tenant: id, row: number, problem: .null(column: "schema"))
+            case (.none, .some): fail(source, tenant: id, row: number, problem: .null(column: "database"))
             }
         }
         var labels: [String: String] = [:]

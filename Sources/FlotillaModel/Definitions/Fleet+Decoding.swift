@@ -8,7 +8,7 @@ extension Fleet {
     static let maxGenerated = 100_000
     /// Tenants in one fleet, listed and generated together: a rollout journals a step per tenant and phase, and the
     /// planner and status pages hold them all; fleets larger than this are better split into several fleets.
-    static let maxTenants = 200_000
+    public static let maxTenants = 200_000
 
     /// Reads and checks a `fleet.yaml`. `${ENV}` references are filled from `environment`.
     public static func parse(_ text: String, file: String, environment: [String: String]) throws(DefinitionError)
