@@ -4,6 +4,7 @@ import FlotillaModel
 import FlotillaPlan
 import FlotillaPostgres
 import Foundation
+import Logging
 
 extension Flotilla {
     struct Converge: AsyncParsableCommand {
@@ -83,48 +84,54 @@ extension Flotilla {
                 let deadlines = ConnectionDeadlines(connect: policy.connectTimeout)
                 return try await session.withControlStore { store in
                     try await session.withFleet(resolved, deadlines: deadlines) { connections in
-                        let report = await FlotillaEngine.Census(connections: connections, logger: logger).run(
-                            changes: changes)
-                        let finished = try await store.phasesFinished(fleet: resolved.name, changes: changes)
-                        let convergence = Convergence.make(
-                            report: report, changes: changes, only: only, finished: finished)
-                        Self.describe(convergence)
-                        if convergence.isEmpty {
-                            print("no lagging tenant to bring up")
-                            return convergence.drifted.isEmpty && convergence.unreachable.isEmpty ? 0 : 3
-                        }
-                        if !yes, isatty(STDIN_FILENO) != 0 {
-                            print("Converge? [y/N] ", terminator: "")
-                            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
-                                print("not started")
-                                return 1
-                            }
-                        }
-                        try await connections.preflight()
-                        let engine = RolloutEngine(store: store, connections: connections, logger: logger) {
-                            printer($0)
-                        }
-                        for step in convergence.steps {
-                            let ids = Set(step.tenants.map(\.id))
-                            let plan = try RolloutPlan.make(fleet: resolved, change: step.change, policy: policy)
-                                .narrowed(to: ids)
-                            // The fleet passed these phases' gates already: their converge does not wait again.
-                            let outcome = try await engine.run(
-                                change: step.change, policy: policy, plan: plan, kind: .converge,
-                                tenants: step.tenants, approvedPhases: step.change.phases.map(\.name))
-                            if case .blocked(_, let halt) = outcome {
-                                printError("error: not started: fleet \(resolved.name) is \(halt.description)")
-                            }
-                            guard case .done = outcome else { return outcome.exitCode == 0 ? 3 : outcome.exitCode }
-                        }
-                        print(
-                            "converged: \(Set(convergence.steps.flatMap { $0.tenants.map(\.id) }).count) tenants brought up"
-                        )
-                        return convergence.drifted.isEmpty && convergence.unreachable.isEmpty ? 0 : 3
+                        try await Self.converge(
+                            changes: changes, policy: policy, only: only, ask: !yes, store: store,
+                            connections: connections, logger: logger, printer: printer)
                     }
                 }
             }
             if outcome != 0 { throw ExitCode(outcome) }
+        }
+
+        /// Reads the census of `connections.fleet`, says what is lagging, and brings it up (one converge rollout per
+        /// change). Returns the exit code: 0 all brought up (or nothing lags), 3 otherwise, 1 when not confirmed.
+        static func converge(
+            changes: [Change], policy: Policy, only: Set<String>?, ask: Bool, store: ControlStore,
+            connections: FleetConnections, logger: Logger, printer: ProgressPrinter
+        ) async throws -> Int32 {
+            let fleet = connections.fleet
+            let report = await FlotillaEngine.Census(connections: connections, logger: logger).run(changes: changes)
+            let finished = try await store.phasesFinished(fleet: fleet.name, changes: changes)
+            let convergence = Convergence.make(report: report, changes: changes, only: only, finished: finished)
+            describe(convergence)
+            let leftAlone: Int32 = convergence.drifted.isEmpty && convergence.unreachable.isEmpty ? 0 : 3
+            if convergence.isEmpty {
+                print("no lagging tenant to bring up")
+                return leftAlone
+            }
+            if ask, isatty(STDIN_FILENO) != 0 {
+                print("Converge? [y/N] ", terminator: "")
+                guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                    print("not started")
+                    return 1
+                }
+            }
+            try await connections.preflight()
+            let engine = RolloutEngine(store: store, connections: connections, logger: logger) { printer($0) }
+            for step in convergence.steps {
+                let ids = Set(step.tenants.map(\.id))
+                let plan = try RolloutPlan.make(fleet: fleet, change: step.change, policy: policy).narrowed(to: ids)
+                // The fleet passed these phases' gates already: their converge does not wait again.
+                let outcome = try await engine.run(
+                    change: step.change, policy: policy, plan: plan, kind: .converge, tenants: step.tenants,
+                    approvedPhases: step.change.phases.map(\.name))
+                if case .blocked(_, let halt) = outcome {
+                    printError("error: not started: fleet \(fleet.name) is \(halt.description)")
+                }
+                guard case .done = outcome else { return outcome.exitCode == 0 ? 3 : outcome.exitCode }
+            }
+            print("converged: \(Set(convergence.steps.flatMap { $0.tenants.map(\.id) }).count) tenants brought up")
+            return leftAlone
         }
 
         static func describe(_ convergence: Convergence) {

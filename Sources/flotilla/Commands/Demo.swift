@@ -3,6 +3,7 @@ import FlotillaEngine
 import FlotillaModel
 import FlotillaPlan
 import Foundation
+import Logging
 
 extension Flotilla {
     struct Demo: AsyncParsableCommand {
@@ -92,6 +93,11 @@ extension Flotilla {
                             change: change, policy: policy, plan: plan,
                             options: RolloutEngine.Options(approveGates: true))
                     }
+                    if !fail, case .done = outcome {
+                        try await Self.livingFleet(
+                            fleet, changes: [setup, change], session: session, store: store, logger: logger,
+                            printer: printer)
+                    }
                     guard fail, let record = try await store.rollout(id: outcome.rolloutID) else {
                         return (outcome, nil)
                     }
@@ -113,6 +119,45 @@ extension Flotilla {
                 return
             }
             if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+        }
+
+        /// Two customers sign up (a row each in the demo's registry table, an empty schema each); the census shows
+        /// them behind, converge brings them up, and the census after it is uniform.
+        static func livingFleet(
+            _ fleet: Fleet, changes: [Change], session: Session, store: ControlStore, logger: Logger,
+            printer: ProgressPrinter
+        ) async throws {
+            print("\nTwo customers sign up: the application adds them to its tenant registry (public.demo_signups).")
+            let signUps = [
+                DemoFleet.SignUp(id: "newco", shard: "pg-a", schema: "tenant_newco"),
+                DemoFleet.SignUp(id: "startup", shard: "pg-b", schema: "tenant_startup"),
+            ]
+            let living = try await DemoFleet.signUp(signUps, fleet: fleet, session: session)
+            let resolved = try await resolveTenants(
+                living, environment: session.environment, embedded: session.embeddedURL, logger: logger)
+            print("tenant sources: \(resolved.summary)")
+            let policy = try loading { () throws(DefinitionError) in
+                try Policy.parse(Converge.defaultPolicy, file: "(the built-in converge policy)")
+            }
+            let code = try await session.withFleet(resolved.fleet) { connections in
+                print("\n$ flotilla census --fleet \(fleet.name)")
+                let before = await FlotillaEngine.Census(connections: connections, logger: logger).run(
+                    changes: changes)
+                print(CensusRenderer.text(before))
+                print("\n$ flotilla converge --fleet \(fleet.name)")
+                let code = try await Converge.converge(
+                    changes: changes, policy: policy, only: nil, ask: false, store: store, connections: connections,
+                    logger: logger, printer: printer)
+                print("\n$ flotilla census --fleet \(fleet.name)")
+                let after = await FlotillaEngine.Census(connections: connections, logger: logger).run(
+                    changes: changes)
+                print(CensusRenderer.text(after))
+                return after.isUniform ? code : 3
+            }
+            guard code == 0 else {
+                printError("error: the new tenants were not brought up to the fleet (exit \(code))")
+                throw ExitCode(code)
+            }
         }
     }
 }
