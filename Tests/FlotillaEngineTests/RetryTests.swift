@@ -6,6 +6,10 @@ import FlotillaTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `flotilla retry`: a rollout's quarantined tenant, once its cause is fixed, runs again as a rollout of kind retry
 /// and gets the phases it lacks, once.
 @Suite(.serialized)
@@ -268,5 +272,85 @@ struct RetryCommandTests {
         #expect(again.exitStatus == 0, "\(again.transcript)")
         #expect(again.output.contains("no quarantined or failed tenant to retry"), "\(again.transcript)")
         #expect(try psql(fleet.control, "SELECT count(*) FROM flotilla.rollouts") == "2")
+    }
+
+    @Test(.timeLimit(.minutes(10)))
+    func aRetryKilledMidStepResumesAndAppliesNothingTwice() async throws {
+        let workspace = try Fixtures.Workspace(prefix: "retry-kill")
+        defer { workspace.remove() }
+        let children = try Fixtures.Children(workspace: workspace)
+        defer { children.killRemaining() }
+        let fleet = try await Fixtures.Fleet.make(name: "retrykill", shards: 1, tenants: 3, idPrefix: "k")
+        try fleet.createTenants()
+        let shard = fleet.shards[0]
+        _ = try psql(
+            shard, "CREATE TABLE tenant_k001.profiles (id bigint); CREATE TABLE tenant_k002.profiles (id bigint);")
+        try workspace.write("fleets/retrykill/fleet.yaml", fleet.yaml)
+        // A tenant holding a table `slow` takes 4 s over expand (search_path is the tenant's schema).
+        try workspace.write(
+            "fleets/retrykill/changes/0001_profiles.yaml",
+            """
+            change: 0001_profiles
+            phases:
+              - name: expand
+                up: |
+                  SELECT pg_sleep(CASE WHEN to_regclass('slow') IS NULL THEN 0 ELSE 4 END);
+                  ALTER TABLE profiles ADD COLUMN nick text;
+                down: ALTER TABLE profiles DROP COLUMN nick;
+              - name: more
+                up: ALTER TABLE profiles ADD COLUMN bio text;
+                down: ALTER TABLE profiles DROP COLUMN bio;
+            """)
+        try workspace.write(
+            "policies/q.yaml",
+            """
+            policy: q
+            waves:
+              - {name: all, select: {remaining: true}}
+            retries: {attempts: 1, backoff: 10ms}
+            failure_budget: {per_wave: 1, total: 1}
+            on_failure: quarantine
+            """)
+        let rollout = try await children.run(
+            "rollout", ["rollout", "--fleet", "retrykill", "--change", "0001_profiles", "--policy", "q", "--yes"],
+            limit: .seconds(120))
+        #expect(rollout.exitStatus == 0, "\(rollout.transcript)")
+        let parent = try psql(fleet.control, "SELECT id FROM flotilla.rollouts WHERE kind = 'rollout'")
+
+        // Fixed, but slow: the retry is killed while k003's expand runs.
+        _ = try psql(shard, "CREATE TABLE tenant_k003.profiles (id bigint); CREATE TABLE tenant_k003.slow (id int);")
+        let first = try children.start("retry-1", ["retry", parent, "--fleet", "retrykill", "--yes"])
+        let running = try await eventually(within: .seconds(120)) {
+            Fixtures.journal(
+                fleet.control,
+                "SELECT s.state FROM flotilla.steps s JOIN flotilla.rollouts r ON r.id = s.rollout_id WHERE r.kind = 'retry' AND s.phase = 'expand'"
+            ) == "running"
+        }
+        #expect(running, "\(first.transcript)")
+        first.signal(SIGKILL)
+        try await first.wait(limit: .seconds(30))
+        #expect(first.killedBySignal)
+
+        // Run again: the unfinished retry is resumed (no second one), and k003 has each phase once.
+        let second = try await children.run(
+            "retry-2", ["retry", parent, "--fleet", "retrykill", "--yes"], limit: .seconds(120))
+        #expect(second.exitStatus == 0, "\(second.transcript)")
+        #expect(
+            try psql(
+                fleet.control,
+                "SELECT count(*) || '|' || string_agg(state, ',') FROM flotilla.rollouts WHERE kind = 'retry'")
+                == "1|done")
+        #expect(
+            try psql(
+                fleet.control,
+                "SELECT count(*) FROM flotilla.events e JOIN flotilla.rollouts r ON r.id = e.rollout_id WHERE r.kind = 'retry' AND e.kind = 'resumed'"
+            ) == "1")
+        #expect(
+            try psql(
+                shard,
+                "SELECT string_agg(phase || ':' || (reverted_at IS NULL), ',' ORDER BY id) FROM tenant_k003.flotilla_history"
+            )
+                == "expand:true,more:true")
+        #expect(try psql(shard, "SELECT count(*) FROM tenant_k001.flotilla_history") == "2")
     }
 }
