@@ -175,6 +175,9 @@ struct TenantSourceTests {
             query: "SELECT id, shard FROM public.registry WHERE id = 'ok1'",
             tenant: "ok1", says: "the query returns no 'schema' or 'database' column"),
         BadRow(
+            name: "NULL schema", query: "SELECT id, shard, NULL::text AS schema FROM public.registry WHERE id = 'ok1'",
+            tenant: "ok1", says: "'schema' is NULL"),
+        BadRow(
             name: "a column of another type",
             query: "SELECT id, shard, schema, now() AS labels FROM public.registry WHERE id = 'ok1'",
             tenant: "ok1", says: "column 'labels' is of type"),
