@@ -325,6 +325,22 @@ struct TenantSourceTests {
         #expect(after.fleet.tenants.contains { $0.id == "late" && $0.shard == "pg-b" })
     }
 
+    @Test("a registry that cannot be reached is an error at its from: entry, without the password")
+    func unreachableRegistry() async throws {
+        let rig = try await Rig.make()
+        let fleet = try rig.fleet(
+            """
+              - from: {url: "postgres://reader:s3cret-pw@127.0.0.1:1/registry", query: "SELECT 1 AS id"}
+            """)
+        let problems = try await rig.problems(fleet)
+        #expect(problems.count == 1)
+        guard let problem = problems.first else { return }
+        if case .database = problem.problem {} else { Issue.record("expected a database problem: \(problem)") }
+        #expect(!problem.isDefinitionProblem)
+        #expect(problem.description.hasPrefix("fleets/sources/fleet.yaml:8:5: error: from: cannot connect to "))
+        #expect(!problem.description.contains("s3cret"), "\(problem)")
+    }
+
     @Test("a fleet without sources resolves to itself without connecting")
     func noSources() async throws {
         let fleet = makeFleet(
