@@ -290,6 +290,43 @@ struct CensusTests {
         #expect(clean.exitStatus == 0, "\(clean.transcript)")
         #expect(clean.output.contains("the fleet is uniform"), "\(clean.transcript)")
 
+        // Tenants from a registry table are counted too: t01 (current), t09 (behind) and a tenant created since
+        // (a schema without a ledger: behind).
+        _ = try psql(
+            setup.shardA,
+            """
+            CREATE SCHEMA tenant_n1;
+            CREATE TABLE public.census_registry (id text, shard text, schema text);
+            INSERT INTO public.census_registry VALUES ('t01', 'a', 'tenant_t01'), ('t09', 'b', 'tenant_t09'),
+                ('n1', 'a', 'tenant_n1');
+            """)
+        try workspace.write(
+            "fleets/census-registry/fleet.yaml",
+            """
+            fleet: census-registry
+            shards:
+              - name: a
+                url: "\(postgresURL(setup.shardA))"
+              - name: b
+                url: "\(postgresURL(setup.shardB))"
+            tenants:
+              - from: {shard: a, query: "SELECT id, shard, schema FROM public.census_registry"}
+
+            """)
+        try workspace.write("fleets/census-registry/changes/0001_first.yaml", Self.first)
+        try workspace.write("fleets/census-registry/changes/0002_second.yaml", Self.second)
+        let registry = try await children.run("registry", ["census", "--fleet", "census-registry", "--format", "json"])
+        #expect(registry.exitStatus == 3, "\(registry.transcript)")
+        let registered = try #require(
+            try JSONSerialization.jsonObject(with: Data(registry.output.utf8)) as? [String: Any],
+            "\(registry.transcript)")
+        #expect(registered["tenants"] as? Int == 3)
+        #expect((registered["summary"] as? [String: Int])?["behind"] == 2)
+        let lagging = (registered["behind"] as? [[String: Any]] ?? []).flatMap {
+            ($0["tenants"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }
+        }
+        #expect(lagging.sorted() == ["n1", "t09"])
+
         let bad = try await children.run("bad", ["census", "--fleet", "census-fleet", "--change", "0003"])
         #expect(bad.exitStatus == 2, "\(bad.transcript)")
         #expect(bad.errors.contains("no change '0003'"), "\(bad.transcript)")
