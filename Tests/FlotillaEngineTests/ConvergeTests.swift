@@ -14,16 +14,8 @@ import Testing
 /// read back from the tenants' ledgers and the journal.
 @Suite(.serialized)
 struct ConvergeTests {
-    static let policy = """
-        policy: p
-        waves:
-          - {name: all, select: {remaining: true}}
-        parallel: 4
-        per_shard_parallel: 4
-        lock_timeout: 5s
-        retries: {attempts: 3, backoff: 100ms}
-        on_failure: halt
-        """
+    /// The fault suite's policy (one wave, 4 at a time, halt on failure), named `p`.
+    static let policy = FaultTests.policy.replacingOccurrences(of: "policy: faults", with: "policy: p")
 
     /// The changes: 0001 → 0002 → 0003 (expand, then a gated contract). `sleep` slows each step.
     static func changes(sleep: String = "0") -> [String: String] {
