@@ -410,6 +410,8 @@ struct TenantChecker {
     /// Where each id was first given, for messages.
     private var firstGiven: [String: String] = [:]
     private var places: [PlacementKey: String] = [:]
+    /// The last labels text parsed without a problem, and its map.
+    private var lastLabels: (text: String, map: [String: String])?
     private let shards: Set<String>
     private let shardNames: [String]
 
@@ -457,7 +459,7 @@ struct TenantChecker {
         }
         let errorsBefore = errors.count + unreported
         for column in row.unknown { fail(source, tenant: id, row: number, problem: .unknownColumn(column)) }
-        if let problem = nameProblem(id) {
+        if let problem = Fleet.checkedName(id) {
             fail(source, tenant: id, row: number, problem: .invalidName(kind: "tenant id", name: id, problem: problem))
         }
         // Text columns: a wrong type or NULL is a problem of its own.
@@ -488,7 +490,7 @@ struct TenantChecker {
         case (.some, .some):
             fail(source, tenant: id, row: number, problem: .schemaAndDatabase)
         case (.some(let schema), .none):
-            if let problem = tenantSchemaProblem(schema) {
+            if let problem = Fleet.checkedSchemaName(schema) {
                 fail(
                     source, tenant: id, row: number,
                     problem: .invalidName(kind: "schema", name: schema, problem: problem))
@@ -515,9 +517,17 @@ struct TenantChecker {
         }
         var labels: [String: String] = [:]
         if let text = texts["labels"] {
-            switch Self.labels(text) {
-            case .success(let map): labels = map
-            case .failure(let problem): fail(source, tenant: id, row: number, problem: .badLabels(problem.message))
+            // Rows one after another often carry the same labels: the same text is parsed once.
+            if let last = lastLabels, last.text == text {
+                labels = last.map
+            } else {
+                switch Self.labels(text) {
+                case .success(let map):
+                    labels = map
+                    lastLabels = (text, map)
+                case .failure(let problem):
+                    fail(source, tenant: id, row: number, problem: .badLabels(problem.message))
+                }
             }
         }
         guard errors.count + unreported == errorsBefore, let shard, let placement else { return }
@@ -530,14 +540,14 @@ struct TenantChecker {
         discovered name: String, number: Int, shard: String, _ discovery: DiscoverySource, source: TenantSource
     ) {
         let id = discovery.id.id(for: name)
-        if let problem = nameProblem(id) {
+        if let problem = Fleet.checkedName(id) {
             fail(source, tenant: id, row: number, problem: .invalidName(kind: "tenant id", name: id, problem: problem))
             return
         }
         let placement: Tenant.Placement
         switch discovery.kind {
         case .schemas:
-            if let problem = tenantSchemaProblem(name) {
+            if let problem = Fleet.checkedSchemaName(name) {
                 fail(
                     source, tenant: id, row: number, problem: .invalidName(kind: "schema", name: name, problem: problem)
                 )

@@ -393,7 +393,7 @@ extension Fleet {
 
     /// `nameProblem`, answered without looking at characters one by one when the name is plain ASCII of the
     /// allowed kind (letters, digits, `-`, `_`, `.`; at most 100), as nearly every name is.
-    static func checkedName(_ name: String) -> String? {
+    public static func checkedName(_ name: String) -> String? {
         var name = name
         let plain = name.withUTF8 { bytes in
             !bytes.isEmpty && bytes.count <= 100 && bytes.allSatisfy { byteKinds[Int($0)] & nameByte != 0 }
@@ -420,7 +420,7 @@ extension Fleet {
     /// `tenantSchemaProblem`, answered from the bytes when the name is plain ASCII letters, digits and `_`,
     /// starting with a letter or `_`, at most 63 bytes, and none of the names it refuses; anything else, and those
     /// names, get the full check and its message.
-    static func checkedSchemaName(_ name: String) -> String? {
+    public static func checkedSchemaName(_ name: String) -> String? {
         var name = name
         let plain = name.withUTF8 { bytes in
             guard let first = bytes.first, bytes.count <= 63, byteKinds[Int(first)] & identifierStart != 0,
