@@ -307,7 +307,8 @@ struct RetryCommandTests {
             policy: q
             waves:
               - {name: all, select: {remaining: true}}
-            retries: {attempts: 1, backoff: 10ms}
+            lock_timeout: 15s
+            retries: {attempts: 3, backoff: 500ms}
             failure_budget: {per_wave: 1, total: 1}
             on_failure: quarantine
             """)
@@ -331,7 +332,8 @@ struct RetryCommandTests {
         try await first.wait(limit: .seconds(30))
         #expect(first.killedBySignal)
 
-        // Run again: the unfinished retry is resumed (no second one), and k003 has each phase once.
+        // Run again: the unfinished retry is resumed (no second one), and k003 has each phase once. (The killed
+        // session's backend holds k003's locks until it sees its client gone, after its sleep: lock_timeout covers it.)
         let second = try await children.run(
             "retry-2", ["retry", parent, "--fleet", "retrykill", "--yes"], limit: .seconds(120))
         #expect(second.exitStatus == 0, "\(second.transcript)")
@@ -340,6 +342,11 @@ struct RetryCommandTests {
                 fleet.control,
                 "SELECT count(*) || '|' || string_agg(state, ',') FROM flotilla.rollouts WHERE kind = 'retry'")
                 == "1|done")
+        #expect(
+            try psql(
+                fleet.control,
+                "SELECT string_agg(s.phase || ':' || s.tenant || ':' || s.state, ',' ORDER BY s.phase_index) FROM flotilla.steps s JOIN flotilla.rollouts r ON r.id = s.rollout_id WHERE r.kind = 'retry'"
+            ) == "expand:k003:applied,more:k003:applied", "\(second.transcript)")
         #expect(
             try psql(
                 fleet.control,
