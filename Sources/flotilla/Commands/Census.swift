@@ -116,10 +116,11 @@ enum CensusRenderer {
         if !report.latestHistogram.isEmpty {
             lines.append("")
             lines.append("latest phase applied")
-            let width = max(20, report.latestHistogram.map { ($0.latest?.description ?? "(none)").count }.max() ?? 0)
+            let width = max(
+                20, report.latestHistogram.map { ($0.latest?.description ?? "(no phase)").count }.max() ?? 0)
             for entry in report.latestHistogram.reversed() {
                 lines.append(
-                    "  " + pad(entry.latest?.description ?? "(none)", width) + "  "
+                    "  " + pad(entry.latest?.description ?? "(no phase)", width) + "  "
                         + pad("\(entry.tenants)", 7, left: true)
                 )
             }
@@ -129,11 +130,18 @@ enum CensusRenderer {
         if !behind.isEmpty {
             outliers.append("behind: \(behind.count)")
             for (shard, tenants) in report.behindByShard {
-                outliers.append(
-                    "  \(shard) (\(tenants.count)): "
-                        + some(tenants) {
-                            "\($0.tenant.id) (lacks \($0.missing[0])\($0.missing.count > 1 ? " +\($0.missing.count - 1)" : ""))"
-                        })
+                outliers.append("  shard \(shard): \(tenants.count)")
+                // Tenants that lack the same phases together, the group that lacks the fewest first.
+                var groups: [[PhaseRef]: [TenantStanding]] = [:]
+                for standing in tenants { groups[standing.missing, default: []].append(standing) }
+                let ordered = groups.sorted {
+                    ($0.key.count, $0.key.first?.description ?? "") < ($1.key.count, $1.key.first?.description ?? "")
+                }
+                for (missing, members) in ordered.prefix(named) {
+                    let lacks = missing.count > 1 ? "\(missing[0]) +\(missing.count - 1)" : "\(missing[0])"
+                    outliers.append("    lack \(lacks) (\(members.count)): " + some(members) { $0.tenant.id })
+                }
+                if ordered.count > named { outliers.append("    … and \(ordered.count - named) more groups") }
             }
         }
         let drifted = report.tenants.filter(\.isDrifted)
