@@ -21,7 +21,8 @@ struct ChangeState {
 
     /// The transaction the current statement runs in, when it runs in one.
     private(set) var transaction: Int?
-    private var inputTransaction: Int?
+    /// The `BEGIN` that opened the running transaction; nil when none is open or it is the input's own.
+    private(set) var openingBegin: SQLToken?
     private var transactionCounter = 0
 
     private struct ColumnKey: Hashable {
@@ -36,18 +37,23 @@ struct ChangeState {
 
     // MARK: Inputs and transactions
 
-    /// Starts a new input; when `inTransaction`, all its statements share one transaction block.
+    /// Starts a new input; when `inTransaction`, its statements run in one transaction block until a `COMMIT`.
     mutating func beginInput(inTransaction: Bool) {
-        inputTransaction = inTransaction ? newTransaction() : nil
-        transaction = inputTransaction
+        transaction = inTransaction ? newTransaction() : nil
+        openingBegin = nil
     }
 
-    mutating func beginTransaction() {
-        if inputTransaction == nil, transaction == nil { transaction = newTransaction() }
+    /// `BEGIN` / `START TRANSACTION` at `token`. Inside the input's own transaction it changes nothing.
+    mutating func beginTransaction(at token: SQLToken) {
+        guard transaction == nil else { return }
+        transaction = newTransaction()
+        openingBegin = token
     }
 
+    /// `COMMIT`, `ROLLBACK`…: ends the open transaction, the input's own one included.
     mutating func endTransaction() {
-        transaction = inputTransaction
+        transaction = nil
+        openingBegin = nil
     }
 
     var isInTransaction: Bool { transaction != nil }
@@ -94,6 +100,52 @@ struct ChangeState {
         var renamed = createdTables[i]
         renamed.parts[renamed.parts.count - 1] = newName
         createdTables[i] = renamed
+    }
+
+    /// Tables renamed in this change: the old name, the new one and the transaction of the rename.
+    private var renames: [Rename] = []
+    /// Renames answered in their own transaction by a view under the old name over the new one.
+    private(set) var aliasedRenames: Set<Rename> = []
+
+    struct Rename: Hashable {
+        var table: String
+        var newName: String
+        var transaction: Int
+    }
+
+    /// Records `ALTER TABLE table RENAME TO newName`; returns the rename when it runs in a transaction.
+    mutating func renamedInTransaction(table: QualifiedName, to newName: String) -> Rename? {
+        guard let transaction else { return nil }
+        let rename = Rename(table: table.name, newName: newName, transaction: transaction)
+        renames.append(rename)
+        return rename
+    }
+
+    /// `CREATE VIEW view AS … FROM source …`: completes the alias pattern of a rename of `view` to a table the
+    /// view reads, in the same transaction.
+    mutating func createdView(_ view: QualifiedName, reading names: Set<String>) {
+        guard let transaction else { return }
+        for rename in renames
+        where rename.transaction == transaction && rename.table == view.name && names.contains(rename.newName) {
+            aliasedRenames.insert(rename)
+        }
+    }
+
+    /// Indexes on plain columns created in this change, by name: their table and columns.
+    private var indexColumns: [String: (table: String, columns: [String])] = [:]
+
+    mutating func indexed(_ index: String, on table: QualifiedName, columns: [String]) {
+        indexColumns[index] = (table.name, columns)
+    }
+
+    /// Whether every column of `index` (created in this change) is known to hold no NULL: SET NOT NULL in this
+    /// change or proven by a validated `CHECK (col IS NOT NULL)`.
+    func hasNotNullColumns(index: String, on table: QualifiedName) -> Bool {
+        guard let entry = indexColumns[index], entry.table == table.name else { return false }
+        return entry.columns.allSatisfy { column in
+            let key = ColumnKey(table: table.name, column: column)
+            return setNotNullColumns.contains(key) || provenNotNull.contains(key)
+        }
     }
 
     // MARK: Columns

@@ -36,6 +36,13 @@ enum DefaultExpression: Equatable {
         "tsrange", "int4range", "int8range", "numrange",
     ]
 
+    /// Type names that read as functions only in a cast (`uuid('…')`, `date('2024-01-01')`).
+    static let castFunctions: Set<String> = [
+        "inet", "interval", "timestamp", "timestamptz", "date", "time", "numeric", "int", "int2", "int4", "int8",
+        "integer", "bigint", "smallint", "text", "varchar", "bool", "boolean", "float4", "float8", "jsonb", "json",
+        "uuid", "bytea", "point",
+    ]
+
     /// Classifies the tokens of a default expression (what follows `DEFAULT`).
     static func classify(_ tokens: ArraySlice<SQLToken>) -> DefaultExpression {
         let tokens = Array(tokens)
@@ -47,6 +54,13 @@ enum DefaultExpression: Equatable {
             if i > 0, tokens[i - 1].isSymbol("::") { continue }
             guard let name = token.identifier else { continue }
             if volatileFunctions.contains(name) { return .volatile(function: name) }
+            // A type name called with no argument is not a cast (`uuid('…')` is): `uuid()` makes a new value
+            // per call, and any other such call is a function Flotilla does not know.
+            if castFunctions.contains(name), i + 2 < tokens.count, tokens[i + 2].isSymbol(")") {
+                if name == "uuid" { return .volatile(function: name) }
+                if unknown == nil { unknown = token.text }
+                continue
+            }
             if !nonVolatileFunctions.contains(name), unknown == nil {
                 let qualified =
                     i >= 2 && tokens[i - 1].isSymbol(".") ? "\(tokens[i - 2].text).\(token.text)" : token.text

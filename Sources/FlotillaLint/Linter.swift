@@ -73,20 +73,37 @@ public struct Linter: Sendable {
             findings.append(finding(verdict, at: start, statement: "", acknowledged: nil))
         }
 
+        // Renames that a later view may turn into the alias pattern: the finding's index and what made it.
+        var renames: [(index: Int, verdict: Verdict, token: SQLToken, summary: String, acknowledged: String?)] = []
+        var beginSummaries: [Int: (summary: String, acknowledged: [Acknowledgement])] = [:]
         for (index, lexedStatement) in lexed.statements.enumerated() {
             let summary = Self.summary(lexedStatement.statement.text)
             let acknowledged = acknowledgements[index] + inputAcknowledgements
+            beginSummaries[lexedStatement.tokens[0].offset] = (summary, acknowledged)
             for verdict in StatementAnalyzer.analyze(lexedStatement.tokens, state: &state) {
                 let reason =
                     verdict.rule == .ignoreWithoutReason
                     ? nil : acknowledged.first { SQLToken.fold($0.rule) == verdict.rule.id }?.reason
-                findings.append(
-                    finding(
-                        verdict, at: verdict.anchor ?? lexedStatement.tokens[0], statement: summary,
-                        acknowledged: reason
-                    )
-                )
+                let token = verdict.anchor ?? lexedStatement.tokens[0]
+                if verdict.alias != nil {
+                    renames.append((findings.count, verdict, token, summary, reason))
+                }
+                findings.append(finding(verdict, at: token, statement: summary, acknowledged: reason))
             }
+        }
+        for rename in renames {
+            guard let alias = rename.verdict.alias, state.aliasedRenames.contains(alias) else { continue }
+            let verdict = rename.verdict.exempted(
+                because: "the alias pattern: a view \(alias.table) over \(alias.newName) is created in the same "
+                    + "transaction, so running queries keep working; move the application to \(alias.newName), "
+                    + "then drop the view in a later phase")
+            findings[rename.index] = finding(
+                verdict, at: rename.token, statement: rename.summary, acknowledged: rename.acknowledged)
+        }
+        if let verdict = StatementAnalyzer.unterminatedBegin(state), let begin = verdict.anchor {
+            let statement = beginSummaries[begin.offset]
+            let reason = statement?.acknowledged.first { SQLToken.fold($0.rule) == verdict.rule.id }?.reason
+            findings.append(finding(verdict, at: begin, statement: statement?.summary ?? "", acknowledged: reason))
         }
         return findings.enumerated()
             .sorted {

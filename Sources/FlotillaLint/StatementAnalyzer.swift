@@ -24,20 +24,55 @@ struct StatementAnalyzer {
         if cursor.at("update") || cursor.at("delete") { return analyzeData() }
         if cursor.at("vacuum") || cursor.at("cluster") { return analyzeMaintenance(cursor) }
         if cursor.at("alter", "system") { return noTransactionBlock("ALTER SYSTEM") }
-        trackTransactionControl(cursor)
-        return []
+        if cursor.at("alter", "schema") { return analyzeAlterSchema(cursor) }
+        if cursor.at("alter", "domain") { return analyzeAlterDomain(cursor) }
+        if cursor.at("alter", "type") { return analyzeAlterType(cursor) }
+        return trackTransactionControl(cursor)
     }
 
     // MARK: Transactions
 
-    private mutating func trackTransactionControl(_ cursor: TokenCursor) {
+    /// `BEGIN` and `COMMIT` and their synonyms; flags a `BEGIN` inside a transaction it opened and a `COMMIT`
+    /// with no transaction open (PostgreSQL only warns about both).
+    private mutating func trackTransactionControl(_ cursor: TokenCursor) -> [Verdict] {
         if cursor.at("begin") || cursor.at("start", "transaction") {
-            state.beginTransaction()
+            if let first = state.openingBegin {
+                return [
+                    Verdict(
+                        .transactionShape, "BEGIN inside the transaction opened by the BEGIN on line \(first.line)",
+                        advice: "PostgreSQL ignores it with a warning, so the first COMMIT ends both and what follows "
+                            + "runs outside any transaction; remove the inner BEGIN"
+                    )
+                ]
+            }
+            state.beginTransaction(at: tokens[0])
         } else if cursor.at("commit") || cursor.at("end") || cursor.at("abort") || cursor.at("prepare", "transaction")
             || (cursor.at("rollback") && !cursor.tokens.contains { $0.isKeyword("to") })
         {
+            let verb = tokens[0].text.uppercased()
+            guard state.isInTransaction else {
+                return [
+                    Verdict(
+                        .transactionShape, "\(verb) with no transaction open",
+                        advice: "PostgreSQL only warns, and the statements before it already ran one by one; "
+                            + "open the transaction with BEGIN where it should start, or remove the \(verb)"
+                    )
+                ]
+            }
             state.endTransaction()
         }
+        return []
+    }
+
+    /// The finding for a `BEGIN` still open when its input ends, nil when there is none.
+    static func unterminatedBegin(_ state: ChangeState) -> Verdict? {
+        guard let begin = state.openingBegin else { return nil }
+        return Verdict(
+            .transactionShape, "BEGIN is never committed",
+            advice: "what follows it is committed or rolled back only when the session ends, depending on who "
+                + "runs it; end the transaction with COMMIT",
+            at: begin
+        )
     }
 
     /// For statements PostgreSQL refuses inside a transaction block.
@@ -61,8 +96,8 @@ struct StatementAnalyzer {
         if isVacuum {
             let refused = noTransactionBlock("VACUUM")
             if !refused.isEmpty { return refused }
-            let options = cursor.atSymbol("(") ? Array(cursor.parenthesized() ?? []) : []
-            let full = cursor.at("full") || options.contains { $0.isKeyword("full") }
+            let options = cursor.atSymbol("(") ? (cursor.parenthesized() ?? []).splitAtTopLevelCommas() : []
+            let full = cursor.at("full") || options.contains(where: Self.isFullOption)
             guard full else { return [] }
             return [
                 Verdict(
@@ -77,5 +112,14 @@ struct StatementAnalyzer {
                 advice: "there is no online path; leave physical ordering to pg_repack outside the rollout"
             )
         ]
+    }
+
+    /// `FULL`, `FULL TRUE`, `FULL ON`, `FULL 1` in VACUUM's option list; `FULL FALSE`, `FULL OFF`, `FULL 0`
+    /// are not.
+    private static func isFullOption(_ option: ArraySlice<SQLToken>) -> Bool {
+        guard let name = option.first, name.isKeyword("full") else { return false }
+        guard let value = option.dropFirst().first else { return true }
+        let off = ["false", "off", "0", "'false'", "'off'", "'0'"]
+        return !off.contains(SQLToken.fold(value.text))
     }
 }

@@ -8,5 +8,7 @@ enum Strategy {
     static let onlineIndex = "online index creation"
     static let validateThenEnforce = "validation then enforcement"
     static let backfill = "backfill phase"
+    /// The `CONCURRENTLY` form of the statement, in a phase with `transaction: none`.
+    static let concurrently = "concurrent form"
     static let noOnlinePath = "no online path"
 }

@@ -10,6 +10,8 @@ struct Verdict {
     var advice: String
     /// The token the finding points at; nil for the statement's first token.
     var anchor: SQLToken?
+    /// A table rename that a view under the old name, later in the same transaction, turns into the alias pattern.
+    var alias: ChangeState.Rename?
 
     init(_ rule: RuleDescription, _ what: String, advice: String = "", lock: String? = nil, at anchor: SQLToken? = nil)
     {

@@ -169,6 +169,7 @@ struct LinterTests {
             "direct deployment", "multi-phase approach", "alias pattern", "deprecation pattern",
             "shadow column pattern",
             "online index creation", "validation then enforcement", "backfill phase", "no online path",
+            "concurrent form",
         ]
         let locks: Set<String> = [
             "none", "ROW EXCLUSIVE", "SHARE UPDATE EXCLUSIVE", "SHARE", "SHARE ROW EXCLUSIVE", "ACCESS EXCLUSIVE",
@@ -186,5 +187,65 @@ struct LinterTests {
         #expect(ids.contains("unbatched-update"))
         #expect(ids.contains("ignore-without-reason"))
         #expect(ids.contains("statement"))
+    }
+}
+
+@Suite("Transactions and the alias pattern")
+struct TransactionShapeTests {
+    let linter = Linter()
+
+    func findings(_ sql: String, inTransaction: Bool = false) -> [Finding] {
+        linter.lint([LintInput(file: "x.sql", sql: sql, inTransaction: inTransaction)])
+    }
+
+    @Test func aliasPatternInOneTransactionIsLow() throws {
+        let found = findings(
+            "BEGIN;\nALTER TABLE users RENAME TO accounts;\nCREATE VIEW users AS SELECT * FROM accounts;\nCOMMIT;")
+        let rename = try #require(found.first { $0.rule == "rename-table" })
+        #expect(rename.risk == .low)
+        #expect(rename.strategy == "direct deployment")
+        #expect(rename.message.contains("alias pattern"))
+        #expect(found.allSatisfy { $0.risk == .low })
+    }
+
+    @Test func renameWithoutTheViewOrAcrossTransactionsStaysHigh() throws {
+        let alone = findings("BEGIN;\nALTER TABLE users RENAME TO accounts;\nCOMMIT;")
+        #expect(alone.first { $0.rule == "rename-table" }?.risk == .high)
+        // Committed in between: the old name is missing until the view exists.
+        let split = findings(
+            "BEGIN;\nALTER TABLE users RENAME TO accounts;\nCOMMIT;\nCREATE VIEW users AS SELECT * FROM accounts;")
+        #expect(split.first { $0.rule == "rename-table" }?.risk == .high)
+        // Autocommit: each statement is its own transaction.
+        let autocommit = findings(
+            "ALTER TABLE users RENAME TO accounts;\nCREATE VIEW users AS SELECT * FROM accounts;")
+        #expect(autocommit.first { $0.rule == "rename-table" }?.risk == .high)
+        // A view under the old name over some other table is not an alias.
+        let other = findings(
+            "BEGIN;\nALTER TABLE users RENAME TO accounts;\nCREATE VIEW users AS SELECT * FROM people;\nCOMMIT;")
+        #expect(other.first { $0.rule == "rename-table" }?.risk == .high)
+    }
+
+    @Test func unterminatedBeginPointsAtTheBegin() throws {
+        let found = findings("SELECT 1;\nBEGIN;\nALTER TABLE users ADD COLUMN a int;")
+        let shape = try #require(found.first { $0.rule == "transaction-shape" })
+        #expect(shape.line == 2)
+        #expect(shape.risk == .medium)
+        #expect(shape.statement == "BEGIN")
+        #expect(found.count == 4)
+    }
+
+    @Test func doubleBeginNamesTheFirst() throws {
+        let found = findings("BEGIN;\nSELECT 1;\nBEGIN;\nCOMMIT;")
+        let shape = try #require(found.first { $0.rule == "transaction-shape" })
+        #expect(shape.line == 3)
+        #expect(shape.message.contains("line 1"))
+        // The COMMIT closes the transaction: no unterminated BEGIN.
+        #expect(found.filter { $0.rule == "transaction-shape" }.count == 1)
+    }
+
+    @Test func commitEndsTheSurroundingTransaction() {
+        let sql = "ALTER TABLE users ADD COLUMN a int;\nCOMMIT;\nCREATE INDEX CONCURRENTLY i ON users (a);"
+        let found = findings(sql, inTransaction: true)
+        #expect(found.map(\.rule) == ["add-column", "statement", "create-index-concurrently"])
     }
 }

@@ -194,7 +194,7 @@ enum RuleTable {
         RuleCase("ALTER TABLE users ADD PRIMARY KEY (id)", "add-primary-key", .high),
         RuleCase(
             "ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_id_idx",
-            "add-constraint-using-index", .low
+            "add-primary-key-using-index", .high
         ),
         RuleCase(
             "ALTER TABLE users ADD CONSTRAINT k UNIQUE (email) USING INDEX TABLESPACE fast", "add-unique-constraint",
@@ -375,6 +375,95 @@ enum RuleTable {
         RuleCase("SELECT E'it\\'s; DROP TABLE users'", "statement", .low),
     ]
 
+    /// Dangers that issue 14 found rated low, and its false alarms.
+    static let issue14: [RuleCase] = [
+        RuleCase("ALTER TABLE users ADD COLUMN token uuid DEFAULT uuid()", "add-column-volatile-default", .high),
+        RuleCase(
+            "ALTER TABLE users ADD COLUMN token uuid NOT NULL DEFAULT gen_random_uuid()",
+            "add-column-volatile-default", .high
+        ),
+        RuleCase(
+            "ALTER TABLE users ADD COLUMN token uuid DEFAULT uuid('00000000-0000-0000-0000-000000000000')",
+            "add-column", .low
+        ),
+        RuleCase("ALTER TABLE users ADD COLUMN at timestamptz DEFAULT now()", "add-column", .low),
+        RuleCase("ALTER TABLE users ADD COLUMN d date DEFAULT date()", "add-column-unknown-default", .medium),
+        RuleCase("ALTER TABLE events DETACH PARTITION events_2023", "detach-partition", .medium),
+        RuleCase("ALTER TABLE events DETACH PARTITION events_2023 CONCURRENTLY", "statement", .low),
+        RuleCase(
+            "ALTER TABLE events DETACH PARTITION events_2023 CONCURRENTLY", "concurrently-in-transaction", .error,
+            inTransaction: true
+        ),
+        RuleCase("ALTER TABLE events DETACH PARTITION events_2023 FINALIZE", "statement", .low),
+        RuleCase(
+            "ALTER TABLE events DETACH PARTITION events_2023", "detach-partition", .low,
+            setup: "CREATE TABLE events (id bigint, at date) PARTITION BY RANGE (at)"
+        ),
+        RuleCase("DROP DATABASE tenant_acme", "drop-database", .high),
+        RuleCase("DROP DATABASE IF EXISTS tenant_acme WITH (FORCE)", "drop-database", .high),
+        RuleCase("DROP DATABASE tenant_acme", "no-transaction-block", .error, inTransaction: true),
+        RuleCase(
+            "ALTER DOMAIN positive_int ADD CONSTRAINT positive CHECK (VALUE > 0)", "alter-domain-add-constraint",
+            .high
+        ),
+        RuleCase("ALTER DOMAIN positive_int ADD CHECK (VALUE > 0) NOT VALID", "statement", .low),
+        RuleCase("ALTER DOMAIN positive_int VALIDATE CONSTRAINT positive", "alter-domain-add-constraint", .high),
+        RuleCase("ALTER DOMAIN email SET NOT NULL", "alter-domain-add-constraint", .high),
+        RuleCase("ALTER DOMAIN email SET DEFAULT ''", "statement", .low),
+        RuleCase(
+            "CREATE DOMAIN positive_int AS int CHECK (VALUE > 0)", "create-domain-with-constraint", .medium
+        ),
+        RuleCase("CREATE DOMAIN email AS text NOT NULL", "create-domain-with-constraint", .medium),
+        RuleCase("CREATE DOMAIN email AS text COLLATE \"C\"", "statement", .low),
+        RuleCase("ALTER SCHEMA tenant_acme RENAME TO tenant_acme_old", "rename-schema", .high),
+        RuleCase("ALTER SCHEMA tenant_acme OWNER TO app", "statement", .low),
+        RuleCase("ALTER SCHEMA reporting RENAME TO reports", "rename-schema", .low, setup: "CREATE SCHEMA reporting"),
+        RuleCase("ALTER TYPE mood RENAME VALUE 'sad' TO 'unhappy'", "rename-enum-value", .high),
+        RuleCase("ALTER TYPE mood ADD VALUE 'curious'", "statement", .low),
+        RuleCase(
+            "ALTER TABLE users ADD PRIMARY KEY USING INDEX users_id_idx", "add-primary-key-using-index", .high
+        ),
+        RuleCase(
+            "ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_id_idx",
+            "add-primary-key-using-index", .low,
+            setup: """
+                ALTER TABLE users ADD CONSTRAINT id_nn CHECK (id IS NOT NULL) NOT VALID;
+                ALTER TABLE users VALIDATE CONSTRAINT id_nn;
+                ALTER TABLE users ALTER COLUMN id SET NOT NULL;
+                CREATE UNIQUE INDEX CONCURRENTLY users_id_idx ON users (id);
+                """
+        ),
+        RuleCase(
+            "ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_id_idx",
+            "add-primary-key-using-index", .high,
+            setup: "CREATE UNIQUE INDEX CONCURRENTLY users_id_idx ON users (id)"
+        ),
+        RuleCase("BEGIN;\nBEGIN", "transaction-shape", .medium),
+        RuleCase("COMMIT", "transaction-shape", .medium),
+        RuleCase("BEGIN;\nCOMMIT;\nCOMMIT", "transaction-shape", .medium),
+        RuleCase("SELECT 1;\nBEGIN", "transaction-shape", .medium),
+        RuleCase("BEGIN;\nSELECT 1;\nCOMMIT", "statement", .low),
+        RuleCase("BEGIN;\nSELECT 1;\nROLLBACK", "statement", .low),
+        RuleCase("SELECT 1;\nCOMMIT", "statement", .low, inTransaction: true),
+        RuleCase("VACUUM (FULL FALSE) users", "statement", .low),
+        RuleCase("VACUUM (FULL OFF, ANALYZE) users", "statement", .low),
+        RuleCase("VACUUM (FULL TRUE) users", "table-rewrite", .high),
+        RuleCase("VACUUM (ANALYZE, FULL 1) users", "table-rewrite", .high),
+        RuleCase(
+            "COMMIT;\nCREATE INDEX CONCURRENTLY users_email_idx ON users (email)", "create-index-concurrently", .low,
+            inTransaction: true
+        ),
+        RuleCase(
+            "ALTER TABLE users RENAME TO accounts;\nCREATE VIEW users AS SELECT * FROM accounts", "statement", .low,
+            inTransaction: true
+        ),
+        RuleCase(
+            "BEGIN;\nALTER TABLE users RENAME TO accounts;\nCREATE VIEW users AS SELECT * FROM accounts;\nCOMMIT",
+            "statement", .low
+        ),
+    ]
+
     static let all: [RuleCase] =
         addColumn + columns + constraints + indexes + tables + data + createdInThisChange + falsePositiveTraps
+        + issue14
 }

@@ -57,10 +57,23 @@ extension StatementAnalyzer {
             )
             return verdict.exempted(ifCreated: table, in: state)
         }
-        if cursor.at("detach", "partition"), action.contains(where: { $0.isKeyword("concurrently") }),
-            let refused = concurrentlyInTransaction("ALTER TABLE \(table) DETACH PARTITION … CONCURRENTLY")
-        {
-            return refused
+        if cursor.accept("detach", "partition") {
+            let partition = cursor.qualifiedName().map(\.description) ?? "?"
+            if action.contains(where: { $0.isKeyword("concurrently") }) {
+                if let refused = concurrentlyInTransaction("ALTER TABLE \(table) DETACH PARTITION … CONCURRENTLY") {
+                    return refused
+                }
+                return genericAction(action, table: table)
+            }
+            if !action.contains(where: { $0.isKeyword("finalize") }) {
+                let verdict = Verdict(
+                    .detachPartition, "ALTER TABLE \(table) DETACH PARTITION \(partition)",
+                    advice: "it takes ACCESS EXCLUSIVE on \(table), queued behind every running query on any of its "
+                        + "partitions and blocking all that come after; use ALTER TABLE \(table) DETACH PARTITION "
+                        + "\(partition) CONCURRENTLY in a phase with `transaction: none` (PostgreSQL 14+)"
+                )
+                return verdict.exempted(ifCreated: table, in: state)
+            }
         }
         return genericAction(action, table: table)
     }
@@ -95,11 +108,12 @@ extension StatementAnalyzer {
         cursor.accept("rename")
         if cursor.accept("to") {
             let newName = cursor.identifier() ?? "?"
-            let verdict = Verdict(
+            var verdict = Verdict(
                 .renameTable, "ALTER TABLE \(table) RENAME TO \(newName)",
                 advice: Self.renameTableAdvice(table, to: newName)
             )
             .exempted(ifCreated: table, in: state)
+            if verdict.risk > .low { verdict.alias = state.renamedInTransaction(table: table, to: newName) }
             state.renamed(table: table, to: newName)
             return verdict
         }

@@ -30,14 +30,28 @@ extension StatementAnalyzer {
         } else if cursor.at("unique") || cursor.at("primary", "key") {
             let kind = cursor.accept("unique") ? "UNIQUE" : "PRIMARY KEY"
             cursor.accept("primary", "key")
-            if cursor.at("using", "index"), cursor.peek(2)?.isKeyword("tablespace") == false {
-                verdict = Verdict(
-                    .addConstraintUsingIndex, "\(label) \(kind) USING INDEX on \(table)",
-                    advice: kind == "PRIMARY KEY"
-                        ? "adopts the index without building it; the columns must already be NOT NULL "
-                            + "(SET NOT NULL them first via a validated CHECK) or this scans the table"
-                        : "adopts the index without building it, a catalog-only change"
-                )
+            if cursor.accept("using", "index"), !cursor.at("tablespace") {
+                let index = cursor.identifier() ?? "?"
+                if kind == "PRIMARY KEY" {
+                    var pk = Verdict(
+                        .addPrimaryKeyUsingIndex, "\(label) PRIMARY KEY USING INDEX \(index) on \(table)",
+                        advice: "it adopts the index, but unless the index's columns are already NOT NULL PostgreSQL "
+                            + "sets them NOT NULL and scans every row of \(table) under ACCESS EXCLUSIVE; validation "
+                            + "then enforcement first: CHECK (col IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, "
+                            + "SET NOT NULL, then ADD … PRIMARY KEY USING INDEX \(index)"
+                    )
+                    if state.hasNotNullColumns(index: index, on: table) {
+                        pk = pk.exempted(
+                            because: "the columns of \(index) are NOT NULL already, so it adopts the index without "
+                                + "a scan: a catalog-only change")
+                    }
+                    verdict = pk
+                } else {
+                    verdict = Verdict(
+                        .addConstraintUsingIndex, "\(label) UNIQUE USING INDEX \(index) on \(table)",
+                        advice: "adopts the index without building it, a catalog-only change"
+                    )
+                }
             } else {
                 var nulls = cursor
                 nulls.accept("nulls", "not", "distinct")

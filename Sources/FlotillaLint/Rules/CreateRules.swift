@@ -20,6 +20,13 @@ extension StatementAnalyzer {
             }
             return []
         }
+        if cursor.accept("domain") { return analyzeCreateDomain(cursor) }
+        if cursor.at("view") || cursor.at("temporary", "view") || cursor.at("temp", "view")
+            || cursor.at("recursive", "view")
+        {
+            analyzeCreateView(cursor)
+            return []
+        }
         if cursor.at("database") { return noTransactionBlock("CREATE DATABASE") }
         if cursor.at("tablespace") { return noTransactionBlock("CREATE TABLESPACE") }
         _ = cursor.accept("global") || cursor.accept("local")
@@ -33,6 +40,18 @@ extension StatementAnalyzer {
             }
         }
         return []
+    }
+
+    /// `CREATE [OR REPLACE] [TEMP] [RECURSIVE] VIEW name [(columns)] AS query`: remembered for the alias pattern.
+    private mutating func analyzeCreateView(_ start: TokenCursor) {
+        var cursor = start
+        _ = cursor.accept("temporary") || cursor.accept("temp")
+        cursor.accept("recursive")
+        cursor.accept("view")
+        guard let view = cursor.qualifiedName() else { return }
+        let read = Set(
+            cursor.rest.compactMap { $0.kind == .word || $0.kind == .quotedIdentifier ? $0.identifier : nil })
+        state.createdView(view, reading: read)
     }
 
     /// Remembers the declared type of each column of a `CREATE TABLE`.
@@ -66,6 +85,9 @@ extension StatementAnalyzer {
         if state.isCreated(table), let index {
             state.created(index: QualifiedName(parts: (table.schema.map { [$0] } ?? []) + [index.name]))
         }
+        if let index, let columns = Self.plainColumns(cursor) {
+            state.indexed(index.name, on: table, columns: columns)
+        }
         let verdict =
             concurrently
             ? Verdict(
@@ -79,5 +101,21 @@ extension StatementAnalyzer {
                     + "\(kind) CONCURRENTLY … in a phase with `transaction: none`"
             )
         return [verdict.exempted(ifCreated: table, in: state)]
+    }
+
+    /// The columns of `[USING method] (a, b)` when each is a plain column name; nil for expressions.
+    private static func plainColumns(_ start: TokenCursor) -> [String]? {
+        var cursor = start
+        if cursor.accept("using") { cursor.advance() }
+        guard let list = cursor.parenthesized() else { return nil }
+        var columns: [String] = []
+        for element in list.splitAtTopLevelCommas() {
+            guard let first = element.first, first.kind == .word || first.kind == .quotedIdentifier,
+                let name = first.identifier,
+                element.dropFirst().allSatisfy({ $0.isKeyword("asc") || $0.isKeyword("desc") })
+            else { return nil }
+            columns.append(name)
+        }
+        return columns.isEmpty ? nil : columns
     }
 }

@@ -11,7 +11,21 @@ extension StatementAnalyzer {
             for name in Self.nameList(&cursor) { state.dropped(table: name) }
             return []
         }
-        if cursor.at("database") { return noTransactionBlock("DROP DATABASE") }
+        if cursor.accept("database") {
+            let refused = noTransactionBlock("DROP DATABASE")
+            if !refused.isEmpty { return refused }
+            cursor.accept("if", "exists")
+            let name = cursor.identifier() ?? "?"
+            return [
+                Verdict(
+                    .dropDatabase, "DROP DATABASE \(name)",
+                    advice: "every table in it is gone with its data, and in a database-per-tenant fleet so is the "
+                        + "tenant whose `database:` is \(name); it fails while anyone is connected (WITH (FORCE) "
+                        + "disconnects them); deprecation pattern: stop using it, take it out of the fleet, then drop "
+                        + "it outside the rollout"
+                )
+            ]
+        }
         if cursor.at("tablespace") { return noTransactionBlock("DROP TABLESPACE") }
         return []
     }

@@ -84,6 +84,18 @@ extension RuleDescription {
         id: "truncate", risk: .high, strategy: Strategy.deprecation, lock: Lock.accessExclusive,
         summary: "TRUNCATE deletes every row at once under ACCESS EXCLUSIVE."
     )
+    static let renameSchema = RuleDescription(
+        id: "rename-schema", risk: .high, strategy: Strategy.noOnlinePath, lock: Lock.accessExclusive,
+        summary: "ALTER SCHEMA … RENAME breaks every query naming it; in a schema-per-tenant fleet it renames a tenant."
+    )
+    static let dropDatabase = RuleDescription(
+        id: "drop-database", risk: .high, strategy: Strategy.deprecation, lock: Lock.accessExclusive,
+        summary: "DROP DATABASE removes a whole database; in a database-per-tenant fleet, a tenant."
+    )
+    static let detachPartition = RuleDescription(
+        id: "detach-partition", risk: .medium, strategy: Strategy.concurrently, lock: Lock.accessExclusive,
+        summary: "DETACH PARTITION without CONCURRENTLY takes ACCESS EXCLUSIVE on the partitioned table."
+    )
     static let tableRewrite = RuleDescription(
         id: "table-rewrite", risk: .high, strategy: Strategy.noOnlinePath, lock: Lock.accessExclusive,
         summary: "VACUUM FULL, CLUSTER, SET TABLESPACE, SET LOGGED/UNLOGGED, SET ACCESS METHOD rewrite the table."
@@ -124,7 +136,12 @@ extension RuleDescription {
     )
     static let addConstraintUsingIndex = RuleDescription(
         id: "add-constraint-using-index", risk: .low, strategy: Strategy.onlineIndex, lock: Lock.accessExclusive,
-        summary: "ADD UNIQUE / PRIMARY KEY USING INDEX adopts an index built concurrently: catalog-only."
+        summary: "ADD UNIQUE USING INDEX adopts an index built concurrently: catalog-only."
+    )
+    static let addPrimaryKeyUsingIndex = RuleDescription(
+        id: "add-primary-key-using-index", risk: .high, strategy: Strategy.validateThenEnforce,
+        lock: Lock.accessExclusive,
+        summary: "ADD PRIMARY KEY USING INDEX scans the table under ACCESS EXCLUSIVE unless its columns are NOT NULL."
     )
     static let addExclusionConstraint = RuleDescription(
         id: "add-exclusion-constraint", risk: .high, strategy: Strategy.noOnlinePath, lock: Lock.accessExclusive,
@@ -133,6 +150,21 @@ extension RuleDescription {
     static let dropConstraint = RuleDescription(
         id: "drop-constraint", risk: .medium, strategy: Strategy.multiPhase, lock: Lock.accessExclusive,
         summary: "DROP CONSTRAINT removes a guarantee (and a UNIQUE/PRIMARY KEY's index) for every tenant at once."
+    )
+
+    // MARK: Types and domains
+
+    static let alterDomainAddConstraint = RuleDescription(
+        id: "alter-domain-add-constraint", risk: .high, strategy: Strategy.validateThenEnforce, lock: Lock.share,
+        summary: "ALTER DOMAIN … ADD CONSTRAINT / VALIDATE CONSTRAINT checks every column of the domain in every table."
+    )
+    static let createDomainWithConstraint = RuleDescription(
+        id: "create-domain-with-constraint", risk: .medium, strategy: Strategy.validateThenEnforce, lock: Lock.none,
+        summary: "CREATE DOMAIN with a CHECK or NOT NULL: changing that constraint later scans every table using it."
+    )
+    static let renameEnumValue = RuleDescription(
+        id: "rename-enum-value", risk: .high, strategy: Strategy.multiPhase, lock: Lock.accessExclusive,
+        summary: "ALTER TYPE … RENAME VALUE breaks running code that reads or writes the old label."
     )
 
     // MARK: Indexes
@@ -171,6 +203,13 @@ extension RuleDescription {
         summary: "VACUUM, CREATE/DROP DATABASE, ALTER SYSTEM… cannot run inside a transaction block."
     )
 
+    // MARK: Transactions
+
+    static let transactionShape = RuleDescription(
+        id: "transaction-shape", risk: .medium, strategy: Strategy.direct, lock: Lock.none,
+        summary: "BEGIN inside an open transaction, COMMIT with none open, or a BEGIN never committed."
+    )
+
     // MARK: Data
 
     static let unbatchedUpdate = RuleDescription(
@@ -198,12 +237,14 @@ extension RuleDescription {
         .addColumn, .addColumnNotNullWithoutDefault, .addColumnVolatileDefault, .addColumnUnknownDefault,
         .addColumnSerial, .addColumnIdentity, .addColumnGeneratedStored, .alterColumnType,
         .alterColumnTypeCompatible, .setNotNull, .dropNotNull, .dropDefault, .renameColumn, .dropColumn,
-        .renameTable, .dropTable, .dropSchema, .truncate, .tableRewrite,
+        .renameTable, .dropTable, .dropSchema, .renameSchema, .dropDatabase, .detachPartition, .truncate,
+        .tableRewrite,
         .addCheckConstraint, .addForeignKey, .addConstraintNotValid, .validateConstraint,
         .validateConstraintInTransaction, .addUniqueConstraint, .addPrimaryKey, .addConstraintUsingIndex,
-        .addExclusionConstraint, .dropConstraint,
+        .addPrimaryKeyUsingIndex, .addExclusionConstraint, .dropConstraint,
+        .alterDomainAddConstraint, .createDomainWithConstraint, .renameEnumValue,
         .createIndex, .createIndexConcurrently, .dropIndex, .dropIndexConcurrently, .reindex,
-        .reindexConcurrently, .concurrentlyInTransaction, .noTransactionBlock,
+        .reindexConcurrently, .concurrentlyInTransaction, .noTransactionBlock, .transactionShape,
         .unbatchedUpdate, .statement, .ignoreWithoutReason, .ignoreUnknownRule,
     ]
 }
