@@ -206,14 +206,19 @@ struct CensusTests {
             Tenant(id: "d1", shard: "a", placement: .database(withLedger.database), location: here),
             Tenant(id: "d2", shard: "a", placement: .database(empty.database), location: here),
             Tenant(id: "d3", shard: "a", placement: .database(uniqueName("census_missing")), location: here),
+            Tenant(id: "d4", shard: "c", placement: .database(empty.database), location: here),
         ]
-        let fleet = makeFleet(name: "census-db", shards: [("a", shard)], tenants: tenants)
+        var closed = shard
+        closed.port = 1
+        let fleet = makeFleet(name: "census-db", shards: [("a", shard), ("c", closed)], tenants: tenants)
         let connections = try FleetConnections(
             fleet: fleet, embedded: nil, environment: [:], deadlines: testDeadlines, logger: engineTestLogger)
         let report = try await connections.run {
             await Census(connections: connections, logger: engineTestLogger).run(changes: [change])
         }
-        #expect(report.counts.map { [$0.applied, $0.reverted, $0.notYet, $0.unknown] } == [[1, 0, 2, 0]])
+        #expect(report.counts.map { [$0.applied, $0.reverted, $0.notYet, $0.unknown] } == [[1, 0, 2, 1]])
+        #expect(report.tenants(.unreachable).map(\.tenant.id) == ["d4"])
+        #expect(report.unreachableShards.map(\.problem.shard) == ["c"])
         #expect(report.tenants(.current).map(\.tenant.id) == ["d1"])
         #expect(report.tenants(.behind).map(\.tenant.id) == ["d2", "d3"])
         #expect(report.standing(of: "d2")?.reading == .noLedger(placementExists: true))
