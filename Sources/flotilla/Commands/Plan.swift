@@ -13,13 +13,6 @@ struct RolloutOptions: ParsableArguments {
 
     @Option(help: "Policy: a name (policies/NAME.yaml) or a path.")
     var policy: String
-
-    /// Loads and checks all three, resolves the fleet's tenant sources (when it has any), and plans. Problems print
-    /// as `path:line:col: error:` and exit 2.
-    func load(_ workspace: Workspace) async throws -> (Fleet, Change, Policy, RolloutPlan) {
-        let (resolved, change, policy, plan) = try await loadResolved(workspace)
-        return (resolved.fleet, change, policy, plan)
-    }
 }
 
 extension Flotilla {

@@ -34,11 +34,23 @@ extension Flotilla {
 
         func run() async throws {
             let workspace = currentWorkspace()
-            let (fleet, change, policy, plan) = try await options.load(workspace)
+            let (fleet, change, policy) = try loading { () throws(DefinitionError) in
+                let fleet = try workspace.loadFleet(options.fleet)
+                let change = try workspace.loadChange(options.change, fleet: fleet)
+                return (fleet, change, try workspace.loadPolicy(options.policy))
+            }
             try refuseUnsafe(change)
+            // A fleet without tenant sources is planned (and its plan checked) before anything connects.
+            let listedPlan = try loading { () throws(DefinitionError) in
+                fleet.sources.isEmpty ? try RolloutPlan.make(fleet: fleet, change: change, policy: policy) : nil
+            }
             if !yes, isatty(STDIN_FILENO) != 0 {
+                let tenants =
+                    fleet.sources.isEmpty
+                    ? "\(fleet.tenants.count) tenants"
+                    : "the tenants (\(fleet.tenants.count) listed, \(fleet.sources.count) source\(fleet.sources.count == 1 ? "" : "s"))"
                 print(
-                    "Roll out \(change.id) (\(change.phases.count) phases) to \(fleet.tenants.count) tenants of fleet \(fleet.name) in \(plan.waves.count) waves with policy \(policy.name)? [y/N] ",
+                    "Roll out \(change.id) (\(change.phases.count) phases) to \(tenants) of fleet \(fleet.name) with policy \(policy.name)? [y/N] ",
                     terminator: "")
                 guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
                     print("not started")
@@ -55,26 +67,41 @@ extension Flotilla {
                 let session = try await Session.open(
                     fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
                 return try await session.withControlStore { store in
-                    try await session.withFleet(fleet, deadlines: ConnectionDeadlines(connect: policy.connectTimeout)) {
-                        connections in
+                    // A rollout that is resumed runs over the tenant set it started with (its snapshot): the tenant
+                    // sources are not read again. A new one reads them now.
+                    let unfinished = try await store.unfinishedRollout(fleet: fleet.name, change: change.id)
+                    var current = fleet
+                    var snapshot: [Tenant] = []
+                    if let unfinished { snapshot = try await store.tenantSnapshot(unfinished.id) }
+                    if !snapshot.isEmpty {
+                        current.tenants = snapshot
+                    } else {
+                        current = try await resolveTenants(
+                            fleet, environment: workspace.environment, embedded: session.embeddedURL, logger: logger
+                        ).fleet
+                    }
+                    let plan = try loading { [current] () throws(DefinitionError) in
+                        if snapshot.isEmpty, let listedPlan { return listedPlan }
+                        return try RolloutPlan.make(fleet: current, change: change, policy: policy)
+                    }
+                    let deadlines = ConnectionDeadlines(connect: policy.connectTimeout)
+                    return try await session.withFleet(current, deadlines: deadlines) { [current] connections in
                         try await connections.preflight()
                         // A new rollout starts only on tenants that have every change it requires (a resumed one
                         // runs over the tenant set it started with).
                         var tenants: [Tenant]?
                         var runPlan = plan
                         var setAside: [LaggingTenant] = []
-                        if !required.isEmpty,
-                            try await store.unfinishedRollout(fleet: fleet.name, change: change.id) == nil
-                        {
+                        if !required.isEmpty, unfinished == nil {
                             let lagging = await FlotillaEngine.Census(connections: connections, logger: logger).lagging(
-                                fleet.tenants, required: required)
+                                current.tenants, required: required)
                             if !lagging.isEmpty {
                                 guard skipLagging else {
                                     reportLagging(lagging, change: change, fleet: fleet.name)
                                     throw ExitCode(2)
                                 }
                                 let out = Set(lagging.map(\.tenant))
-                                let kept = fleet.tenants.filter { !out.contains($0.id) }
+                                let kept = current.tenants.filter { !out.contains($0.id) }
                                 tenants = kept
                                 runPlan = plan.narrowed(to: Set(kept.map(\.id)))
                                 setAside = lagging
