@@ -55,7 +55,7 @@ public struct Linter: Sendable {
                 let verdict = Verdict(
                     .ignoreUnknownRule, "flotilla:ignore names the unknown rule \(rule)",
                     advice:
-                        "it acknowledges nothing; the rules are listed by `flotilla lint --help` and in SARIF output"
+                        "it acknowledges nothing; `flotilla lint --rules` lists the rules"
                 )
                 findings.append(finding(verdict, at: directive.comment, statement: summary, acknowledged: nil))
             }

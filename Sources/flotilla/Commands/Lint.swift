@@ -23,7 +23,10 @@ extension Flotilla {
                 """)
 
         @Argument(help: "Change files (.yaml) or SQL files (.sql).")
-        var paths: [String]
+        var paths: [String] = []
+
+        @Flag(help: "Print every rule (what it catches, lock, risk, strategy, safe rewrite, an example) and exit.")
+        var rules = false
 
         @Option(help: "Output format: text, json, sarif or github.")
         var format: LintFormat = .text
@@ -47,6 +50,11 @@ extension Flotilla {
         var sampleRows = 100
 
         func validate() throws {
+            if rules {
+                guard paths.isEmpty, !trace else { throw ValidationError("--rules takes no files and no --trace") }
+                return
+            }
+            guard !paths.isEmpty else { throw ValidationError("give change files (.yaml) or SQL files (.sql)") }
             if trace {
                 guard fleet != nil else { throw ValidationError("--trace needs --fleet") }
                 guard paths.count == 1 else { throw ValidationError("--trace takes exactly one change") }
@@ -57,6 +65,7 @@ extension Flotilla {
         }
 
         func run() async throws {
+            if rules { return print(RulesDocument.markdown(), terminator: "") }
             if trace { return try await runTraced() }
             var findings: [Finding] = []
             var problems: [Diagnostic] = []
