@@ -102,35 +102,23 @@ public struct Census: Sendable {
         let logger = self.logger
         let names = schemas.map(\.schema)
         let found = try await pool.withConnection { connection, _ in
-            var present: [String: Bool] = [:]
-            let catalog = try await connection.query(
-                """
-                SELECT n.nspname, c.oid IS NOT NULL
-                FROM pg_catalog.pg_namespace n
-                LEFT JOIN pg_catalog.pg_class c
-                    ON c.relnamespace = n.oid AND c.relname = 'flotilla_history' AND c.relkind IN ('r', 'p')
-                WHERE n.nspname = ANY(\(names))
-                """, logger: logger)
-            for try await (name, hasLedger) in catalog.decode((String, Bool).self) { present[name] = hasLedger }
+            var present = try await Self.ledgerPresence(of: names, on: connection, logger: logger)
             let ledgers = names.filter { present[$0] == true }
             var rows: [String: [LedgerRow]] = [:]
             var start = 0
             while start < ledgers.count {
-                let chunk = ledgers[start..<min(start + Self.chunkSize, ledgers.count)]
-                let sql = chunk.enumerated().map { index, schema in
-                    "SELECT \(index)::int4, change, phase, checksum, reverted_at IS NOT NULL FROM \(quoteIdentifier(schema)).flotilla_history"
-                }.joined(separator: "\nUNION ALL\n")
-                // A transaction per chunk: each holds its tables' share locks only while it reads them.
-                try await Self.begin(on: connection, logger: logger)
-                let result = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
-                let base = start
-                for try await (index, change, phase, checksum, reverted) in result.decode(
-                    (Int32, String, String, String, Bool).self)
-                {
-                    rows[ledgers[base + Int(index)], default: []].append(
-                        LedgerRow(change: change, phase: phase, checksum: checksum, reverted: reverted))
+                let chunk = Array(ledgers[start..<min(start + Self.chunkSize, ledgers.count)])
+                do {
+                    rows.merge(try await Self.readChunk(chunk, on: connection, logger: logger)) { first, _ in first }
+                } catch  where ["42P01", "3F000"].contains(postgresSQLState(error) ?? "") {
+                    // A tenant's schema or ledger was dropped since the catalog was read (a tenant deleted while the
+                    // census runs): read the chunk's catalog again and its ledgers once more.
+                    try await SQLRunner.execute("ROLLBACK", on: connection, logger: logger)
+                    let again = try await Self.ledgerPresence(of: chunk, on: connection, logger: logger)
+                    for schema in chunk { present[schema] = again[schema] }
+                    let still = chunk.filter { again[$0] == true }
+                    rows.merge(try await Self.readChunk(still, on: connection, logger: logger)) { first, _ in first }
                 }
-                try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
                 start += Self.chunkSize
             }
             return (present, rows)
@@ -145,6 +133,45 @@ public struct Census: Sendable {
             }
         }
         return readings
+    }
+
+    /// Which of `schemas` exist (the key) and have a `flotilla_history` table (the value), in one catalog query.
+    private static func ledgerPresence(of schemas: [String], on connection: PostgresConnection, logger: Logger)
+        async throws -> [String: Bool]
+    {
+        var present: [String: Bool] = [:]
+        let catalog = try await connection.query(
+            """
+            SELECT n.nspname, c.oid IS NOT NULL
+            FROM pg_catalog.pg_namespace n
+            LEFT JOIN pg_catalog.pg_class c
+                ON c.relnamespace = n.oid AND c.relname = 'flotilla_history' AND c.relkind IN ('r', 'p')
+            WHERE n.nspname = ANY(\(schemas))
+            """, logger: logger)
+        for try await (name, hasLedger) in catalog.decode((String, Bool).self) { present[name] = hasLedger }
+        return present
+    }
+
+    /// The ledgers of `schemas` in one `UNION ALL` query, in a read-only transaction of its own: it holds its
+    /// tables' share locks only while it reads them.
+    private static func readChunk(_ schemas: [String], on connection: PostgresConnection, logger: Logger)
+        async throws -> [String: [LedgerRow]]
+    {
+        guard !schemas.isEmpty else { return [:] }
+        let sql = schemas.enumerated().map { index, schema in
+            "SELECT \(index)::int4, change, phase, checksum, reverted_at IS NOT NULL FROM \(quoteIdentifier(schema)).flotilla_history"
+        }.joined(separator: "\nUNION ALL\n")
+        try await begin(on: connection, logger: logger)
+        var rows: [String: [LedgerRow]] = [:]
+        let result = try await connection.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        for try await (index, change, phase, checksum, reverted) in result.decode(
+            (Int32, String, String, String, Bool).self)
+        {
+            rows[schemas[Int(index)], default: []].append(
+                LedgerRow(change: change, phase: phase, checksum: checksum, reverted: reverted))
+        }
+        try await SQLRunner.execute("COMMIT", on: connection, logger: logger)
+        return rows
     }
 
     /// Each tenant database's ledger, `limit` databases at a time. A server that refuses the first connection marks
