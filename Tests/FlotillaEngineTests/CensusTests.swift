@@ -5,6 +5,10 @@ import FlotillaTestSupport
 import Foundation
 import Testing
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// `Census` and `flotilla census` on real PostgreSQL: ledgers written by real rollouts, then perturbed with psql
 /// (a checksum edited, a phase reverted, a change the fleet does not define, a schema without a ledger, a schema
 /// that does not exist, a shard on a closed port), and the exact counts read back.
@@ -224,6 +228,48 @@ struct CensusTests {
         #expect(report.standing(of: "d2")?.reading == .noLedger(placementExists: true))
         #expect(report.standing(of: "d3")?.reading == .noLedger(placementExists: false))
         #expect(try psql(withLedger, "SELECT count(*) FROM public.flotilla_history") == "1")
+    }
+
+    /// A tenant deleted while the census reads: its ledger is locked by a session that drops its schema a moment
+    /// later, so the census found the ledger in the catalog but cannot read it. The tenant comes out without a schema;
+    /// the shard's other tenants are read.
+    @Test(.timeLimit(.minutes(10)))
+    func aTenantDroppedWhileTheCensusReadsIsReportedMissing() async throws {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "census_drop")
+        let tenants = ["g1", "g2", "g3"].map { schemaTenant($0, shard: "a") }
+        try createSchemaTenants(shard, schemas: tenants.map(\.placement.name), rows: 1)
+        let fleet = makeFleet(name: "census-drop", shards: [("a", shard)], tenants: tenants)
+        let change = try parseChange(Self.first)
+        let rig = try await Rig(fleet: fleet)
+        #expect(try await rig.rollout(change, try parsePolicy(Self.policy)).exitCode == 0)
+
+        let dropper = Process()
+        dropper.executableURL = try PostgresBinaries.locate().path(for: .psql)
+        dropper.arguments = [
+            "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+            "BEGIN; LOCK TABLE tenant_g2.flotilla_history IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(2); DROP SCHEMA tenant_g2 CASCADE; COMMIT;",
+        ]
+        dropper.environment = shard.libpqEnvironment()
+        dropper.standardOutput = FileHandle.nullDevice
+        dropper.standardError = FileHandle.nullDevice
+        try dropper.run()
+        defer { if dropper.isRunning { kill(dropper.processIdentifier, SIGKILL) } }
+        let locked = try await eventually(within: .seconds(30), every: .milliseconds(20)) {
+            try psql(
+                shard,
+                "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND relation = to_regclass('tenant_g2.flotilla_history')"
+            ) == "1"
+        }
+        #expect(locked)
+
+        let connections = try FleetConnections(
+            fleet: fleet, embedded: nil, environment: [:], deadlines: testDeadlines, logger: engineTestLogger)
+        let report = try await connections.run {
+            await Census(connections: connections, logger: engineTestLogger).run(changes: [change])
+        }
+        #expect(report.standing(of: "g2")?.reading == .noLedger(placementExists: false))
+        #expect(report.tenants(.current).map(\.tenant.id) == ["g1", "g3"])
+        #expect(try psql(shard, "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant_g2'") == "0")
     }
 
     @Test(.timeLimit(.minutes(10)))
