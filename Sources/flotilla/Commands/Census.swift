@@ -192,8 +192,9 @@ enum CensusRenderer {
             lines.append("the fleet is uniform")
         } else if !behind.isEmpty {
             lines.append(
-                "\(behind.count) tenant\(plural(behind.count)) behind — flotilla converge --fleet \(report.fleet) brings them up"
+                "\(behind.count) tenant\(plural(behind.count)) behind — flotilla converge --fleet \(report.fleet) brings them up to the phases the fleet has reached"
             )
+            lines.append("(while a rollout is under way, the tenants it has not reached yet count as behind)")
         } else {
             lines.append("the fleet is not uniform")
         }
