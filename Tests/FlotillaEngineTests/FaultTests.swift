@@ -471,6 +471,71 @@ struct FaultTests {
         }
     }
 
+    /// SIGKILL of the coordinator while its tenant statements run (a 60 s statement holding the tenant's table): the
+    /// server notices within seconds that the client is gone and ends them, so their locks do not block the rerun,
+    /// which finishes the phase on every tenant without a lock timeout.
+    @Test(.timeLimit(.minutes(10)))
+    func killedCoordinatorsStatementsEndWithIt() async throws {
+        let binary = try CommandLineResumeTests.flotillaBinary()
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "orphan_shard")
+        let control = try await TestCluster.shared.freshDatabase(prefix: "orphan_ctl")
+        try createSchemaTenants(shard, schemas: ["tenant_o1", "tenant_o2"], rows: 1)
+        let folder = try makeScratchDirectory(prefix: "flotilla-orphan")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Self.write(
+            [
+                "fleets/orphan/fleet.yaml": """
+                fleet: orphan
+                control: \(postgresURL(control))
+                shards:
+                  - {name: s1, url: "\(postgresURL(shard))"}
+                tenants:
+                  - generate: {count: 2, id: "o{n}", shard: s1, schema: "tenant_{id}"}
+                """,
+                "fleets/orphan/changes/0001_slow.yaml": """
+                change: 0001_slow
+                phases:
+                  - name: expand
+                    up: |
+                      ALTER TABLE users ADD COLUMN slow integer;
+                      SELECT pg_sleep(CASE WHEN EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'rerun') THEN 0 ELSE 60 END);
+                    down: ALTER TABLE users DROP COLUMN slow;
+                """,
+                "policies/p.yaml": Self.policy.replacingOccurrences(of: "lock_timeout: 5s", with: "lock_timeout: 2s"),
+            ], in: folder)
+        let arguments = ["rollout", "--fleet", "orphan", "--change", "0001_slow", "--policy", "p", "--yes"]
+        let child = try CommandLineResumeTests.start(binary, in: folder, arguments: arguments, log: "first.log")
+        let sleeping =
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(CASE%' AND pid <> pg_backend_pid()"
+        let running = try await eventually(within: .seconds(120), every: .milliseconds(50)) {
+            try psql(shard, sleeping) == "2"
+        }
+        try #require(running, "the two statements never ran")
+        kill(child.process.processIdentifier, SIGKILL)
+        _ = try await CommandLineResumeTests.wait(child, limit: .seconds(10))
+        let killed = ContinuousClock.now
+        let ended = try await eventually(within: .seconds(30), every: .milliseconds(100)) {
+            try psql(shard, sleeping) == "0"
+        }
+        let took = ContinuousClock.now - killed
+        #expect(ended, "the dead coordinator's statements still ran 30 s after it was killed")
+        #expect(took < .seconds(10), "its statements ended \(took) after the kill")
+        // Their transactions rolled back: nothing of the phase is left half-done.
+        for id in ["o1", "o2"] {
+            #expect(try TenantProbe(shard: shard, schema: "tenant_\(id)").columnType("slow") == nil)
+        }
+        _ = try psql(shard, "CREATE SCHEMA rerun")
+        let rerun = try CommandLineResumeTests.start(binary, in: folder, arguments: arguments, log: "rerun.log")
+        let status = try await CommandLineResumeTests.wait(rerun, limit: .seconds(120))
+        let output = (try? String(contentsOf: rerun.output, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(output)")
+        for id in ["o1", "o2"] {
+            let probe = TenantProbe(shard: shard, schema: "tenant_\(id)")
+            #expect(try probe.columnType("slow") == "integer")
+            #expect(try probe.liveLedger(change: "0001_slow").count == 1)
+        }
+    }
+
     /// Sends `signal` to every process of the server (postmaster and backends), as a hung host would look.
     static func signalServer(_ server: FaultServer, _ signal: Int32) {
         let pidFile = server.directory.appendingPathComponent("data/postmaster.pid")

@@ -177,6 +177,13 @@ actor ShardPool {
                 try await connection.query("SELECT pg_backend_pid()", logger: self.logger).collect().first?.decode(
                     Int32.self) ?? 0
             }
+            // Should this process die (SIGKILL, OOM), the server notices within a second that the client is gone and
+            // ends the statement, so its locks do not outlive it and block the rerun. PostgreSQL 14 and later, on
+            // the systems that can tell (not Windows); elsewhere the setting is refused and nothing changes.
+            _ = try? await untilClosed(connection, endpoint: url.endpoint) {
+                try await connection.query("SET client_connection_check_interval = '1s'", logger: self.logger)
+                    .collect()
+            }
             return (connection, pid)
         } catch {
             connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }

@@ -49,7 +49,7 @@ enum SQLRunner {
         for try await _ in rows {}
     }
 
-    /// Tidies a session after `error` (ROLLBACK, an unlock, RESET ALL) — unless the session is lost: a statement sent
+    /// Tidies a session after `error` (ROLLBACK, an unlock, a reset of settings) — unless the session is lost: a statement sent
     /// on a connection the server is closing may never be answered, and the server rolls back and unlocks by itself.
     /// Bounded all the same: a session that does not answer within `limit` is closed, which ends the statement.
     static func cleanUp(

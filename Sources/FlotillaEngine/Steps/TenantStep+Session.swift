@@ -2,6 +2,13 @@ import FlotillaPostgres
 import PostgresNIO
 
 extension TenantStep {
+    /// Puts back the settings a step sets on its session (as `RESET` would), in one round trip, and only those: the
+    /// connection's own settings (`client_connection_check_interval`) stay.
+    static let resetSettings: PostgresQuery = """
+        SELECT set_config(name, reset_val, false) FROM pg_settings
+        WHERE name IN ('lock_timeout', 'statement_timeout', 'search_path')
+        """
+
     /// Runs `body` with the tenant's search_path and the policy's timeouts set on the session — for statements that
     /// cannot run inside a transaction, like a `down` of `DROP INDEX CONCURRENTLY` — and resets them afterwards, so
     /// the pooled connection goes back as it came.
@@ -18,10 +25,10 @@ extension TenantStep {
         do {
             for setting in settings { try await SQLRunner.execute(setting, on: connection, logger: logger) }
             let result = try await body()
-            try await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
+            try await SQLRunner.execute(Self.resetSettings, on: connection, logger: logger)
             return result
         } catch {
-            await SQLRunner.cleanUp("RESET ALL", on: connection, after: error, logger: logger)
+            await SQLRunner.cleanUp(Self.resetSettings, on: connection, after: error, logger: logger)
             throw error
         }
     }

@@ -176,11 +176,11 @@ struct TenantStep: Sendable {
             try await SQLRunner.execute(lockKey, on: connection, logger: logger)
             let outcome = try await applyStatementsWithoutTransaction(connection, started: started)
             try await SQLRunner.execute(unlockKey, on: connection, logger: logger)
-            try await SQLRunner.execute("RESET ALL", on: connection, logger: logger)
+            try await SQLRunner.execute(Self.resetSettings, on: connection, logger: logger)
             return outcome
         } catch {
             await SQLRunner.cleanUp(unlockKey, on: connection, after: error, logger: logger)
-            await SQLRunner.cleanUp("RESET ALL", on: connection, after: error, logger: logger)
+            await SQLRunner.cleanUp(Self.resetSettings, on: connection, after: error, logger: logger)
             throw error
         }
     }
