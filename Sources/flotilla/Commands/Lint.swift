@@ -28,6 +28,9 @@ extension Flotilla {
         @Flag(help: "Print every rule (what it catches, lock, risk, strategy, safe rewrite, an example) and exit.")
         var rules = false
 
+        @Flag(help: "Print the JSON Schema of --format json output and exit.")
+        var schema = false
+
         @Option(help: "Output format: text, json, sarif or github.")
         var format: LintFormat = .text
 
@@ -50,8 +53,10 @@ extension Flotilla {
         var sampleRows = 100
 
         func validate() throws {
-            if rules {
-                guard paths.isEmpty, !trace else { throw ValidationError("--rules takes no files and no --trace") }
+            if rules || schema {
+                guard paths.isEmpty, !trace, !(rules && schema) else {
+                    throw ValidationError("--rules and --schema take no files, no --trace and not each other")
+                }
                 return
             }
             guard !paths.isEmpty else { throw ValidationError("give change files (.yaml) or SQL files (.sql)") }
@@ -66,6 +71,7 @@ extension Flotilla {
 
         func run() async throws {
             if rules { return print(RulesDocument.markdown(), terminator: "") }
+            if schema { return print(FindingSchema.rendered(), terminator: "") }
             if trace { return try await runTraced() }
             var findings: [Finding] = []
             var problems: [Diagnostic] = []
