@@ -35,6 +35,8 @@ struct StatementAnalyzer {
     /// `BEGIN` and `COMMIT` and their synonyms; flags a `BEGIN` inside a transaction it opened and a `COMMIT`
     /// with no transaction open (PostgreSQL only warns about both).
     private mutating func trackTransactionControl(_ cursor: TokenCursor) -> [Verdict] {
+        // `COMMIT PREPARED` / `ROLLBACK PREPARED` finish a two-phase transaction and run outside one.
+        if cursor.at("commit", "prepared") || cursor.at("rollback", "prepared") { return [] }
         if cursor.at("begin") || cursor.at("start", "transaction") {
             if let first = state.openingBegin {
                 return [
