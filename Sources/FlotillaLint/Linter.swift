@@ -75,11 +75,12 @@ public struct Linter: Sendable {
 
         // Renames that a later view may turn into the alias pattern: the finding's index and what made it.
         var renames: [(index: Int, verdict: Verdict, token: SQLToken, summary: String, acknowledged: String?)] = []
-        var beginSummaries: [Int: (summary: String, acknowledged: [Acknowledgement])] = [:]
+        // Each statement by the offset of its first token: its summary, acknowledgements and first finding.
+        var statements: [Int: (summary: String, acknowledged: [Acknowledgement], finding: Int)] = [:]
         for (index, lexedStatement) in lexed.statements.enumerated() {
             let summary = Self.summary(lexedStatement.statement.text)
             let acknowledged = acknowledgements[index] + inputAcknowledgements
-            beginSummaries[lexedStatement.tokens[0].offset] = (summary, acknowledged)
+            statements[lexedStatement.tokens[0].offset] = (summary, acknowledged, findings.count)
             for verdict in StatementAnalyzer.analyze(lexedStatement.tokens, state: &state) {
                 let reason =
                     verdict.rule == .ignoreWithoutReason
@@ -100,10 +101,17 @@ public struct Linter: Sendable {
             findings[rename.index] = finding(
                 verdict, at: rename.token, statement: rename.summary, acknowledged: rename.acknowledged)
         }
-        if let verdict = StatementAnalyzer.unterminatedBegin(state), let begin = verdict.anchor {
-            let statement = beginSummaries[begin.offset]
-            let reason = statement?.acknowledged.first { SQLToken.fold($0.rule) == verdict.rule.id }?.reason
-            findings.append(finding(verdict, at: begin, statement: statement?.summary ?? "", acknowledged: reason))
+        // A BEGIN never committed: its finding says so instead of the generic one.
+        if let verdict = StatementAnalyzer.unterminatedBegin(state), let begin = verdict.anchor,
+            let statement = statements[begin.offset]
+        {
+            let reason = statement.acknowledged.first { SQLToken.fold($0.rule) == verdict.rule.id }?.reason
+            let shape = finding(verdict, at: begin, statement: statement.summary, acknowledged: reason)
+            if findings.indices.contains(statement.finding), findings[statement.finding].rule == Verdict.statementRule {
+                findings[statement.finding] = shape
+            } else {
+                findings.append(shape)
+            }
         }
         return findings.enumerated()
             .sorted {

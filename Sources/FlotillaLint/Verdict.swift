@@ -24,6 +24,9 @@ struct Verdict {
         self.anchor = anchor
     }
 
+    /// The id of the generic rule, for a statement no rule flags.
+    static let statementRule = RuleDescription.statement.id
+
     var message: String {
         advice.isEmpty ? what : "\(what): \(advice)"
     }
