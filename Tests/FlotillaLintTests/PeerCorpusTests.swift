@@ -200,7 +200,8 @@ enum PeerCorpus {
             sql: "CREATE TYPE mood AS ENUM ('happy', 'sad')", squawk: .none, strongMigrations: .none, eugene: .flags,
             flotilla: .low,
             disagreement: "eugene's W13 (E13 before) advises against enums because removing a label later is hard; "
-                + "creating the type touches no table. Flotilla flags the later change that hurts (ALTER TYPE … RENAME VALUE)."),
+                + "creating the type touches no table. Flotilla flags the later change that hurts "
+                + "(ALTER TYPE … RENAME VALUE)."),
         // Indexes
         PeerCase(
             sql: "CREATE INDEX users_email_idx ON users (email)", squawk: .flags, strongMigrations: .flags,
