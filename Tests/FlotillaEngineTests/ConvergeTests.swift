@@ -71,6 +71,22 @@ struct ConvergeTests {
         return (status, (try? String(contentsOf: child.output, encoding: .utf8)) ?? "")
     }
 
+    /// Writes the workspace (the changes, the policy, a fleet of `ids`) and rolls `changes` out to it, one after another,
+    /// each stopping at its approval gate.
+    static func rollOut(
+        _ changes: [String], to ids: [String], in folder: URL, control: ConnectionURL, shard: ConnectionURL,
+        sleep: String = "0"
+    ) async throws {
+        try FaultTests.write(Self.changes(sleep: sleep), in: folder)
+        try FaultTests.write(
+            ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: ids)], in: folder)
+        for change in changes {
+            let (status, output) = try await Self.run(
+                ["rollout", "--fleet", "f", "--change", change, "--policy", "p", "--yes", "--no-wait"], in: folder)
+            #expect(status == 0, "rollout \(change): \(output)")
+        }
+    }
+
     /// The live ledger rows of a tenant, `change/phase` in the order they were applied.
     static func ledger(_ shard: ConnectionURL, _ id: String) throws -> [String] {
         let text = try psql(
@@ -89,14 +105,7 @@ struct ConvergeTests {
         try createSchemaTenants(shard, schemas: (old + new).map { "tenant_\($0)" }, rows: 3)
         let folder = try makeScratchDirectory(prefix: "flotilla-converge")
         defer { try? FileManager.default.removeItem(at: folder) }
-        try FaultTests.write(Self.changes(), in: folder)
-        try FaultTests.write(
-            ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old)], in: folder)
-        for change in ["0001_a", "0002_b", "0003_c"] {
-            let (status, output) = try await Self.run(
-                ["rollout", "--fleet", "f", "--change", change, "--policy", "p", "--yes", "--no-wait"], in: folder)
-            #expect(status == 0, "rollout \(change): \(output)")
-        }
+        try await Self.rollOut(["0001_a", "0002_b", "0003_c"], to: old, in: folder, control: control, shard: shard)
         // The fleet has 0003's expand; its contract waits for approval.
         #expect(try Self.ledger(shard, "t1") == ["0001_a/p", "0002_b/p", "0003_c/expand"])
 
@@ -146,14 +155,8 @@ struct ConvergeTests {
         try createSchemaTenants(shard, schemas: (old + new).map { "tenant_\($0)" }, rows: 3)
         let folder = try makeScratchDirectory(prefix: "flotilla-converge-kill")
         defer { try? FileManager.default.removeItem(at: folder) }
-        try FaultTests.write(Self.changes(sleep: "0.3"), in: folder)
-        try FaultTests.write(
-            ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old)], in: folder)
-        for change in ["0001_a", "0002_b", "0003_c"] {
-            let (status, output) = try await Self.run(
-                ["rollout", "--fleet", "f", "--change", change, "--policy", "p", "--yes", "--no-wait"], in: folder)
-            #expect(status == 0, "rollout \(change): \(output)")
-        }
+        try await Self.rollOut(
+            ["0001_a", "0002_b", "0003_c"], to: old, in: folder, control: control, shard: shard, sleep: "0.3")
         try FaultTests.write(
             ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old + new)], in: folder)
         let binary = try CommandLineResumeTests.flotillaBinary()
@@ -196,14 +199,7 @@ struct ConvergeTests {
         try createSchemaTenants(shard, schemas: (old + ["n1"]).map { "tenant_\($0)" }, rows: 3)
         let folder = try makeScratchDirectory(prefix: "flotilla-requires")
         defer { try? FileManager.default.removeItem(at: folder) }
-        try FaultTests.write(Self.changes(), in: folder)
-        try FaultTests.write(
-            ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old)], in: folder)
-        for change in ["0001_a", "0002_b"] {
-            let (status, output) = try await Self.run(
-                ["rollout", "--fleet", "f", "--change", change, "--policy", "p", "--yes"], in: folder)
-            #expect(status == 0, "rollout \(change): \(output)")
-        }
+        try await Self.rollOut(["0001_a", "0002_b"], to: old, in: folder, control: control, shard: shard)
         try FaultTests.write(
             ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old + ["n1"])], in: folder)
         let arguments = ["rollout", "--fleet", "f", "--change", "0003_c", "--policy", "p", "--yes", "--no-wait"]
