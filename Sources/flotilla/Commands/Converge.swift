@@ -62,7 +62,6 @@ extension Flotilla {
                 }
                 return (fleet, changes, policy)
             }
-            for change in changes { try refuseUnsafe(change) }
             let logger = makeLogger()
             let printer = ProgressPrinter(verbose: verbose)
             let only = tenants.isEmpty ? nil : Set(tenants)
@@ -109,6 +108,8 @@ extension Flotilla {
                 print("no lagging tenant to bring up")
                 return leftAlone
             }
+            // Only the phases it would run are judged: an unacknowledged high-risk statement stops it before any runs.
+            for step in convergence.steps { try refuseUnsafe(step.change) }
             if ask, isatty(STDIN_FILENO) != 0 {
                 print("Converge? [y/N] ", terminator: "")
                 guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
