@@ -181,11 +181,12 @@ struct ConcurrencyTests {
             retries: {attempts: 5, backoff: 200ms}
             """)
         // The lock goes ~1.5 s in, and in any case only after the first lock timeout was seen (a slow start
-        // under load must not let the first attempt through).
+        // under load must not let the first attempt through: in a full suite on two cores the rollout may take more
+        // than a minute to reach its first step).
         let events = EventLog()
         let release = Task {
             let started = ContinuousClock.now
-            _ = try await eventually(within: .seconds(60), every: .milliseconds(20)) {
+            _ = try await eventually(within: .seconds(400), every: .milliseconds(20)) {
                 events.all.contains { if case .stepRetry = $0 { return true } else { return false } }
             }
             try await Task.sleep(until: max(started + .milliseconds(1500), ContinuousClock.now + .milliseconds(300)))

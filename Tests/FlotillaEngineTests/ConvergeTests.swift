@@ -17,9 +17,13 @@ struct ConvergeTests {
     /// The fault suite's policy (one wave, 4 at a time, halt on failure), named `p`.
     static let policy = FaultTests.policy.replacingOccurrences(of: "policy: faults", with: "policy: p")
 
-    /// The changes: 0001 → 0002 → 0003 (expand, then a gated contract). `sleep` slows each step.
-    static func changes(sleep: String = "0") -> [String: String] {
-        [
+    /// The changes: 0001 → 0002 → 0003 (expand, then a gated contract). `sleep` slows each step; with `gate`, 0002
+    /// waits for the advisory lock 4242 (a test holds it to stop a converge there) under a 60 s lock timeout.
+    static func changes(sleep: String = "0", gate: Bool = false) -> [String: String] {
+        let wait = gate ? "SELECT pg_advisory_xact_lock(4242); " : ""
+        let policy =
+            gate ? Self.policy.replacingOccurrences(of: "lock_timeout: 5s", with: "lock_timeout: 60s") : Self.policy
+        return [
             "fleets/f/changes/0001_a.yaml": """
             change: 0001_a
             phases:
@@ -32,7 +36,7 @@ struct ConvergeTests {
             requires: [0001_a]
             phases:
               - name: p
-                up: "SELECT pg_sleep(\(sleep)); ALTER TABLE users ADD COLUMN b integer;"
+                up: "\(wait)SELECT pg_sleep(\(sleep)); ALTER TABLE users ADD COLUMN b integer;"
                 down: ALTER TABLE users DROP COLUMN b;
             """,
             "fleets/f/changes/0003_c.yaml": """
@@ -75,9 +79,9 @@ struct ConvergeTests {
     /// each stopping at its approval gate.
     static func rollOut(
         _ changes: [String], to ids: [String], in folder: URL, control: ConnectionURL, shard: ConnectionURL,
-        sleep: String = "0"
+        sleep: String = "0", gate: Bool = false
     ) async throws {
-        try FaultTests.write(Self.changes(sleep: sleep), in: folder)
+        try FaultTests.write(Self.changes(sleep: sleep, gate: gate), in: folder)
         try FaultTests.write(
             ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: ids)], in: folder)
         for change in changes {
@@ -156,28 +160,32 @@ struct ConvergeTests {
         let folder = try makeScratchDirectory(prefix: "flotilla-converge-kill")
         defer { try? FileManager.default.removeItem(at: folder) }
         try await Self.rollOut(
-            ["0001_a", "0002_b", "0003_c"], to: old, in: folder, control: control, shard: shard, sleep: "0.3")
+            ["0001_a", "0002_b", "0003_c"], to: old, in: folder, control: control, shard: shard, sleep: "0.1",
+            gate: true)
+        // 0002 waits at the gate while this session holds it: the converge stops there for as long as the test wants.
+        let gate = try await SideSession.open(shard)
+        try await gate.execute("SELECT pg_advisory_lock(4242)")
         try FaultTests.write(
             ["fleets/f/fleet.yaml": Self.fleetYAML(control: control, shard: shard, ids: old + new)], in: folder)
         let binary = try CommandLineResumeTests.flotillaBinary()
         let child = try CommandLineResumeTests.start(
             binary, in: folder, arguments: ["converge", "--fleet", "f", "--yes", "--policy", "p"], log: "kill.log")
-        // Killed once some new tenant has a phase and before all have all of them.
-        let started = try await eventually(within: .seconds(120), every: .milliseconds(50)) {
+        // Killed once the converge has brought 0001 to the new tenants and waits at 0002's gate.
+        let waiting = try await eventually(within: .seconds(120), every: .milliseconds(100)) {
             let rows = try psql(
-                shard,
-                "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = 'flotilla_history' AND n.nspname LIKE 'tenant_n%'"
-            )
+                shard, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4242 AND NOT granted")
             return (Int(rows) ?? 0) >= 1
         }
-        try #require(started, "the converge applied nothing within 120 s")
+        try #require(waiting, "the converge never reached 0002 within 120 s")
         kill(child.process.processIdentifier, SIGKILL)
         _ = try await CommandLineResumeTests.wait(child, limit: .seconds(10))
-        // The kill landed mid-converge: a converge rollout was left unfinished, and some new tenant still lacks 0003.
+        // The kill landed mid-converge: a converge rollout was left unfinished, and no new tenant has 0002 or 0003.
         #expect(
             try psql(control, "SELECT count(*) FROM flotilla.rollouts WHERE kind = 'converge' AND state <> 'done'")
                 == "1")
-        #expect(try new.contains { try !Self.ledger(shard, $0).contains("0003_c/expand") })
+        for id in new { #expect(try !Self.ledger(shard, id).contains("0002_b/p"), "tenant \(id)") }
+        try await gate.execute("SELECT pg_advisory_unlock(4242)")
+        try await gate.connection.close()
 
         let (status, output) = try await Self.run(["converge", "--fleet", "f", "--yes", "--policy", "p"], in: folder)
         #expect(status == 0, "rerun: \(output)")

@@ -21,15 +21,15 @@ struct HaltCommandTests {
         var haltedAt: Date
     }
 
-    /// Starts a rollout of a one-phase change (`pg_sleep(0.1)`, then a marker table) over `tenants` tenants on two
-    /// shards — at most 8 steps at once, so 300 tenants take 4 s or more and the halt lands mid-wave even on a busy
-    /// machine — halts the fleet with `flotilla halt --fleet` once some tenants are done, and checks what every halt
+    /// Starts a rollout of a one-phase change (`pg_sleep(0.3)`, then a marker table) over `tenants` tenants on two
+    /// shards — at most 8 steps at once, so 300 tenants take 11 s or more and the halt lands mid-wave even on a busy
+    /// machine, where starting the `halt` command alone may take seconds — halts the fleet with `flotilla halt --fleet` once some tenants are done, and checks what every halt
     /// must leave: exit 3, state `halted`, each tenant with both the marker and its ledger row or neither, some but
     /// not all tenants applied, nothing that started more than 1 s after the halt committed, no step left running.
     func haltMidWave(
         name: String, tenants: Int = 300, listen: Bool, in workspace: Fixtures.Workspace, children: Fixtures.Children
     ) async throws -> MidWaveHalt {
-        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.1, marker: "marker")])
+        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.3, marker: "marker")])
         let fleet = try await Fixtures.Fleet.prepare(
             name: name, shards: 2, tenants: tenants, idPrefix: "h", change: change, in: workspace, canary: 2,
             parallel: 8, perShard: 4)
@@ -208,7 +208,7 @@ struct HaltCommandTests {
 
         let tenants = 160
         let control = try await TestCluster.shared.freshDatabase(prefix: "cp_ctl")
-        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.1, marker: "marker")])
+        let change = Fixtures.ChangeFile(phases: [.init(name: "expand", sleep: 0.3, marker: "marker")])
         var fleets: [Fixtures.Fleet] = []
         for (name, prefix) in [("halt-all-east", "e"), ("halt-all-west", "w")] {
             fleets.append(
