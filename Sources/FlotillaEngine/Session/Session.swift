@@ -29,6 +29,25 @@ public struct Session: Sendable {
             .appendingPathComponent("postgres")
     }
 
+    /// Starts the embedded PostgreSQL (or finds it running) in `embeddedDirectory`, with Flotilla's own folder made
+    /// traversable, so that the unprivileged server user can reach the cluster.
+    public static func startEmbedded(environment: [String: String], logger: Logger) async throws -> (
+        EmbeddedPostgres, ConnectionURL
+    ) {
+        let directory = embeddedDirectory(environment: environment)
+        let home = directory.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: home.path) {
+            try FileManager.default.createDirectory(
+                at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        } else if geteuid() == 0, let attributes = try? FileManager.default.attributesOfItem(atPath: home.path),
+            let mode = attributes[.posixPermissions] as? Int, mode & 0o001 == 0
+        {
+            try? FileManager.default.setAttributes([.posixPermissions: mode | 0o011], ofItemAtPath: home.path)
+        }
+        let server = EmbeddedPostgres(directory: directory, logger: logger)
+        return (server, try await server.start())
+    }
+
     /// Resolves the control store: `fleet.control`, then `control`, then `FLOTILLA_CONTROL_URL`, else the embedded
     /// PostgreSQL's `flotilla` database. Starts the embedded server when the fleet or the control store needs it.
     public static func open(
@@ -40,19 +59,7 @@ public struct Session: Sendable {
         let needsEmbedded = controlText == nil || (fleet?.shards.contains { $0.url.hasPrefix("embedded:") } ?? false)
         var embedded: ConnectionURL?
         if needsEmbedded {
-            let directory = embeddedDirectory(environment: environment)
-            // Flotilla's own folder: traversable, so that the unprivileged server user can reach the cluster.
-            let home = directory.deletingLastPathComponent()
-            if !FileManager.default.fileExists(atPath: home.path) {
-                try FileManager.default.createDirectory(
-                    at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
-            } else if geteuid() == 0, let attributes = try? FileManager.default.attributesOfItem(atPath: home.path),
-                let mode = attributes[.posixPermissions] as? Int, mode & 0o001 == 0
-            {
-                try? FileManager.default.setAttributes([.posixPermissions: mode | 0o011], ofItemAtPath: home.path)
-            }
-            let server = EmbeddedPostgres(directory: directory, logger: logger)
-            let url = try await server.start()
+            let (server, url) = try await startEmbedded(environment: environment, logger: logger)
             embedded = url
             var databases = Set(
                 fleet?.shards.compactMap { $0.url.hasPrefix("embedded:") ? String($0.url.dropFirst(9)) : nil } ?? [])

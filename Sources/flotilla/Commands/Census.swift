@@ -52,14 +52,7 @@ extension Flotilla {
             let report = try await runtime {
                 var embedded: ConnectionURL?
                 if fleet.shards.contains(where: { $0.url.hasPrefix("embedded:") }) {
-                    let directory = Session.embeddedDirectory(environment: environment)
-                    let home = directory.deletingLastPathComponent()
-                    if !FileManager.default.fileExists(atPath: home.path) {
-                        // Traversable, so that the unprivileged server user can reach the cluster (as Session.open).
-                        try FileManager.default.createDirectory(
-                            at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
-                    }
-                    embedded = try await EmbeddedPostgres(directory: directory, logger: logger).start()
+                    embedded = try await Session.startEmbedded(environment: environment, logger: logger).1
                 }
                 // Registry and discovered tenants are counted too (a bad source: exit 2, an unreachable one: 1).
                 let fleet = try await resolveTenants(

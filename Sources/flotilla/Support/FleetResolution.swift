@@ -43,20 +43,9 @@ func resolveTenantSources(
     guard !fleet.sources.isEmpty else { return ResolvedFleet(unresolved: fleet) }
     var embedded = embedded
     if embedded == nil, TenantSources.needsEmbedded(fleet) {
-        embedded = try await startEmbeddedPostgres(environment: environment, logger: logger)
+        embedded = try await Session.startEmbedded(environment: environment, logger: logger).1
     }
     return try await TenantSources.resolve(fleet, embedded: embedded, environment: environment, logger: logger)
-}
-
-/// The embedded PostgreSQL (started if it is not running), as `Session.open` starts it.
-private func startEmbeddedPostgres(environment: [String: String], logger: Logger) async throws -> ConnectionURL {
-    let directory = Session.embeddedDirectory(environment: environment)
-    let home = directory.deletingLastPathComponent()
-    if !FileManager.default.fileExists(atPath: home.path) {
-        try FileManager.default.createDirectory(
-            at: home, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
-    }
-    return try await EmbeddedPostgres(directory: directory, logger: logger).start()
 }
 
 extension RolloutOptions {
