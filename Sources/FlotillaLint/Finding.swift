@@ -21,10 +21,13 @@ public struct Finding: Sendable, Hashable, Codable {
     public var acknowledged: String?
     /// What running the statement on a copy of a tenant showed (`flotilla lint --trace`), when it was traced.
     public var traced: Traced?
+    /// The tenant whose live catalog judged the finding (`flotilla lint --fleet`, rollout's risk gate), when it was.
+    public var judged: Judged?
 
     public init(
         file: String, line: Int, column: Int, rule: String, risk: Risk, strategy: String, lock: String,
-        message: String, phase: String? = nil, statement: String, acknowledged: String? = nil, traced: Traced? = nil
+        message: String, phase: String? = nil, statement: String, acknowledged: String? = nil, traced: Traced? = nil,
+        judged: Judged? = nil
     ) {
         self.file = file
         self.line = line
@@ -38,6 +41,7 @@ public struct Finding: Sendable, Hashable, Codable {
         self.statement = statement
         self.acknowledged = acknowledged
         self.traced = traced
+        self.judged = judged
     }
 
     /// Whether this finding fails `lint --fail-on threshold` and blocks a rollout: it is at or above the
@@ -47,11 +51,11 @@ public struct Finding: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case file, line, column, rule, risk, strategy, lock, message, phase, statement, acknowledged, traced
+        case file, line, column, rule, risk, strategy, lock, message, phase, statement, acknowledged, traced, judged
     }
 
     /// Every key is always present (`phase` and `acknowledged` as `null` when absent) so the JSON shape is stable;
-    /// `traced` is added only by `lint --trace`.
+    /// `traced` is added only by `lint --trace`, `judged` only by `lint --fleet`.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(file, forKey: .file)
@@ -66,6 +70,7 @@ public struct Finding: Sendable, Hashable, Codable {
         try container.encode(statement, forKey: .statement)
         try container.encode(acknowledged, forKey: .acknowledged)
         try container.encodeIfPresent(traced, forKey: .traced)
+        try container.encodeIfPresent(judged, forKey: .judged)
     }
 }
 
@@ -99,6 +104,53 @@ extension Finding {
             self.locks = locks
             self.rewrites = rewrites
             self.note = note
+        }
+    }
+}
+
+extension Finding {
+    /// What a finding was judged on when the fleet's live schema was read: the tenant, its shard, the table the
+    /// statement touches and its rows, and why the risk changed.
+    public struct Judged: Sendable, Hashable, Codable {
+        /// The tenant whose catalog was read.
+        public var tenant: String
+        /// The tenant's shard.
+        public var shard: String
+        /// The table the statement touches, when the tenant has it.
+        public var table: String?
+        /// The table's rows: `pg_class.reltuples`, or counted (up to a limit) when the table was never analyzed.
+        public var rows: Int?
+        /// The risk before the live schema was taken into account.
+        public var staticRisk: Risk
+        /// Why the live schema changed the risk; nil when it did not.
+        public var reason: String?
+
+        public init(
+            tenant: String, shard: String, table: String? = nil, rows: Int? = nil, staticRisk: Risk,
+            reason: String? = nil
+        ) {
+            self.tenant = tenant
+            self.shard = shard
+            self.table = table
+            self.rows = rows
+            self.staticRisk = staticRisk
+            self.reason = reason
+        }
+
+        private enum CodingKeys: String, CodingKey {
+            case tenant, shard, table, rows, reason
+            case staticRisk = "static_risk"
+        }
+
+        /// Every key always present (`table`, `rows` and `reason` as `null` when absent).
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(tenant, forKey: .tenant)
+            try container.encode(shard, forKey: .shard)
+            try container.encode(table, forKey: .table)
+            try container.encode(rows, forKey: .rows)
+            try container.encode(staticRisk, forKey: .staticRisk)
+            try container.encode(reason, forKey: .reason)
         }
     }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// The JSON Schema (draft 2020-12) of `flotilla lint --format json`: every finding's keys, the rule ids with
-/// what each catches, its risk, lock and strategy, and the `traced` object that `--trace` adds.
+/// what each catches, its risk, lock and strategy, the `traced` object that `--trace` adds and the `judged` object
+/// that `--fleet` adds.
 public enum FindingSchema {
     /// The schema as stable, pretty-printed JSON with sorted keys.
     public static func rendered() -> String {
@@ -11,8 +12,9 @@ public enum FindingSchema {
     }
 
     static var document: [String: Any] {
-        let strategies = Set(Linter.rules.map(\.strategy) + [Strategy.direct]).sorted()
-        let rules: [[String: Any]] = Linter.rules.map { rule in
+        let catalog = Linter.rules + RuleDescription.liveCatalog
+        let strategies = Set(catalog.map(\.strategy) + [Strategy.direct]).sorted()
+        let rules: [[String: Any]] = catalog.map { rule in
             [
                 "const": rule.id,
                 "description": "\(rule.summary) Risk \(rule.risk.rawValue); lock \(rule.lock); \(rule.strategy).",
@@ -49,6 +51,27 @@ public enum FindingSchema {
                 "statement": ["type": "string", "description": "the statement's first 80 characters"],
                 "acknowledged": nullableString.merging(["description": "the reason it is acknowledged"]) { $1 },
                 "traced": ["$ref": "#/$defs/traced"],
+                "judged": ["$ref": "#/$defs/judged"],
+            ],
+        ]
+        let judged: [String: Any] = [
+            "type": "object",
+            "additionalProperties": false,
+            "description": "what lint --fleet judged the finding on: one tenant's live catalog",
+            "required": ["tenant", "shard", "table", "rows", "static_risk", "reason"],
+            "properties": [
+                "tenant": ["type": "string", "description": "the tenant whose catalog was read"],
+                "shard": ["type": "string", "description": "the tenant's shard"],
+                "table": nullableString.merging(["description": "the table the statement touches"]) { $1 },
+                "rows": [
+                    "type": ["integer", "null"],
+                    "description": "the table's rows: pg_class.reltuples, or counted when never analyzed",
+                ],
+                "static_risk": [
+                    "enum": Risk.allCases.map(\.rawValue),
+                    "description": "the risk before the live schema was taken into account",
+                ],
+                "reason": nullableString.merging(["description": "why the live schema changed the risk"]) { $1 },
             ],
         ]
         let traced: [String: Any] = [
@@ -75,7 +98,7 @@ public enum FindingSchema {
             "additionalProperties": false,
             "required": ["findings"],
             "properties": ["findings": ["type": "array", "items": ["$ref": "#/$defs/finding"]]],
-            "$defs": ["finding": finding, "traced": traced],
+            "$defs": ["finding": finding, "traced": traced, "judged": judged],
         ]
     }
 }

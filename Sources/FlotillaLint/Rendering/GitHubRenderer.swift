@@ -19,6 +19,7 @@ enum GitHubRenderer {
             ]
             var message = "\(finding.message) (\(finding.strategy); \(finding.lock))"
             if let reason = finding.acknowledged { message += " [acknowledged: \(reason)]" }
+            if let judged = finding.judged { message += " " + TextRenderer.judgedNote(judged) }
             return "::\(command(for: finding)) \(properties.joined(separator: ","))::\(escapeData(message))"
         }
         .joined(separator: "\n")

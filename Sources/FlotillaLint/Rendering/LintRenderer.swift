@@ -4,7 +4,7 @@ public enum LintRenderer {
         switch format {
         case .text: TextRenderer.render(findings)
         case .json: JSONRenderer.render(findings)
-        case .sarif: SARIFRenderer.render(findings, rules: Linter.rules)
+        case .sarif: SARIFRenderer.render(findings, rules: Linter.rules + RuleDescription.liveCatalog)
         case .github: GitHubRenderer.render(findings)
         }
     }

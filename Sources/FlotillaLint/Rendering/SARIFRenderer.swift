@@ -44,7 +44,8 @@ enum SARIFRenderer {
                             suppressions: finding.acknowledged.map { [Suppression(justification: $0)] },
                             properties: ResultProperties(
                                 risk: finding.risk, strategy: finding.strategy, lock: finding.lock,
-                                phase: finding.phase, statement: finding.statement, traced: finding.traced
+                                phase: finding.phase, statement: finding.statement, traced: finding.traced,
+                                judged: finding.judged
                             )
                         )
                     }
@@ -162,5 +163,7 @@ enum SARIFRenderer {
         var statement: String
         /// Only with `lint --trace`; absent otherwise.
         var traced: Finding.Traced?
+        /// Only with `lint --fleet`; absent otherwise.
+        var judged: Finding.Judged?
     }
 }

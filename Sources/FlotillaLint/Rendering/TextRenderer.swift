@@ -6,10 +6,21 @@ enum TextRenderer {
                 "\(finding.file):\(finding.line):\(finding.column): \(finding.risk.rawValue): [\(finding.rule)] "
                 + "\(finding.message) (\(finding.strategy); \(finding.lock))"
             if let reason = finding.acknowledged { line += " [acknowledged: \(reason)]" }
+            if let judged = finding.judged { line += " " + judgedNote(judged) }
             return line
         }
         lines.append(summary(findings))
         return lines.joined(separator: "\n")
+    }
+
+    /// `[judged on tenant t1 (shard s1): users, 300 rows; was high]`.
+    static func judgedNote(_ judged: Finding.Judged) -> String {
+        var parts = ["judged on tenant \(judged.tenant) (shard \(judged.shard))"]
+        if let table = judged.table {
+            parts[0] += ": \(table)" + (judged.rows.map { ", \($0) rows" } ?? "")
+        }
+        if judged.reason != nil { parts.append("was \(judged.staticRisk.rawValue)") }
+        return "[" + parts.joined(separator: "; ") + "]"
     }
 
     /// `5 findings: 1 error, 2 high, 1 medium, 1 low (1 acknowledged)`.
