@@ -18,6 +18,8 @@ struct Driver: Sendable {
     /// for a rollout from before snapshots), whatever the fleet's definition holds now.
     let fleet: Fleet
     private let tenantsByID: [String: Tenant]
+    /// The rollout's per-shard throttle, while `drive` runs with a policy that has `throttle:`.
+    var throttle: ShardThrottle? = nil
 
     /// A driver over `tenants` (default: the fleet's of the connections).
     init(
@@ -44,6 +46,51 @@ struct Driver: Sendable {
     func tenant(_ id: String) -> Tenant? { tenantsByID[id] }
 
     func drive() async throws -> RolloutOutcome {
+        guard let spec = policy.throttle, throttle == nil else { return try await driveWaves() }
+        let used = Set(fleet.tenants.map(\.shard))
+        let urls = engine.connections.shardURLs.filter { used.contains($0.key) }
+        let (store, rolloutID, observe, monitor, fleetName) = (store, rolloutID, observe, monitor, fleet.name)
+        let shardThrottle = ShardThrottle(
+            throttle: spec, shards: urls, deadlines: engine.connections.deadlines,
+            environment: ProcessInfo.processInfo.environment, logger: logger
+        ) { change in
+            switch change {
+            case .throttled(let cause):
+                observe(.throttled(cause))
+                try? await store.event(rolloutID, "throttled", cause.description)
+            case .cleared(let shard, let after):
+                observe(.throttleCleared(shard: shard, after: after))
+                try? await store.event(rolloutID, "throttle-cleared", "shard \(shard) clear (was \(after.condition))")
+            case .halt(let cause):
+                let reason =
+                    "throttle: shard \(cause.shard) \(cause.signal) = \(cause.valueText) > halt_above \(cause.thresholdText)"
+                try? await store.event(rolloutID, "throttle-halt", reason)
+                if (try? await store.halt(fleet: fleetName, reason: reason, by: "flotilla throttle", revert: false))
+                    != nil
+                {
+                    _ = try? await monitor.check()
+                }
+            }
+        }
+        var throttled = self
+        throttled.throttle = shardThrottle
+        let driver = throttled
+        return try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
+            group.addTask {
+                await shardThrottle.run()
+                return nil
+            }
+            group.addTask { try await driver.driveWaves() }
+            defer { group.cancelAll() }
+            while let outcome = try await group.next() {
+                if let outcome { return outcome }
+            }
+            throw CancellationError()
+        }
+    }
+
+    /// Phases, then waves, then tenants.
+    func driveWaves() async throws -> RolloutOutcome {
         let tenants = tenantsByID
         var quarantined = Set(try await store.steps(rolloutID).filter { $0.state == .quarantined }.map(\.tenant))
         for (phaseIndex, phase) in change.phases.enumerated() {

@@ -19,6 +19,12 @@ public enum RolloutEvent: Sendable {
     case halting(halt: HaltRecord)
     /// Another coordinator holds the lease: this one works its slices and takes over if it dies.
     case following(rollout: String)
+    /// No new step starts on a shard while one of its throttle signals is above its `pause_above` (or unknown).
+    case throttled(ThrottleCause)
+    /// A throttled shard is clear again.
+    case throttleCleared(shard: String, after: ThrottleCause)
+    /// A tenant's step went back to the end of its wave's queue: an old transaction holds a lock it needs.
+    case stepDeferred(phase: String, tenant: String, reason: String)
 }
 
 /// How a rollout ended this time.

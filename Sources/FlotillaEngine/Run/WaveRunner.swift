@@ -21,7 +21,8 @@ struct WaveRunner: Sendable {
     func step(_ tenant: Tenant) -> TenantStep {
         TenantStep(
             fleet: driver.fleet.name, change: driver.change.id, phase: phase, tenant: tenant, policy: driver.policy,
-            rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger, monitor: driver.monitor)
+            rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger, monitor: driver.monitor,
+            throttle: driver.throttle?.gate ?? .open)
     }
 
     /// Dispatches `work` over `tenants` in order, as many at once as the caps allow. It serves reverts, which run to
@@ -78,6 +79,9 @@ struct WaveRunner: Sendable {
         let tenants = Dictionary(uniqueKeysWithValues: fleet.tenants.map { ($0.id, $0) })
         let tally = Tally()
         let live = LiveClaims()
+        let throttle = driver.throttle
+        let deferrals = Deferrals()
+        let shardOf: @Sendable (String) -> String? = { tenants[$0]?.shard }
         let monitor = driver.monitor
         let parallel = driver.policy.parallel
         let phaseName = phase.name
@@ -111,12 +115,28 @@ struct WaveRunner: Sendable {
                         var idlePause = Duration.milliseconds(50)
                         while await !monitor.isHalted {
                             try Task.checkCancellation()
+                            // A throttled shard gets no room: no new step of it is claimed while it is throttled.
+                            let paused = await throttle?.pausedShards() ?? []
+                            var room = caps
+                            for name in paused { room[name] = 0 }
+                            let open = room
                             let batch = try await store.retrying {
                                 try await store.claimSteps(
                                     rollout, phase: phaseName, wave: wave, shard: shard, owner: owner, slot: slot,
-                                    limit: Self.batchLimit, parallel: parallel, shardCaps: caps, claimTTL: claimTTL)
+                                    limit: Self.batchLimit, parallel: parallel, shardCaps: open, claimTTL: claimTTL)
                             }
                             if batch.isEmpty {
+                                // Nothing new to claim: the deferred steps get their turn, at the end of the queue.
+                                if let id = await deferrals.next(excluding: paused, shardOf: shardOf),
+                                    let tenant = tenants[id]
+                                {
+                                    if let outcome = await start(tenant, tally: tally, live: live, deferrals: deferrals)
+                                    {
+                                        await journal([outcome])
+                                        await live.release([id])
+                                    }
+                                    continue
+                                }
                                 let left = try await store.retrying {
                                     try await store.unfinishedSteps(rollout, phase: phaseName, wave: wave, shard: shard)
                                 }
@@ -163,16 +183,24 @@ struct WaveRunner: Sendable {
                                             error: "interrupted: the coordinator was stopped"))
                                     continue
                                 }
-                                let (outcome, failure) = await runOne(tenant)
-                                outcomes.append(outcome)
-                                if let failure {
-                                    await tally.fail(failure)
-                                } else if outcome.state == .applied {
-                                    await tally.succeed()
+                                if let cause = await throttle?.cause(tenant.shard) {
+                                    // Not started: its shard became throttled after the claim.
+                                    outcomes.append(
+                                        .init(tenant: tenant.id, state: .pending, error: "not started: \(cause)"))
+                                    continue
+                                }
+                                if let outcome = await start(tenant, tally: tally, live: live, deferrals: deferrals) {
+                                    outcomes.append(outcome)
                                 }
                             }
                             await journal(outcomes)
                             await live.release(ids)
+                        }
+                        // Stopped by a halt: steps still deferred go back to pending.
+                        let left = await deferrals.drain()
+                        if !left.isEmpty {
+                            await journal(left.map { .init(tenant: $0, state: .pending, error: "stopped by halt") })
+                            await live.release(left)
                         }
                     }
                 }
@@ -181,6 +209,51 @@ struct WaveRunner: Sendable {
             outer.cancelAll()
         }
         return await Result(applied: tally.applied, failures: tally.failures)
+    }
+
+    /// Runs a claimed step, or puts it at the end of the queue (nil) when an old transaction holds a lock on one of
+    /// its tables (lock-aware deferral; the claim stays held).
+    func start(_ tenant: Tenant, tally: Tally, live: LiveClaims, deferrals: Deferrals) async
+        -> ControlStore.StepOutcome?
+    {
+        if let reason = await deferral(tenant, deferrals: deferrals) {
+            let count = await deferrals.count(tenant.id) + 1
+            let limit = driver.policy.throttle?.maxDeferrals ?? 0
+            await deferrals.postpone(
+                tenant.id, until: .now + max(driver.policy.lockTimeout, .milliseconds(250)))
+            await live.hold([tenant.id])
+            driver.observe(.stepDeferred(phase: phase.name, tenant: tenant.id, reason: reason))
+            try? await driver.store.event(
+                driver.rolloutID, "deferred", phase: phase.name, tenant: tenant.id,
+                "deferred to the end of the wave (\(count) of \(limit)): \(reason)")
+            return nil
+        }
+        let (outcome, failure) = await runOne(tenant)
+        if let failure {
+            await tally.fail(failure)
+        } else if outcome.state == .applied {
+            await tally.succeed()
+        }
+        return outcome
+    }
+
+    /// Why `tenant`'s step should wait at the end of the queue, if it should: a transaction older than the policy's
+    /// `lock_timeout` holds a lock on one of the phase's tables. Only with a `throttle:` (its `max_deferrals`).
+    func deferral(_ tenant: Tenant, deferrals: Deferrals) async -> String? {
+        guard let spec = driver.policy.throttle, spec.maxDeferrals > 0,
+            await deferrals.count(tenant.id) < spec.maxDeferrals
+        else { return nil }
+        let tables = LockDeferral.tables(of: phase)
+        if tables.isEmpty { return nil }
+        var inSchema: String?
+        if case .schema(let name) = tenant.placement { inSchema = name }
+        let schema = inSchema
+        let modes = phase.up == nil && phase.backfill != nil ? LockDeferral.backfillConflicts : nil
+        let (olderThan, logger) = (driver.policy.lockTimeout, driver.logger)
+        return try? await driver.engine.connections.withTenant(tenant) { connection, _ in
+            try await LockDeferral.blocker(
+                tables: tables, schema: schema, modes: modes, olderThan: olderThan, on: connection, logger: logger)
+        }
     }
 
     /// Applies the phase to one claimed tenant, retrying lock timeouts with backoff, and a lost session (a server

@@ -27,6 +27,9 @@ struct TenantStep: Sendable {
     let store: ControlStore
     let logger: Logger
     var monitor: HaltMonitor? = nil
+    /// Waits while the tenant's shard is throttled (`throttle.waitUntilClear(shard: tenant.shard)`), e.g. between a
+    /// backfill's batches; `.open` without a `throttle:` in the policy.
+    var throttle: ThrottleGate = .open
 
     var ledger: TenantLedger { TenantLedger(placement: tenant.placement) }
 

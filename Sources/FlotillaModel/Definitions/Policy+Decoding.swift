@@ -2,7 +2,7 @@ extension Policy {
     static let keys = [
         "policy", "description", "waves", "parallel", "per_shard_parallel", "lock_timeout", "statement_timeout",
         "connect_timeout",
-        "retries", "failure_budget", "checks", "on_failure", "on_inconclusive", "seed",
+        "retries", "failure_budget", "checks", "on_failure", "on_inconclusive", "seed", "throttle",
     ]
     static let waveKeys = ["name", "select", "by", "bake"]
     static let selectKeys = ["tenants", "labels", "shards", "shard", "percent", "count", "remaining"]
@@ -92,6 +92,9 @@ extension Policy {
             onInconclusive: object.oneOf("on_inconclusive", OnInconclusive.self) ?? .pause, seed: seed,
             file: reader.file, location: root.location)
         if let connectTimeout = object.duration("connect_timeout") { policy.connectTimeout = connectTimeout }
+        if let node = object.node("throttle") {
+            policy.throttle = Throttle.decode(node, path: "throttle", reader: reader, lines: lines)
+        }
         return policy
     }
 

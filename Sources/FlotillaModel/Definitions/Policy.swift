@@ -27,6 +27,8 @@ public struct Policy: Sendable, Hashable {
     public var onInconclusive: OnInconclusive
     /// Shuffles the fleet's order, deterministically, before percent and count take tenants.
     public var seed: UInt64?
+    /// Per-shard health signals that pause new steps on a shard, or halt the rollout (`throttle:`).
+    public var throttle: Throttle? = nil
     public var file: String
     public var location: SourceLocation
 

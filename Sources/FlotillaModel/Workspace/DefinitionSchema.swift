@@ -251,6 +251,34 @@ public enum DefinitionSchema {
         return .object(members)
     }
 
+    /// `throttle:` of a policy: per-shard health signals.
+    static var throttle: JSONValue {
+        let threshold: JSONValue = .object([
+            "type": .array([.string("number"), .string("string")]),
+            "description": .string(
+                "a duration (5s) for lag and long transactions, a share (0.8 or \"80%\") for active_sessions, a number otherwise"
+            ),
+        ])
+        let signal = object([
+            "signal": enumeration(
+                ["replication_lag", "lock_waiters", "long_transactions", "active_sessions", "wal_archive_backlog"],
+                "a built-in signal"),
+            "sql": str("a read-only query whose first column is the signal's value"),
+            "name": str("the name of a sql signal"),
+            "pause_above": threshold, "halt_above": threshold,
+            "replica": str("replication_lag read on this replica (postgres:// URL)"),
+        ])
+        return object(
+            [
+                "interval": duration("how often each shard's signals are read (default 1s)"),
+                "on_unknown": enumeration(["pause", "ignore"], "what an unreadable signal means (default pause)"),
+                "max_deferrals": int(
+                    "times a step whose table an old transaction locks goes to the end of its wave's queue (default 10)"
+                ),
+                "signals": array(signal, "signals and their thresholds"),
+            ], required: ["signals"])
+    }
+
     static var policy: JSONValue {
         let selector = object([
             "tenants": array(.object(["type": .string("string")]), "explicit tenant ids"), "labels": labels,
@@ -311,6 +339,7 @@ public enum DefinitionSchema {
                 "on_failure": enumeration(["revert", "halt", "quarantine"], "what a failed wave does"),
                 "on_inconclusive": enumeration(["pause", "halt", "continue"], "what an inconclusive check does"),
                 "seed": int("shuffles the fleet's order deterministically"),
+                "throttle": throttle,
             ], required: ["policy", "waves"], description: "A Flotilla rollout policy (policies/<name>.yaml)")
     }
 

@@ -184,6 +184,12 @@ struct ProgressPrinter: Sendable {
             if verbose { say("    [\(phase)] \(tenant): reverted") }
         case .following(let rollout):
             say("rollout \(rollout) is driven by another coordinator; working with it, and taking over if it stops")
+        case .throttled(let cause):
+            say("  \(cause.description): no new steps start there")
+        case .throttleCleared(let shard, let after):
+            say("  shard \(shard) clear again (was \(after.condition))")
+        case .stepDeferred(let phase, let tenant, let reason):
+            if verbose { say("    [\(phase)] \(tenant): deferred to the end of the wave: \(reason)") }
         case .halting(let halt):
             say("HALT: \(halt.description) — stopping now")
         case .finished(let rollout, let state, let reason):
