@@ -53,6 +53,11 @@ public enum BackfillSQL {
     public static func describe(_ backfill: Backfill) -> String {
         let checkpointTable = databaseCheckpointTable
         let pause = backfill.pause.flotillaDescription
+        let sizing = backfill.sizing
+        let size =
+            sizing.target == nil
+            ? "at most \(sizing.maximum), smaller while batches hold their row locks too long"
+            : sizing.description
         var parts = [
             comment(
                 "Each batch is this one statement, hence one transaction: it updates the next rows in key order and "
@@ -61,9 +66,8 @@ public enum BackfillSQL {
                     + "Batches repeat until one updates no row, \(pause) apart (longer while sessions wait on a "
                     + "batch's row locks); the checkpoint is forgotten once the phase is recorded."),
             comment(
-                "Binds: $1 last key done (the checkpoint; the smallest bigint at first), $2 batch size (at most "
-                    + "\(backfill.batchSize), smaller while batches hold their row locks too long), $3 change, "
-                    + "$4 phase, $5 direction ('apply'), $6 rollout id."),
+                "Binds: $1 last key done (the checkpoint; the smallest bigint at first), $2 batch size (\(size)), "
+                    + "$3 change, $4 phase, $5 direction ('apply'), $6 rollout id."),
             batchStatement(
                 backfill: backfill, set: backfill.set, condition: backfill.whereClause,
                 checkpointTable: checkpointTable),

@@ -1,21 +1,21 @@
+import FlotillaModel
 import Logging
 import PostgresNIO
 
 /// Paces a backfill that runs while the application writes the same table. After each batch (one short
 /// transaction) it decides how long to wait and how many rows the next batch takes:
 ///
-/// - a batch that held its row locks longer than `lockHoldTarget` halves the next batch (down to `minimumBatch`);
-///   quick batches let it grow back to the configured `batch_size`;
+/// - the next batch's size comes from the backfill's ``BatchSizing``: with `target_batch_time`, the last size times
+///   target/took (growing by at most 20%, shrinking in proportion), within `min_batch`…`max_batch`; with a fixed
+///   `batch_size`, a batch that held its row locks longer than 50 ms halves the next one (down to `min_batch`) and
+///   quick batches let it grow back to `batch_size`;
 /// - while sessions wait on the batch's locks (sampled inside the batch, before it commits), the pause after it
 ///   backs off, doubling from `backoffStep` up to `maximumBackoff` on top of the configured `pause`; it eases off one
 ///   step per batch that blocked nobody.
 struct BackfillThrottle: Sendable {
     /// The configured pause between batches.
     let pause: Duration
-    /// The configured batch size: the most rows a batch ever takes.
-    let maximumBatch: Int
-    var minimumBatch = 10
-    var lockHoldTarget: Duration = .milliseconds(50)
+    let sizing: BatchSizing
     var backoffStep: Duration = .milliseconds(10)
     var maximumBackoff: Duration = .seconds(2)
 
@@ -29,11 +29,31 @@ struct BackfillThrottle: Sendable {
     private(set) var longestBatch: Duration = .zero
     /// Batches after which sessions were waiting on the backfill's locks.
     private(set) var blockingBatches = 0
+    /// The smallest and largest sizes a batch was given (the rows it asked for; the last batch may find fewer).
+    private(set) var smallestSize: Int
+    private(set) var largestSize: Int
+    /// How long the backfill waited between batches for its shard's throttle, and how many times.
+    private(set) var throttledFor: Duration = .zero
+    private(set) var throttledTimes = 0
 
-    init(pause: Duration, batchSize: Int) {
+    /// The most rows a batch ever takes.
+    var maximumBatch: Int { sizing.maximum }
+
+    init(pause: Duration, sizing: BatchSizing) {
         self.pause = pause
-        self.maximumBatch = max(1, batchSize)
-        self.batchSize = max(1, batchSize)
+        self.sizing = sizing
+        self.batchSize = sizing.first
+        self.smallestSize = sizing.first
+        self.largestSize = sizing.first
+    }
+
+    /// Fixed batches of `batchSize`.
+    init(pause: Duration, batchSize: Int) {
+        self.init(pause: pause, sizing: BatchSizing(batchSize: batchSize))
+    }
+
+    init(_ backfill: Backfill) {
+        self.init(pause: backfill.pause, sizing: backfill.sizing)
     }
 
     /// Records a batch that took `duration`, changed `rows` rows and had `blocked` sessions waiting on its locks;
@@ -42,10 +62,10 @@ struct BackfillThrottle: Sendable {
         batches += 1
         self.rows += rows
         longestBatch = max(longestBatch, duration)
-        if duration > lockHoldTarget {
-            batchSize = max(min(minimumBatch, maximumBatch), batchSize / 2)
-        } else if duration * 4 < lockHoldTarget {
-            batchSize = min(maximumBatch, batchSize * 2)
+        // Sized by time: a short batch (the table's end, or the empty one after it) says nothing about how long a
+        // full one takes.
+        if sizing.target == nil || rows >= Int64(batchSize) {
+            batchSize = sizing.nextSize(after: batchSize, took: duration)
         }
         if blocked > 0 {
             blockingBatches += 1
@@ -56,6 +76,19 @@ struct BackfillThrottle: Sendable {
         return pause + backoff
     }
 
+    /// Notes the size the next batch was given (after `record`, when there is a next batch).
+    mutating func startingBatch() {
+        smallestSize = min(smallestSize, batchSize)
+        largestSize = max(largestSize, batchSize)
+    }
+
+    /// Records a wait for the shard's throttle between batches.
+    mutating func recordThrottled(_ wait: Duration) {
+        guard wait > .zero else { return }
+        throttledFor += wait
+        throttledTimes += 1
+    }
+
     /// The wait added to `pause` at the current backoff level.
     var backoff: Duration {
         guard backoffLevel > 0 else { return .zero }
@@ -64,10 +97,20 @@ struct BackfillThrottle: Sendable {
         return min(wait, maximumBackoff)
     }
 
-    /// For the journal: rows, batches, the longest batch, backoffs.
+    /// For the journal: rows, batches, the longest batch, backoffs, the sizes batches were given.
     var summary: String {
-        "\(rows) rows in \(batches) batches, longest batch \(longestBatch.milliseconds) ms, "
+        var text =
+            "\(rows) rows in \(batches) batches, longest batch \(longestBatch.milliseconds) ms, "
             + "\(blockingBatches) batches kept others waiting, last batch size \(batchSize) of \(maximumBatch)"
+        if let target = sizing.target {
+            text +=
+                "; sized to \(target.flotillaDescription) a batch: first \(sizing.first), smallest \(smallestSize), "
+                + "largest \(largestSize), final \(batchSize) (min \(sizing.minimum), max \(sizing.maximum))"
+        }
+        if throttledTimes > 0 {
+            text += "; waited \(throttledFor.milliseconds) ms for the shard's throttle (\(throttledTimes) times)"
+        }
+        return text
     }
 
     /// Sessions waiting on a lock this session holds, right now (inside the batch's transaction, before COMMIT).

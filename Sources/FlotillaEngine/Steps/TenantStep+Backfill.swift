@@ -35,8 +35,9 @@ extension TenantStep {
     )
         async throws
     {
-        // BEGIN patterns: batch size and pauses come from BackfillThrottle (smaller batches when one holds its row
-        // locks too long, longer pauses while sessions wait on them); see Steps/BackfillThrottle.swift.
+        // BEGIN patterns: batch size and pauses come from BackfillThrottle (batches sized by target_batch_time, or
+        // smaller when one holds its row locks too long; longer pauses while sessions wait on them); see
+        // Steps/BackfillThrottle.swift and FlotillaModel's BatchSizing.
         // The batch and its checkpoint in one statement, hence one transaction: a coordinator killed at any point
         // leaves either both or neither. $3…$6 name the checkpoint row. `flotilla plan` shows this same statement.
         let sql = BackfillSQL.batchStatement(
@@ -75,7 +76,7 @@ extension TenantStep {
     )
         async throws -> BackfillThrottle
     {
-        var throttle = BackfillThrottle(pause: backfill.pause, batchSize: backfill.batchSize)
+        var throttle = BackfillThrottle(backfill)
         var last = start ?? Int64.min
         while true {
             try Task.checkCancellation()
@@ -99,6 +100,7 @@ extension TenantStep {
             guard result.count > 0, let maxKey = result.maxKey else { break }
             last = maxKey
             if wait > .zero { try await Task.sleep(for: wait) }
+            throttle.startingBatch()
         }
         return throttle
     }

@@ -1,7 +1,7 @@
 extension Change {
     static let keys = ["change", "description", "requires", "phases", "pattern"]
     static let phaseKeys = ["name", "up", "down", "verify", "backfill", "gate", "reversible", "transaction", "ignore"]
-    static let backfillKeys = ["table", "set", "where", "key", "batch_size", "pause", "revert"]
+    static let backfillKeys = ["table", "set", "where", "key", "pause", "revert"] + BatchSizing.keys
     /// Every phase goes through every wave before the next starts, each with its journal rows and bakes: a change
     /// with more phases than this is a mistake (or a generated file gone wrong), not a rollout anyone can follow.
     static let maxPhases = 100
@@ -133,10 +133,12 @@ extension Change {
             guard let node = spec.node(key), let text = spec.string(key) else { continue }
             reader.checkSQL(text, in: node, spec.at(key), key: key, shape: shape, lines: lines)
         }
+        let sizing = BatchSizing.decode(spec)
         return Backfill(
             table: table, set: set, whereClause: spec.string("where"), key: spec.string("key") ?? "id",
-            batchSize: spec.int("batch_size", min: 1, max: 1_000_000) ?? 1000, pause: spec.duration("pause") ?? .zero,
-            revert: spec.string("revert"))
+            batchSize: sizing.sizing.first,
+            pause: spec.duration("pause") ?? .zero, revert: spec.string("revert"), minBatch: sizing.minimum,
+            maxBatch: sizing.maximum, targetBatchTime: sizing.target)
     }
 
     /// Where the SQL of a scalar starts in the file: block scalars start on the next line at their indent.

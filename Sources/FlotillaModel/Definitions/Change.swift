@@ -116,10 +116,20 @@ public struct Backfill: Sendable, Hashable {
     public var pause: Duration
     /// SET clause that undoes the backfill when the phase is reverted (optional).
     public var revert: String?
+    /// `min_batch`, `max_batch` and `target_batch_time` as written (nil when not); see ``sizing``.
+    public var minBatch: Int?
+    public var maxBatch: Int?
+    public var targetBatchTime: Duration?
+
+    /// How the batches are sized: fixed batches of `batchSize`, or sized by `targetBatchTime`, `batchSize` first.
+    public var sizing: BatchSizing {
+        BatchSizing(batchSize: batchSize, minimum: minBatch, maximum: maxBatch, target: targetBatchTime)
+    }
 
     public init(
         table: String, set: String, whereClause: String? = nil, key: String = "id", batchSize: Int = 1000,
-        pause: Duration = .zero, revert: String? = nil
+        pause: Duration = .zero, revert: String? = nil, minBatch: Int? = nil, maxBatch: Int? = nil,
+        targetBatchTime: Duration? = nil
     ) {
         self.table = table
         self.set = set
@@ -128,6 +138,9 @@ public struct Backfill: Sendable, Hashable {
         self.batchSize = batchSize
         self.pause = pause
         self.revert = revert
+        self.minBatch = minBatch
+        self.maxBatch = maxBatch
+        self.targetBatchTime = targetBatchTime
     }
 }
 

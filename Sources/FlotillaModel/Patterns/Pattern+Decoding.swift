@@ -1,5 +1,5 @@
 extension Pattern {
-    static let batchKeys = ["key", "batch_size", "pause"]
+    static let batchKeys = ["key", "pause"] + BatchSizing.keys
 
     /// The parameters each pattern takes, and which of them it needs.
     static let parameters: [String: (keys: [String], required: [String])] = [
@@ -202,9 +202,10 @@ private struct ParameterReader {
     }
 
     func batches() -> Pattern.Batches {
-        Pattern.Batches(
-            key: name("key") ?? "id", size: object.int("batch_size", min: 1, max: 1_000_000) ?? 1000,
-            pause: object.duration("pause") ?? Pattern.defaultPause)
+        let given = BatchSizing.decode(object)
+        return Pattern.Batches(
+            key: name("key") ?? "id", size: given.sizing.first, pause: object.duration("pause") ?? Pattern.defaultPause,
+            minBatch: given.minimum, maxBatch: given.maximum, targetBatchTime: given.target)
     }
 
     /// Two names a pattern needs to differ.

@@ -78,16 +78,27 @@ public enum Pattern: Sendable, Hashable {
         public var size: Int
         /// Pause between batches; the engine waits longer on its own while lock waits rise.
         public var pause: Duration
+        /// `min_batch`, `max_batch` and `target_batch_time` as written (nil when not); see ``BatchSizing``.
+        public var minBatch: Int?
+        public var maxBatch: Int?
+        public var targetBatchTime: Duration?
 
-        public init(key: String = "id", size: Int = 1000, pause: Duration = .zero) {
+        public init(
+            key: String = "id", size: Int = 1000, pause: Duration = .zero, minBatch: Int? = nil,
+            maxBatch: Int? = nil, targetBatchTime: Duration? = nil
+        ) {
             self.key = key
             self.size = size
             self.pause = pause
+            self.minBatch = minBatch
+            self.maxBatch = maxBatch
+            self.targetBatchTime = targetBatchTime
         }
 
         func backfill(table: String, set: String, where condition: String?, revert: String? = nil) -> Backfill {
             Backfill(
-                table: table, set: set, whereClause: condition, key: key, batchSize: size, pause: pause, revert: revert)
+                table: table, set: set, whereClause: condition, key: key, batchSize: size, pause: pause, revert: revert,
+                minBatch: minBatch, maxBatch: maxBatch, targetBatchTime: targetBatchTime)
         }
     }
 }

@@ -1,0 +1,112 @@
+import FlotillaEngine
+import FlotillaModel
+import FlotillaTestSupport
+import Foundation
+import Testing
+
+/// Backfills with `target_batch_time` on a real PostgreSQL. A trigger on the table logs, for every row a batch
+/// updates, the batch's transaction: the sizes the batches really had, in order, are read back from that log.
+@Suite("Adaptive backfill")
+struct AdaptiveBackfillTests {
+    /// One tenant `a1` whose `users` has `score` to fill and a trigger that logs each row a batch updates (and sleeps
+    /// `sleep` seconds per row, when given); returns the rig and the tenant's probe.
+    func tenant(rows: Int, sleep: Double?) async throws -> (Rig, TenantProbe) {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "adaptive")
+        let tenants = [schemaTenant("a1", shard: "a")]
+        let pause = sleep.map { "PERFORM pg_sleep(\($0));" } ?? ""
+        try createSchemaTenants(
+            shard, schemas: ["tenant_a1"], rows: rows,
+            extra: """
+                ALTER TABLE tenant_a1.users ADD COLUMN score bigint;
+                CREATE TABLE tenant_a1.batch_log (id bigserial PRIMARY KEY, xid bigint NOT NULL, user_id bigint NOT NULL);
+                CREATE FUNCTION tenant_a1.log_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    \(pause)
+                    INSERT INTO tenant_a1.batch_log (xid, user_id) VALUES (txid_current(), NEW.id);
+                    RETURN NEW;
+                END $$;
+                CREATE TRIGGER log_batch BEFORE UPDATE ON tenant_a1.users
+                    FOR EACH ROW EXECUTE FUNCTION tenant_a1.log_batch();
+                """)
+        let rig = try await Rig(fleet: makeFleet(name: "adaptive", shards: [("a", shard)], tenants: tenants))
+        return (rig, TenantProbe(shard: shard, schema: "tenant_a1"))
+    }
+
+    func change(_ sizing: String) throws -> Change {
+        try parseChange(
+            """
+            change: 0001_score
+            phases:
+              - name: fill
+                backfill: {table: users, set: "score = id", where: "score IS NULL", \(sizing)}
+            """)
+    }
+
+    static let policy = "policy: all\nwaves:\n  - {name: all, select: {remaining: true}}\nstatement_timeout: 5m\n"
+
+    /// The rows each batch updated, in the order the batches ran.
+    func batchSizes(_ probe: TenantProbe) throws -> [Int] {
+        lines(try probe.query("SELECT count(*) FROM batch_log GROUP BY xid ORDER BY min(id)")).compactMap { Int($0) }
+    }
+
+    /// Every row filled, and updated by exactly one batch.
+    func expectEveryRowOnce(_ probe: TenantProbe, rows: Int) throws {
+        #expect(try probe.query("SELECT count(*) FROM users WHERE score IS DISTINCT FROM id") == "0")
+        #expect(try probe.query("SELECT count(*), count(DISTINCT user_id) FROM batch_log") == "\(rows)|\(rows)")
+    }
+
+    func finished(_ rig: Rig) throws -> String {
+        try rig.journal("SELECT message FROM flotilla.events WHERE kind = 'backfill-finished' AND phase = 'fill'")
+    }
+
+    @Test(
+        "batches that run over a tiny target shrink in proportion, and stay at or under what fits in it",
+        .timeLimit(.minutes(10)))
+    func shrinks() async throws {
+        let rows = 300
+        let (rig, probe) = try await tenant(rows: rows, sleep: 0.002)
+        // Each row takes at least 2 ms, so a batch of k rows takes at least 2k ms: after the first batch of 100
+        // (≥ 200 ms against 20 ms) every next batch is at most k × 20/2k = 10 rows.
+        let outcome = try await rig.rollout(
+            change("batch_size: 100, target_batch_time: 20ms, min_batch: 2, max_batch: 1000"),
+            parsePolicy(Self.policy))
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        let sizes = try batchSizes(probe)
+        #expect(sizes.first == 100, "\(sizes)")
+        #expect(sizes.count > 10, "\(sizes)")
+        #expect(sizes.dropFirst().allSatisfy { $0 <= 10 }, "\(sizes)")
+        #expect(sizes.dropFirst().dropLast().allSatisfy { $0 >= 2 }, "never under min_batch: \(sizes)")
+        #expect(sizes.reduce(0, +) == rows)
+        try expectEveryRowOnce(probe, rows: rows)
+        let message = try finished(rig)
+        #expect(message.contains("\(rows) rows in"), "\(message)")
+        #expect(message.contains("sized to 20ms a batch: first 100"), "\(message)")
+        #expect(message.contains("largest 100") && message.contains("min 2, max 1000"), "\(message)")
+        let smallest = message.firstMatch(of: /smallest (\d+)/).flatMap { Int($0.1) }
+        #expect(smallest.map { $0 <= 10 } == true, "\(message)")
+    }
+
+    @Test(
+        "batches well under a generous target grow by at most 20% each, up to max_batch",
+        .timeLimit(.minutes(10)))
+    func grows() async throws {
+        let rows = 700
+        let (rig, probe) = try await tenant(rows: rows, sleep: nil)
+        let outcome = try await rig.rollout(
+            change("target_batch_time: 30s, min_batch: 10, max_batch: 60"), parsePolicy(Self.policy))
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        let sizes = try batchSizes(probe)
+        // Without batch_size the first batch is min_batch; every full batch then grows by 20% (at least one row).
+        var expected = [10]
+        while expected.reduce(0, +) < rows {
+            let last = expected.last!
+            expected.append(min(60, max(last + 1, last * 12 / 10)))
+        }
+        expected[expected.count - 1] -= expected.reduce(0, +) - rows  // the last batch takes what is left
+        #expect(sizes == expected)
+        #expect(Array(expected.prefix(12)) == [10, 12, 14, 16, 19, 22, 26, 31, 37, 44, 52, 60])
+        try expectEveryRowOnce(probe, rows: rows)
+        let message = try finished(rig)
+        #expect(message.contains("first 10, smallest 10, largest 60, final 60"), "\(message)")
+    }
+}
