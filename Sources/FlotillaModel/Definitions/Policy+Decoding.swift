@@ -1,7 +1,7 @@
 extension Policy {
     static let keys = [
         "policy", "description", "waves", "parallel", "per_shard_parallel", "lock_timeout", "statement_timeout",
-        "connect_timeout",
+        "connect_timeout", "risk",
         "retries", "failure_budget", "checks", "on_failure", "on_inconclusive", "seed", "throttle",
     ]
     static let waveKeys = ["name", "select", "by", "bake"]
@@ -92,6 +92,15 @@ extension Policy {
             onInconclusive: object.oneOf("on_inconclusive", OnInconclusive.self) ?? .pause, seed: seed,
             file: reader.file, location: root.location)
         if let connectTimeout = object.duration("connect_timeout") { policy.connectTimeout = connectTimeout }
+        if let risk = object.object("risk", what: "risk thresholds", keys: ["rows_medium", "rows_high"]) {
+            policy.risk.rowsMedium = risk.int("rows_medium", min: 0) ?? policy.risk.rowsMedium
+            policy.risk.rowsHigh = risk.int("rows_high", min: 0) ?? policy.risk.rowsHigh
+            if risk.has("rows_high"), policy.risk.rowsHigh < policy.risk.rowsMedium, !reader.diagnostics.hasErrors {
+                reader.error(
+                    at: risk.location("rows_high"), risk.at("rows_high"),
+                    "rows_high (\(policy.risk.rowsHigh)) must be at least rows_medium (\(policy.risk.rowsMedium))")
+            }
+        }
         if let node = object.node("throttle") {
             policy.throttle = Throttle.decode(node, path: "throttle", reader: reader, lines: lines)
         }

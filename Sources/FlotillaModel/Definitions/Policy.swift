@@ -1,3 +1,5 @@
+import FlotillaLint
+
 /// How a change is rolled out: waves, caps, timeouts, checks, budgets and what to do on failure.
 /// Read from `policies/<name>.yaml`.
 public struct Policy: Sendable, Hashable {
@@ -20,6 +22,9 @@ public struct Policy: Sendable, Hashable {
     /// How long opening a tenant's session may take, and how long a server may stay unreachable (refusing, restarting)
     /// before its tenants' steps fail: a restart within it costs a retry, a server down longer fails the tenants.
     public var connectTimeout: Duration = .seconds(5)
+    /// `risk: {rows_medium, rows_high}`: from how many rows a rewrite or scan is at least medium, and high, when lint
+    /// and the risk gate judge a change on a tenant's live schema.
+    public var risk = RiskThresholds()
     public var retries: Retries
     public var failureBudget: FailureBudget
     public var checks: [Check]
