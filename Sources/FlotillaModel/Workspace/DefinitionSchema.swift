@@ -339,6 +339,14 @@ public enum DefinitionSchema {
                 "on_failure": enumeration(["revert", "halt", "quarantine"], "what a failed wave does"),
                 "on_inconclusive": enumeration(["pause", "halt", "continue"], "what an inconclusive check does"),
                 "seed": int("shuffles the fleet's order deterministically"),
+                "risk": object([
+                    "rows_medium": int(
+                        "rows from which a rewrite or scan is at least medium risk on the live schema (default 100000)",
+                        minimum: 0),
+                    "rows_high": int(
+                        "rows from which a rewrite or scan is high risk on the live schema (default 10000000)",
+                        minimum: 0),
+                ]),
                 "throttle": throttle,
             ], required: ["policy", "waves"], description: "A Flotilla rollout policy (policies/<name>.yaml)")
     }
