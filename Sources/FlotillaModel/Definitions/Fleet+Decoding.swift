@@ -1,5 +1,5 @@
 extension Fleet {
-    static let keys = ["fleet", "control", "shards", "tenants"]
+    static let keys = ["fleet", "control", "shards", "tenants", "notify"]
     static let shardKeys = ["name", "url", "max_parallel"]
     static let tenantKeys = ["id", "shard", "schema", "database", "labels"]
     static let generateKeys = ["count", "id", "shard", "schema", "database", "labels", "start"]
@@ -176,9 +176,11 @@ extension Fleet {
         if object.has("tenants"), tenants.isEmpty, sources.isEmpty, !reader.diagnostics.hasErrors {
             reader.error(at: object.location("tenants"), "tenants", "a fleet needs at least one tenant")
         }
-        return Fleet(
+        var fleet = Fleet(
             name: name, control: control, shards: shards, tenants: tenants, sources: sources, file: reader.file,
             location: root.location)
+        if let node = object.node("notify") { fleet.notify = Notify.decodeAll(node, path: "notify", reader: reader) }
+        return fleet
     }
 
     static func decodePlacement(

@@ -9,6 +9,8 @@ public struct Fleet: Sendable, Hashable {
     public var tenants: [Tenant]
     /// Registry queries (`from:`) and discovery (`discover:`) among `tenants:`, in the order written.
     public var sources: [TenantSource]
+    /// Webhooks told of every rollout's turning points on this fleet (`notify:`), beside the policy's.
+    public var notify: [Notify] = []
     /// The `fleet.yaml` this came from.
     public var file: String
     public var location: SourceLocation

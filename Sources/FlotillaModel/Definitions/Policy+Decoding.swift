@@ -3,6 +3,7 @@ extension Policy {
         "policy", "description", "waves", "parallel", "per_shard_parallel", "lock_timeout", "statement_timeout",
         "connect_timeout", "risk",
         "retries", "failure_budget", "checks", "on_failure", "on_inconclusive", "seed", "throttle",
+        "notify",
     ]
     static let waveKeys = ["name", "select", "by", "bake"]
     static let selectKeys = ["tenants", "labels", "shards", "shard", "percent", "count", "remaining"]
@@ -103,6 +104,9 @@ extension Policy {
         }
         if let node = object.node("throttle") {
             policy.throttle = Throttle.decode(node, path: "throttle", reader: reader, lines: lines)
+        }
+        if let node = object.node("notify") {
+            policy.notify = Notify.decodeAll(node, path: "notify", reader: reader)
         }
         return policy
     }

@@ -34,6 +34,8 @@ public struct Policy: Sendable, Hashable {
     public var seed: UInt64?
     /// Per-shard health signals that pause new steps on a shard, or halt the rollout (`throttle:`).
     public var throttle: Throttle? = nil
+    /// Webhooks told of the rollout's turning points (`notify:`), beside the fleet's.
+    public var notify: [Notify] = []
     public var file: String
     public var location: SourceLocation
 

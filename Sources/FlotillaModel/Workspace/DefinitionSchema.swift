@@ -149,6 +149,7 @@ public enum DefinitionSchema {
                 "tenants": array(
                     .object(["anyOf": .array([tenant, generator, registry, discovery])]),
                     "tenants, generators of tenants, registry queries (from:) and discovery (discover:)"),
+                "notify": notify,
             ], required: ["fleet", "shards", "tenants"], description: "A Flotilla fleet (fleets/<fleet>/fleet.yaml)")
     }
 
@@ -348,6 +349,7 @@ public enum DefinitionSchema {
                         minimum: 0),
                 ]),
                 "throttle": throttle,
+                "notify": notify,
             ], required: ["policy", "waves"], description: "A Flotilla rollout policy (policies/<name>.yaml)")
     }
 
