@@ -101,20 +101,24 @@ public struct RolloutEngine: Sendable {
             store: store, fleet: fleet.name, listen: options.listenForHalts, pollInterval: options.haltPoll)
         let connections = self.connections
         await monitor.setCanceller { shard, pid in await connections.cancelBackend(shard: shard, pid: pid) }
+        // Webhooks (`notify:`) hear the run's turning points in the background; they are drained when it ends.
+        let notifier = notifier(rolloutID: rolloutID, change: change, policy: policy)
         let driver = Driver(
-            engine: self, rolloutID: rolloutID, change: change, policy: policy, plan: runPlan, options: options,
-            monitor: monitor, tenants: runTenants)
-        return try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
-            group.addTask {
-                await monitor.run()
-                return nil
+            engine: observing(through: notifier), rolloutID: rolloutID, change: change, policy: policy,
+            plan: runPlan, options: options, monitor: monitor, tenants: runTenants)
+        return try await notifier.flushing {
+            try await withThrowingTaskGroup(of: RolloutOutcome?.self) { group in
+                group.addTask {
+                    await monitor.run()
+                    return nil
+                }
+                group.addTask { try await lead(driver, resumed: resumed) }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                }
+                throw CancellationError()
             }
-            group.addTask { try await lead(driver, resumed: resumed) }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            throw CancellationError()
         }
     }
 
