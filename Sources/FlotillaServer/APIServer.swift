@@ -4,7 +4,8 @@ import Hummingbird
 import Logging
 import ServiceLifecycle
 
-/// The HTTP API over the control store: JSON under `/api`, `/healthz`, `/metrics` and a dashboard at `/`.
+/// The HTTP API over the control store: JSON under `/api`, `/healthz`, `/metrics`, the journal as Server-Sent Events
+/// at `/api/events`, and a dashboard at `/` and `/rollouts/ID`.
 ///
 /// Reads work for everyone who can reach the port. Mutating calls (`POST`) need `Authorization: Bearer TOKEN`; with no
 /// token configured they are refused with 403, so a server started without one can only be looked at.
@@ -12,12 +13,18 @@ public struct APIServer: Sendable {
     public var store: ControlStore
     public var token: APIToken?
     public var logger: Logger
+    /// The one poller of the journal behind every `/api/events` stream; a service of the application.
+    public let hub: EventHub
 
-    public init(store: ControlStore, token: APIToken?, logger: Logger) {
+    public init(store: ControlStore, token: APIToken?, logger: Logger, pollInterval: Duration = .milliseconds(300)) {
         self.store = store
         self.token = token
         self.logger = logger
+        hub = EventHub(store: store, interval: pollInterval, logger: logger)
     }
+
+    /// How long a halt's answer waits for the running rollouts it stops to say they stopped.
+    static let haltWait: Duration = .seconds(5)
 
     /// The largest request body accepted, in bytes.
     static let maxBodySize = 64 * 1024
@@ -28,6 +35,8 @@ public struct APIServer: Sendable {
         let store = self.store
         let token = self.token
         let logger = self.logger
+        let hub = self.hub
+        router.add(middleware: SecurityHeadersMiddleware())
 
         router.get("/healthz") { _, _ -> Response in
             do {
@@ -57,8 +66,21 @@ public struct APIServer: Sendable {
         router.get("/metrics") { _, _ -> Response in
             try await guarded(logger) { try await Metrics.response(store: store) }
         }
-        router.get("/") { _, _ -> Response in
-            try await guarded(logger) { try await Dashboard.response(store: store) }
+        router.get("/") { request, _ -> Response in
+            try await guarded(logger) { try await Dashboard.list(request, store: store) }
+        }
+        router.get("/rollouts/:id") { request, context -> Response in
+            let id = try context.parameters.require("id")
+            return try await guarded(logger) { try await Dashboard.rollout(id, request: request, store: store) }
+        }
+        router.get("/assets/dashboard.js") { _, _ -> Response in
+            DashboardAssets.response(DashboardAssets.javaScript, contentType: "text/javascript; charset=utf-8")
+        }
+        router.get("/assets/dashboard.css") { _, _ -> Response in
+            DashboardAssets.response(DashboardAssets.css, contentType: "text/css; charset=utf-8")
+        }
+        router.get("/api/events") { request, _ -> Response in
+            try await EventStream.response(request, hub: hub, store: store, logger: logger)
         }
 
         router.post("/api/halt") { request, _ -> Response in
@@ -74,9 +96,11 @@ public struct APIServer: Sendable {
                     let known = try await store.knownFleets()
                     guard known.contains(fleet) else { throw unknownFleet(fleet, known: known) }
                 }
+                let running = try await store.runningRollouts(fleet: fleet)
                 let record = try await store.halt(fleet: fleet, reason: reason, by: by, revert: body.revert ?? false)
                 logger.notice("halt recorded: \(record.description)")
-                return try .json(HaltResponse(halt: record, message: record.description))
+                let stopped = try await HaltResponse.waitForStop(running.map(\.id), store: store, limit: Self.haltWait)
+                return try .json(HaltResponse(halt: record, running: running, stopped: stopped))
             }
         }
         router.post("/api/resume") { request, _ -> Response in
@@ -122,6 +146,7 @@ public struct APIServer: Sendable {
         Application(
             router: router(),
             configuration: .init(address: .hostname(host, port: port), serverName: "flotilla"),
+            services: [hub],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port) },
             logger: logger)
     }

@@ -41,9 +41,51 @@ enum Scope {
     }
 }
 
+/// What a halt did: the halt as recorded, the rollouts that were running under it, which of them stopped while the
+/// answer waited, and all that in a sentence (`halted (fleet demo) by oncall at …: why — 1 coordinator stopped`).
 struct HaltResponse: Encodable {
     var halt: HaltRecord
+    /// The rollouts that were running when the halt was recorded.
+    var running: [String]
+    /// Those of them that stopped before the answer (within `APIServer.haltWait`).
+    var stopped: [String]
+    /// How many coordinators those were (rollouts sharing a lease owner count once).
+    var coordinatorsStopped: Int
     var message: String
+
+    init(halt: HaltRecord, running: [(id: String, owner: String?)], stopped: [String]) {
+        self.halt = halt
+        self.running = running.map(\.id)
+        self.stopped = stopped
+        var owners: Set<String> = []
+        for rollout in running where stopped.contains(rollout.id) { owners.insert(rollout.owner ?? rollout.id) }
+        coordinatorsStopped = owners.count
+        var message = halt.description
+        if running.isEmpty {
+            message += " — no rollout was running"
+        } else {
+            message += " — \(owners.count) coordinator\(owners.count == 1 ? "" : "s") stopped"
+            if !stopped.isEmpty {
+                message += " (rollout\(stopped.count == 1 ? "" : "s") \(stopped.joined(separator: ", ")))"
+            }
+            let still = self.running.filter { !stopped.contains($0) }
+            if !still.isEmpty {
+                message += "; still stopping: \(still.joined(separator: ", ")) (each stops at its steps' end)"
+            }
+        }
+        self.message = message
+    }
+
+    /// Waits until each of `rollouts` has left the running state, or `limit` passes; returns those that did.
+    static func waitForStop(_ rollouts: [String], store: ControlStore, limit: Duration) async throws -> [String] {
+        guard !rollouts.isEmpty else { return [] }
+        let deadline = ContinuousClock.now + limit
+        while true {
+            let stopped = try await store.stoppedRollouts(rollouts)
+            if stopped.count == rollouts.count || ContinuousClock.now >= deadline { return stopped }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
 }
 
 struct ResumeResponse: Encodable {
