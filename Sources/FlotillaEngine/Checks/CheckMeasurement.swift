@@ -16,7 +16,7 @@ public struct CheckMeasurement: Sendable, Hashable, Codable {
     }
 
     public var check: String
-    /// `sql`, `http` or `command`.
+    /// `sql`, `http`, `command` or `prometheus`.
     public var kind: String
     /// `tenant`, `wave` or `preflight`.
     public var scope: String
@@ -31,6 +31,10 @@ public struct CheckMeasurement: Sendable, Hashable, Codable {
     public var detail: String
     public var milliseconds: Int
     public var at: Date
+    /// For `compare: cohort`: `changed` or `baseline` on a tenant's reading, `compared` on the round's verdict.
+    public var cohort: String?
+    /// On a `compared` measurement: the baseline cohort's value (`value` holds the changed cohort's).
+    public var baseline: String?
 
     public init(
         check: String, kind: String, scope: String, target: String, tenant: String? = nil, shard: String? = nil,
@@ -82,6 +86,7 @@ struct CheckTarget: Sendable, Hashable {
             return tenants.map { CheckTarget(tenant: $0, shard: $0.shard, members: [$0]) }
         case .http(let probe): text = probe.url
         case .command(let argv): text = argv.joined(separator: " ")
+        case .prometheus(let query): text = query.query
         }
         if check.scope == .tenant || text.contains("{tenant}") {
             return tenants.map { CheckTarget(tenant: $0, shard: $0.shard, members: [$0]) }
@@ -104,6 +109,7 @@ extension Check.Kind {
         case .sql: return "sql"
         case .http: return "http"
         case .command: return "command"
+        case .prometheus: return "prometheus"
         }
     }
 }

@@ -17,6 +17,8 @@ struct CheckRunner: Sendable {
         var index: Int
         var check: Check
         var target: CheckTarget
+        /// For `compare: cohort`: `changed` or `baseline`, written on the measurement.
+        var cohort: String? = nil
     }
 
     func shardCap(_ shard: String) -> Int {
@@ -28,7 +30,7 @@ struct CheckRunner: Sendable {
         let started = ContinuousClock.now
         let at = Date()
         let template = CheckTemplate(target: target, wave: wave, phase: phase, rollout: rollout)
-        let result: (verdict: CheckMeasurement.Verdict, value: String?, detail: String)
+        var result: (verdict: CheckMeasurement.Verdict, value: String?, detail: String)
         switch check.kind {
         case .sql(let sql, let min, let max):
             if let tenant = target.tenant {
@@ -42,7 +44,10 @@ struct CheckRunner: Sendable {
             result = await HTTPCheck.measure(probe, template: template, timeout: check.timeout)
         case .command(let argv):
             result = await CommandCheck.measure(argv, template: template, timeout: check.timeout)
+        case .prometheus(let query):
+            result = await PrometheusCheck.measure(query, template: template, timeout: check.timeout)
         }
+        if check.compare != nil { result = CohortComparison.reading(result) }
         let milliseconds = Int((ContinuousClock.now - started).milliseconds)
         let measurement = CheckMeasurement(
             check: check.name, kind: check.kind.name, scope: check.scope.rawValue, target: target.key,
@@ -78,7 +83,11 @@ struct CheckRunner: Sendable {
                     let job = pending.remove(at: position)
                     if case .sql = job.check.kind, let shard = job.target.shard { perShard[shard, default: 0] += 1 }
                     inFlight += 1
-                    group.addTask { (job, await measure(job.check, on: job.target)) }
+                    group.addTask {
+                        var measurement = await measure(job.check, on: job.target)
+                        measurement.cohort = job.cohort
+                        return (job, measurement)
+                    }
                 }
                 guard let (job, measurement) = try await group.next() else { break }
                 inFlight -= 1

@@ -38,6 +38,7 @@ struct BakeWatcher: Sendable {
         }
         try await driver.store.ensureCheckTables()
         var tallies = checks.map(CheckTally.init)
+        let baseline = try await baselineTenants(tenants, for: checks)
         let clock = ContinuousClock()
         let end = clock.now + bake
         // When each check measures next; nil once its end-of-bake round is done.
@@ -47,7 +48,9 @@ struct BakeWatcher: Sendable {
             let now = clock.now
             let due = checks.indices.filter { index in next[index].map { $0 <= now } ?? false }
             if !due.isEmpty {
-                if let failed = try await measure(due, of: checks, on: tenants, into: &tallies).failed {
+                if let failed = try await measure(due, of: checks, on: tenants, baseline: baseline, into: &tallies)
+                    .failed
+                {
                     let ids = Set(tenants.map(\.id))
                     let tally = tallies[failed]
                     let failing = tally.failing.map(\.target)
@@ -97,18 +100,32 @@ struct BakeWatcher: Sendable {
     }
 
     /// One round: the checks `indices` on their targets, at once under the caps; journals what was measured.
-    /// Stops at the first measurement that makes a check fail.
-    func measure(_ indices: [Int], of checks: [Check], on tenants: [Tenant], into tallies: inout [CheckTally])
-        async throws -> Round
-    {
+    /// Stops at the first measurement that makes a check fail. A `compare: cohort` check reads every tenant of the
+    /// wave and of `baseline` in the same round, then its comparison is the round's one measurement in its tally
+    /// (skipped when no tenant is left without the phase on the wave's shards: there is nothing to compare with).
+    func measure(
+        _ indices: [Int], of checks: [Check], on tenants: [Tenant], baseline: [Tenant] = [],
+        into tallies: inout [CheckTally]
+    ) async throws -> Round {
         var jobs: [CheckRunner.Job] = []
         for index in indices {
+            if checks[index].compare != nil {
+                guard !baseline.isEmpty else { continue }
+                for (cohort, members) in [("changed", tenants), ("baseline", baseline)] {
+                    for tenant in members {
+                        let target = CheckTarget(tenant: tenant, shard: tenant.shard, members: [tenant])
+                        jobs.append(CheckRunner.Job(index: index, check: checks[index], target: target, cohort: cohort))
+                    }
+                }
+                continue
+            }
             for target in CheckTarget.targets(of: checks[index], tenants: tenants) {
                 jobs.append(CheckRunner.Job(index: index, check: checks[index], target: target))
             }
         }
         var round = Round()
-        let taken = try await runner.run(jobs) { job, measurement in
+        var taken = try await runner.run(jobs) { job, measurement in
+            if job.cohort != nil { return false }
             tallies[job.index].add(measurement)
             round.measurements[job.index, default: []].append(measurement)
             if tallies[job.index].failure != nil {
@@ -117,8 +134,63 @@ struct BakeWatcher: Sendable {
             }
             return false
         }
+        if round.failed == nil {
+            for index in indices {
+                guard let comparison = checks[index].compare else { continue }
+                let readings = taken.filter { $0.0.index == index && $0.0.cohort != nil }.map(\.1)
+                guard !readings.isEmpty else { continue }
+                let measurement = compared(checks[index], comparison, readings)
+                taken.append(
+                    (
+                        CheckRunner.Job(index: index, check: checks[index], target: CheckTarget(members: tenants)),
+                        measurement
+                    ))
+                tallies[index].add(measurement)
+                round.measurements[index, default: []].append(measurement)
+                if round.failed == nil, tallies[index].failure != nil { round.failed = index }
+            }
+        }
         try await driver.store.recordMeasurements(driver.rolloutID, phase: phase.name, wave: wave.name, taken.map(\.1))
         return round
+    }
+
+    /// A cohort check's round: its readings of both cohorts compared, as one measurement (target `cohort`).
+    func compared(_ check: Check, _ comparison: CohortComparison, _ readings: [CheckMeasurement]) -> CheckMeasurement {
+        func numbers(_ cohort: String) -> [Double] {
+            readings.filter { $0.cohort == cohort && $0.verdict == .pass }.compactMap { $0.value.flatMap(Double.init) }
+        }
+        var result = comparison.judge(
+            changed: numbers("changed"), baseline: numbers("baseline"), higherIsWorse: check.higherIsWorse)
+        let unread = readings.filter { $0.verdict != .pass }
+        if !unread.isEmpty {
+            result.detail +=
+                "; \(unread.count) unread: "
+                + unread.prefix(3).map { "\($0.target) (\($0.verdict.rawValue): \($0.detail))" }.joined(separator: "; ")
+        }
+        var measurement = CheckMeasurement(
+            check: check.name, kind: check.kind.name, scope: check.scope.rawValue, target: "cohort",
+            verdict: result.verdict, value: result.value, detail: result.detail,
+            milliseconds: readings.map(\.milliseconds).max() ?? 0, at: readings.map(\.at).min() ?? Date())
+        measurement.cohort = "compared"
+        measurement.baseline = result.baseline
+        return measurement
+    }
+
+    /// The baseline of the cohort checks: tenants of later waves on the wave's shards whose step of this phase has
+    /// not started, sampled in turn from each shard — as many as the wave has, and at least `min_samples`.
+    func baselineTenants(_ tenants: [Tenant], for checks: [Check]) async throws -> [Tenant] {
+        let comparisons = checks.compactMap(\.compare)
+        guard !comparisons.isEmpty else { return [] }
+        var shards: [String] = []
+        for tenant in tenants where !shards.contains(tenant.shard) { shards.append(tenant.shard) }
+        let started = Set(
+            try await driver.store.steps(driver.rolloutID, phase: phase.name).filter { $0.state != .pending }.map(
+                \.tenant))
+        let changed = Set(tenants.map(\.id))
+        let later = driver.plan.waves.filter { $0.number > wave.number }.flatMap(\.tenants)
+        let candidates = later.filter { !changed.contains($0) && !started.contains($0) }.compactMap(driver.tenant)
+        let count = max(tenants.count, comparisons.map(\.minSamples).max() ?? 1)
+        return CohortComparison.sample(candidates, shards: shards, count: count)
     }
 
     /// Journals a failed check and says why it failed, what it measured last, and which tenants have the phase

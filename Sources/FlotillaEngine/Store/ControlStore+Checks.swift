@@ -46,11 +46,15 @@ extension ControlStore {
         )
         """,
         "CREATE INDEX IF NOT EXISTS check_verdicts_rollout ON flotilla.check_verdicts (rollout_id, id)",
+        // compare: cohort — `changed`/`baseline` on a tenant's reading, `compared` (with the baseline's value) on
+        // the round's comparison.
+        "ALTER TABLE flotilla.measurements ADD COLUMN IF NOT EXISTS cohort text",
+        "ALTER TABLE flotilla.measurements ADD COLUMN IF NOT EXISTS baseline text",
     ]
 
     /// Creates the health-check tables when they are missing. Idempotent; serialized with the migrations.
     public func ensureCheckTables() async throws {
-        if try await hasCheckTables() { return }
+        if try await hasCheckTables(), try await hasCohortColumns() { return }
         try await runMigrations(["CREATE SCHEMA IF NOT EXISTS flotilla"] + Self.checkTables)
     }
 
@@ -58,6 +62,17 @@ extension ControlStore {
         let rows = try await client.query(
             "SELECT to_regclass('flotilla.measurements') IS NOT NULL AND to_regclass('flotilla.check_verdicts') IS NOT NULL",
             logger: logger)
+        for try await exists in rows.decode(Bool.self) { return exists }
+        return false
+    }
+
+    /// Whether the measurements table has the cohort columns (a store from before them lacks them until upgraded).
+    func hasCohortColumns() async throws -> Bool {
+        let rows = try await client.query(
+            """
+            SELECT count(*) = 2 FROM pg_attribute
+            WHERE attrelid = to_regclass('flotilla.measurements') AND attname IN ('cohort', 'baseline') AND NOT attisdropped
+            """, logger: logger)
         for try await exists in rows.decode(Bool.self) { return exists }
         return false
     }
@@ -79,16 +94,21 @@ extension ControlStore {
         let details = measurements.map(\.detail)
         let durations = measurements.map(\.milliseconds)
         let ats = measurements.map(\.at)
+        let cohorts = measurements.map { $0.cohort ?? "" }
+        let baselines = measurements.map { $0.baseline ?? "" }
+        let hasBaseline = measurements.map { $0.baseline != nil }
         try await client.query(
             """
             INSERT INTO flotilla.measurements
-                (rollout_id, phase, wave, check_name, kind, scope, target, tenant, shard, verdict, value, detail, duration_ms, at)
+                (rollout_id, phase, wave, check_name, kind, scope, target, tenant, shard, verdict, value, detail, duration_ms, at,
+                 cohort, baseline)
             SELECT \(rollout), \(phase), \(wave), c, k, s, t, NULLIF(te, ''), NULLIF(sh, ''), v,
-                   CASE WHEN hv THEN va END, d, ms, a
+                   CASE WHEN hv THEN va END, d, ms, a, NULLIF(co, ''), CASE WHEN hb THEN b END
             FROM unnest(\(checks)::text[], \(kinds)::text[], \(scopes)::text[], \(targets)::text[], \(tenants)::text[],
                         \(shards)::text[], \(verdicts)::text[], \(values)::text[], \(hasValue)::boolean[],
-                        \(details)::text[], \(durations)::int[], \(ats)::timestamptz[])
-                AS u(c, k, s, t, te, sh, v, va, hv, d, ms, a)
+                        \(details)::text[], \(durations)::int[], \(ats)::timestamptz[], \(cohorts)::text[],
+                        \(baselines)::text[], \(hasBaseline)::boolean[])
+                AS u(c, k, s, t, te, sh, v, va, hv, d, ms, a, co, b, hb)
             """, logger: logger)
     }
 
@@ -151,15 +171,20 @@ extension ControlStore {
         public var measurement: CheckMeasurement
     }
 
-    /// The newest `limit` measurements of each check of a rollout (newest first within each check).
+    /// The newest `limit` measurements of each check of a rollout (newest first within each check). For a cohort
+    /// check, its comparisons (each with both cohorts' values), not the tenants' readings behind them.
     public func recentMeasurements(_ rollout: String, perCheck limit: Int = 5) async throws -> [MeasurementRecord] {
         guard try await hasCheckTables() else { return [] }
+        // Through to_jsonb, so a store from before the cohort columns reads too.
         let rows = try await client.query(
             """
             SELECT phase, wave, check_name, kind, scope, target, tenant, shard, verdict, value, detail,
-                   coalesce(duration_ms, 0), at
-            FROM (SELECT *, row_number() OVER (PARTITION BY check_name ORDER BY id DESC) AS n
-                  FROM flotilla.measurements WHERE rollout_id = \(rollout)) m
+                   coalesce(duration_ms, 0), at, cohort_of, baseline_of
+            FROM (SELECT *, to_jsonb(x) ->> 'cohort' AS cohort_of, to_jsonb(x) ->> 'baseline' AS baseline_of,
+                         row_number() OVER (PARTITION BY check_name ORDER BY id DESC) AS n
+                  FROM flotilla.measurements x
+                  WHERE rollout_id = \(rollout)
+                    AND coalesce(to_jsonb(x) ->> 'cohort', '') NOT IN ('changed', 'baseline')) m
             WHERE n <= \(limit) ORDER BY check_name, id DESC
             """, logger: logger)
         var result: [MeasurementRecord] = []
@@ -171,13 +196,16 @@ extension ControlStore {
                         Date
                     )
                     .self)
-            result.append(
-                MeasurementRecord(
-                    phase: phase, wave: wave,
-                    measurement: CheckMeasurement(
-                        check: check, kind: kind, scope: scope, target: target, tenant: tenant, shard: shard,
-                        verdict: CheckMeasurement.Verdict(rawValue: verdict) ?? .error, value: value, detail: detail,
-                        milliseconds: duration, at: at)))
+            let columns = row.makeRandomAccess()
+            let cohort = try columns[13].decode(String?.self)
+            let baseline = try columns[14].decode(String?.self)
+            var measurement = CheckMeasurement(
+                check: check, kind: kind, scope: scope, target: target, tenant: tenant, shard: shard,
+                verdict: CheckMeasurement.Verdict(rawValue: verdict) ?? .error, value: value, detail: detail,
+                milliseconds: duration, at: at)
+            measurement.cohort = cohort
+            measurement.baseline = baseline
+            result.append(MeasurementRecord(phase: phase, wave: wave, measurement: measurement))
         }
         return result
     }

@@ -9,8 +9,9 @@ extension Policy {
     static let selectKeys = ["tenants", "labels", "shards", "shard", "percent", "count", "remaining"]
     static let checkKeys = [
         "name", "sql", "http", "command", "scope", "interval", "timeout", "failure_limit", "consecutive_error_limit",
-        "min", "max",
+        "min", "max", "prometheus", "compare", "max_regression", "min_samples",
     ]
+    static let prometheusKeys = ["url", "query", "min", "max"]
     static let httpKeys = ["url", "status", "max_latency", "body_contains", "json_field", "equals"]
 
     /// Reads and checks a policy file.
@@ -182,13 +183,13 @@ extension Policy {
         guard let check = reader.object(node, path, what: "a check", keys: checkKeys, required: ["name"]),
             let name = check.string("name")
         else { return nil }
-        let kinds = ["sql", "http", "command"].filter(check.has)
+        let kinds = ["sql", "http", "command", "prometheus"].filter(check.has)
         guard kinds.count == 1 else {
             reader.error(
                 node, path,
                 kinds.isEmpty
-                    ? "check '\(name)' needs one of sql, http or command"
-                    : "check '\(name)' has \(kinds.joined(separator: " and ")); a check has exactly one of sql, http or command"
+                    ? "check '\(name)' needs one of sql, http, command or prometheus"
+                    : "check '\(name)' has \(kinds.joined(separator: " and ")); a check has exactly one of sql, http, command or prometheus"
             )
             return nil
         }
@@ -221,6 +222,8 @@ extension Policy {
                         maxLatency: spec.duration("max_latency"), bodyContains: spec.string("body_contains"),
                         jsonField: spec.string("json_field"), jsonEquals: spec.string("equals", allowEmpty: true)))
             }
+        case "prometheus":
+            kind = decodePrometheus(check, reader: reader)
         default:
             if let argv = check.stringList("command", what: "program and arguments"), !argv.isEmpty {
                 kind = .command(argv)
@@ -229,12 +232,105 @@ extension Policy {
         if kinds[0] != "sql", check.has("min") || check.has("max") {
             reader.error(node, path, "min and max apply to sql checks only")
         }
+        let scope = check.oneOf("scope", Check.Scope.self)
+        let compare = decodeCohort(check, node: node, path: path, name: name, kind: kind, scope: scope, reader: reader)
         guard let kind else { return nil }
+        if case .prometheus(let query) = kind, query.min == nil, query.max == nil, compare == nil,
+            check.node("prometheus")?.scalar == nil
+        {
+            reader.error(
+                node, check.at("prometheus"),
+                "check '\(name)': a prometheus check needs min or max (or both) to judge the values, or compare: cohort"
+            )
+        }
         let defaultScope: Check.Scope = if case .sql = kind { .tenant } else { .wave }
-        return Check(
-            name: name, kind: kind, scope: check.oneOf("scope", Check.Scope.self) ?? defaultScope,
+        var result = Check(
+            name: name, kind: kind, scope: scope ?? defaultScope,
             interval: check.duration("interval") ?? .seconds(5), timeout: check.duration("timeout") ?? .seconds(10),
             failureLimit: check.int("failure_limit", min: 0) ?? 0,
             consecutiveErrorLimit: check.int("consecutive_error_limit", min: 0) ?? 2, location: node.location)
+        result.compare = compare
+        return result
+    }
+
+    /// `prometheus: {url, query, min?, max?}`.
+    static func decodePrometheus(_ check: ObjectReader, reader: DefinitionReader) -> Check.Kind? {
+        guard
+            let spec = check.object(
+                "prometheus", what: "a prometheus query", keys: prometheusKeys, required: ["url", "query"]),
+            let url = spec.string("url"), let query = spec.string("query")
+        else { return nil }
+        if !(url.hasPrefix("http://") || url.hasPrefix("https://")) {
+            reader.error(
+                at: spec.location("url"), spec.at("url"), "expected an http:// or https:// URL, found '\(url)'")
+        }
+        func number(_ key: String) -> Double? {
+            guard let node = spec.node(key) else { return nil }
+            if let text = node.scalar, let value = Double(text), value.isFinite { return value }
+            reader.error(node, spec.at(key), "expected a number, found \(node.kindName)")
+            return nil
+        }
+        let min = number("min")
+        let max = number("max")
+        if let min, let max, min > max {
+            reader.error(at: spec.location("min"), spec.at("min"), "min \(min) is above max \(max)")
+        }
+        return .prometheus(PrometheusQuery(url: url, query: query, min: min, max: max))
+    }
+
+    /// `compare: cohort` with `max_regression` (`"20%"` or an amount) and `min_samples`; only for checks measured per
+    /// tenant (sql, or prometheus with scope tenant or a query naming `{tenant}`).
+    static func decodeCohort(
+        _ check: ObjectReader, node: YAMLNode, path: String, name: String, kind: Check.Kind?, scope: Check.Scope?,
+        reader: DefinitionReader
+    ) -> CohortComparison? {
+        guard let compareNode = check.node("compare") else {
+            for key in ["max_regression", "min_samples"] where check.has(key) {
+                reader.error(at: check.location(key), check.at(key), "\(key) applies only with compare: cohort")
+            }
+            return nil
+        }
+        guard compareNode.scalar == "cohort", !compareNode.isNull else {
+            reader.error(
+                compareNode, check.at("compare"), "expected cohort, found \(compareNode.scalar ?? compareNode.kindName)"
+            )
+            return nil
+        }
+        if scope == .preflight {
+            reader.error(
+                at: check.location("compare"), check.at("compare"),
+                "check '\(name)': compare: cohort needs a wave that has changed; it cannot run at preflight")
+        }
+        switch kind {
+        case .sql: break
+        case .prometheus(let query):
+            if scope != .tenant, !query.query.contains("{tenant}") {
+                reader.error(
+                    at: check.location("compare"), check.at("compare"),
+                    "check '\(name)': compare: cohort compares tenants; give scope: tenant or name {tenant} in the query"
+                )
+            }
+        case .http, .command:
+            reader.error(
+                at: check.location("compare"), check.at("compare"),
+                "check '\(name)': compare: cohort applies to sql and prometheus checks only")
+        case nil: break
+        }
+        var comparison = CohortComparison()
+        if let regression = check.node("max_regression") {
+            var text = String((regression.scalar ?? "").filter { $0 != " " })
+            let isPercent = text.hasSuffix("%")
+            if isPercent { text.removeLast() }
+            if let value = Double(text), value.isFinite, value >= 0, !regression.isNull {
+                comparison.maxRegression = isPercent ? .ratio(value / 100) : .absolute(value)
+            } else {
+                reader.error(
+                    regression, check.at("max_regression"),
+                    "expected a percent like \"20%\" or an amount of at least 0, found \(regression.scalar ?? regression.kindName)"
+                )
+            }
+        }
+        comparison.minSamples = check.int("min_samples", min: 1) ?? comparison.minSamples
+        return comparison
     }
 }

@@ -165,6 +165,8 @@ public struct Check: Sendable, Hashable {
         case http(HTTPProbe)
         /// Exit 0 passes.
         case command([String])
+        /// A PromQL instant query; each element of the result within `min`…`max` passes.
+        case prometheus(PrometheusQuery)
     }
 
     public var name: String
@@ -176,6 +178,8 @@ public struct Check: Sendable, Hashable {
     public var failureLimit: Int
     /// Consecutive errors beyond this many fail the check.
     public var consecutiveErrorLimit: Int
+    /// `compare: cohort`: judged by comparing the wave's tenants with tenants not yet changed.
+    public var compare: CohortComparison?
     public var location: SourceLocation
 
     public init(
@@ -190,6 +194,61 @@ public struct Check: Sendable, Hashable {
         self.failureLimit = failureLimit
         self.consecutiveErrorLimit = consecutiveErrorLimit
         self.location = location
+    }
+
+    /// Whether a higher value is worse: true unless the check gives `min:` and no `max:`.
+    public var higherIsWorse: Bool {
+        switch kind {
+        case .sql(_, let min, let max): return !(min != nil && max == nil)
+        case .prometheus(let query): return !(query.min != nil && query.max == nil)
+        case .http, .command: return true
+        }
+    }
+}
+
+/// A `prometheus:` check: an instant query against a Prometheus server's HTTP API.
+public struct PrometheusQuery: Sendable, Hashable {
+    /// The server's base URL (`http://prometheus:9090`); the check asks `<url>/api/v1/query`.
+    public var url: String
+    /// PromQL; `{tenant}` `{shard}` `{wave}` `{phase}` `{rollout}` are filled in, escaped for a string literal.
+    public var query: String
+    public var min: Double?
+    public var max: Double?
+
+    public init(url: String, query: String, min: Double? = nil, max: Double? = nil) {
+        self.url = url
+        self.query = query
+        self.min = min
+        self.max = max
+    }
+}
+
+/// `compare: cohort`: the wave's tenants (changed) against tenants on the same shards not changed yet (baseline).
+public struct CohortComparison: Sendable, Hashable {
+    public enum Regression: Sendable, Hashable, CustomStringConvertible {
+        /// `"20%"`: the changed median may be worse than the baseline median by at most this share of it.
+        case ratio(Double)
+        /// `5`: by at most this amount.
+        case absolute(Double)
+
+        public var description: String {
+            switch self {
+            case .ratio(let ratio):
+                let percent = ratio * 100
+                return percent == percent.rounded() ? "\(Int(percent))%" : "\(percent)%"
+            case .absolute(let amount):
+                return amount == amount.rounded() && abs(amount) < 1e15 ? "\(Int64(amount))" : "\(amount)"
+            }
+        }
+    }
+
+    public var maxRegression: Regression
+    /// Measurements needed on each side for a verdict; fewer is inconclusive.
+    public var minSamples: Int
+
+    public init(maxRegression: Regression = .ratio(0.2), minSamples: Int = 1) {
+        self.maxRegression = maxRegression
+        self.minSamples = minSamples
     }
 }
 

@@ -320,6 +320,19 @@ public enum DefinitionSchema {
                 "timeout": duration("a measurement past this is an error"), "failure_limit": int("failures allowed"),
                 "consecutive_error_limit": int("consecutive errors allowed"),
                 "min": .object(["type": .string("number")]), "max": .object(["type": .string("number")]),
+                "prometheus": object(
+                    [
+                        "url": str("Prometheus server URL; the check asks <url>/api/v1/query"),
+                        "query": str("PromQL; {tenant} {shard} {wave} {phase} {rollout} are filled in, escaped"),
+                        "min": .object(["type": .string("number")]), "max": .object(["type": .string("number")]),
+                    ], required: ["url", "query"]),
+                "compare": enumeration(["cohort"], "compare the wave's tenants with tenants not yet changed"),
+                "max_regression": .object([
+                    "type": .array([.string("number"), .string("string")]),
+                    "description": .string(
+                        "how much worse the changed median may be: \"20%\" of the baseline, or an amount"),
+                ]),
+                "min_samples": int("readings needed on each side for a verdict", minimum: 1),
             ], required: ["name"])
         return object(
             [

@@ -112,6 +112,10 @@ enum StatusReport {
             }
             for record in check.recent {
                 lines.append("      · [\(record.phase)/\(record.wave)] \(record.measurement.summary)")
+                if record.measurement.cohort == "compared" {
+                    let changed = record.measurement.value ?? "-"
+                    lines.append("          changed \(changed) | baseline \(record.measurement.baseline ?? "-")")
+                }
             }
         }
         return lines
