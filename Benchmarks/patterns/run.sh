@@ -11,8 +11,15 @@
 #    the workload keeps using the old name). Reported: failed transactions (goal 0) and p99 latency during the
 #    rollout against the baseline (goal ≤ 2×).
 #
+# 3. Backfill pacing under pgbench, side by side on one server: the same backfill (PACE_ROWS rows, default 300,000)
+#    with a fixed batch_size, with target_batch_time (10ms and 50ms), and each with the shard throttle on (a policy
+#    with `throttle:` pausing the shard while sessions wait on locks). Reported per run: rows/s, the batches and their
+#    sizes, the longest batch, pgbench p99 during the backfill against a baseline with no backfill (before and after
+#    the runs), and the coordinator's CPU (user + system of `flotilla rollout`) per tenant step and per batch.
+#
 # Usage: Benchmarks/patterns/run.sh [ROWS] [BACKFILL_ROWS]   (from the package root; RATE=tps, default 200;
-#        BATCH=backfill batch_size, default the pattern's; FLOTILLA_BIN=a release build to use instead of building)
+#        BATCH=backfill batch_size, default the pattern's; FLOTILLA_BIN=a release build to use instead of building;
+#        PARTS="1 2 3" the parts to run, e.g. PARTS=3; PACE_ROWS=rows of part 3)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE="$PWD/Benchmarks/patterns"
@@ -20,6 +27,9 @@ ROWS="${1:-20000}"
 BIG="${2:-500000}"
 RATE="${RATE:-200}"
 CLIENTS="${CLIENTS:-4}"
+PARTS="${PARTS:-1 2 3}"
+PACE_ROWS="${PACE_ROWS:-300000}"
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 SLICE=5
 bench_before_exit() { rm -f "$WORK"/run_*; wait 2>/dev/null || true; }
 source Benchmarks/common.sh
@@ -50,6 +60,16 @@ statement_timeout: 10m
 retries: {attempts: 40, backoff: 10ms}
 on_failure: revert
 YAML
+# The same policy with the shard throttle: no new batch (nor step) on a shard while a session waits on a lock there.
+{
+    cat "$WORK/policies/patterns.yaml" | sed 's/^policy: patterns$/policy: patterns_throttle/'
+    cat <<'YAML'
+throttle:
+  interval: 200ms
+  signals:
+    - {signal: lock_waiters, pause_above: 0}
+YAML
+} > "$WORK/policies/patterns_throttle.yaml"
 fleet() { # NAME DATABASE TENANT…
     local name=$1 db=$2
     shift 2
@@ -77,6 +97,22 @@ for spec in "${PATTERNS[@]}"; do
     fleet "$name" "pat_$name" t1 t2 t3
     change "$name" "0001_$name" "$pattern"
 done
+# Part 3: one fleet (own database, one tenant) per run: NAME#SIZING#POLICY.
+PACE_RUNS=(
+    "fixed#batch_size: 1000#patterns"
+    "target_10ms#target_batch_time: 10ms#patterns"
+    "target_50ms#target_batch_time: 50ms#patterns"
+    "fixed_throttle#batch_size: 1000#patterns_throttle"
+    "target_50ms_throttle#target_batch_time: 50ms#patterns_throttle"
+)
+if want 3; then
+    for spec in "${PACE_RUNS[@]}"; do
+        IFS='#' read -r name sizing _ <<<"$spec"
+        fleet "pace_$name" "pace_$name" c1
+        change "pace_$name" 0001_backfill \
+            "change-type: {table: users, column: phone_number, type: varchar(40), using: \"left(phone_number, 40)\", $sizing}"
+    done
+fi
 
 cd "$WORK"
 for f in fleets/*; do "$BIN" status --fleet "$(basename "$f")" >/dev/null; done   # embedded server + databases
@@ -131,6 +167,7 @@ echo "machine: $(uname -m), $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}')
 echo "pgbench: $CLIENTS clients, $RATE transactions/s in all (-R), Benchmarks/patterns/workload.sql"
 echo
 
+if want 1; then
 # ---- 1. backfill -------------------------------------------------------------------------------------------------
 echo "1. backfill: change-type users.phone_number → varchar(40), $BIG rows, batch_size ${BATCH:-1000 (default)}, pause 2ms (default)"
 { tenant_sql tenant_b1 "$BIG"; tenant_sql tenant_b2 "$BIG"; } | q -d pat_backfill >/dev/null
@@ -173,7 +210,9 @@ printf "   flotilla backfill, under pgbench %7.2f s  %9.0f rows/s   longest batc
 echo "      ($live_summary)"
 echo "   goals: ≥ 50% of the limit's rows/s; no batch holding its locks longer than 100 ms"
 echo
+fi
 
+if want 2; then
 # ---- 2. every pattern under pgbench ------------------------------------------------------------------------------
 echo "2. each pattern across 3 tenants of $ROWS users, pgbench throughout (latencies in ms)"
 printf "   %-16s %7s %7s %9s %9s %9s %7s %6s %s\n" pattern seconds txns failed "p99 base" "p99 run" ratio "max" "outcome"
@@ -217,3 +256,62 @@ for spec in "${PATTERNS[@]}"; do
         "$((all_failed + base_failed))" "$base_p99" "$run_p99" "$(echo "$run_p99 / $base_p99" | bc -l)" "$run_max" "$outcome"
 done
 echo "   goals: 0 failed transactions; p99 during the rollout ≤ 2× the baseline's"
+echo
+fi
+
+# ---- 3. backfill pacing under pgbench: fixed batch_size, target_batch_time, the shard throttle ---------------------
+if want 3; then
+echo "3. backfill pacing: change-type users.phone_number → varchar(40), $PACE_ROWS rows, pgbench on the same table"
+for spec in "${PACE_RUNS[@]}"; do
+    IFS='#' read -r name _ _ <<<"$spec"
+    tenant_sql tenant_c1 "$PACE_ROWS" | q -d "pace_$name" >/dev/null
+done
+q -d "pace_fixed" -c "CHECKPOINT" >/dev/null
+# Baseline: the same traffic with no backfill, before and after the runs (on the first run's database, done by then).
+traffic_start pace_base_before pace_fixed "$PACE_ROWS" phone_number "'+1-' || :v" tenant_c1
+sleep 8
+traffic_stop pace_base_before
+read -r _ _ _ _ base_before _ <<<"$(stats pace_base_before)"
+printf "   %-22s %7s %9s %8s %10s %12s %9s %9s %7s %9s %9s\n" run seconds "rows/s" batches "sizes" "longest ms" \
+    "p99 ms" "vs base" failed "CPU/step" "CPU/batch"
+for spec in "${PACE_RUNS[@]}"; do
+    IFS='#' read -r name _ policy <<<"$spec"
+    traffic_start "pace_$name" "pace_$name" "$PACE_ROWS" phone_number "'+1-' || :v" tenant_c1
+    sleep 2
+    p0=$(now)
+    TIMEFORMAT='%U %S'
+    cpu=$( { time "$BIN" rollout --fleet "pace_$name" --change 0001_backfill --policy "$policy" --yes --no-wait \
+        >/dev/null 2>&1 || true; } 2>&1 )
+    p1=$(now)
+    sleep 1
+    traffic_stop "pace_$name"
+    id=$(rollout_id "pace_$name")
+    IFS='|' read -r seconds message <<<"$(q -d flotilla -F '|' -c "
+        SELECT extract(epoch FROM e.at - s.started_at), e.message
+        FROM flotilla.events e JOIN flotilla.steps s ON s.rollout_id = e.rollout_id AND s.phase = e.phase AND s.tenant = e.tenant
+        WHERE e.rollout_id = '$id' AND e.kind = 'backfill-finished' AND e.phase = 'backfill'")"
+    steps=$(q -d flotilla -c "SELECT count(*) FROM flotilla.steps WHERE rollout_id = '$id' AND state = 'applied'")
+    rows=$(sed -E 's/^([0-9]+) rows.*/\1/' <<<"$message")
+    batches=$(sed -E 's/^[0-9]+ rows in ([0-9]+) batches.*/\1/' <<<"$message")
+    longest=$(sed -E 's/.*longest batch ([0-9]+) ms.*/\1/' <<<"$message")
+    if [[ "$message" == *"sized to"* ]]; then
+        sizes=$(sed -E 's/.*smallest ([0-9]+), largest ([0-9]+), final ([0-9]+).*/\1-\2→\3/' <<<"$message")
+    else
+        sizes=$(sed -E 's/.*last batch size ([0-9]+) of ([0-9]+).*/\1 of \2/' <<<"$message")
+    fi
+    read -r _ failed _ _ p99 _ <<<"$(stats "pace_$name" "$p0" "$p1")"
+    read -r user system <<<"$cpu"
+    cpu_ms=$(echo "($user + $system) * 1000" | bc -l)
+    printf "   %-22s %7.2f %9.0f %8d %10s %12s %9.2f %8.2fx %7d %7.1f ms %7.2f ms\n" "$name" "$seconds" \
+        "$(echo "$rows / $seconds" | bc -l)" "$batches" "$sizes" "$longest" "$p99" "$(echo "$p99 / $base_before" | bc -l)" \
+        "$failed" "$(echo "$cpu_ms / $steps" | bc -l)" "$(echo "$cpu_ms / $batches" | bc -l)"
+    echo "      ($message; rollout $(echo "$p1 - $p0" | bc -l | xargs printf '%.2f') s, $steps steps, CPU ${user}s user ${system}s system)"
+done
+traffic_start pace_base_after pace_fixed "$PACE_ROWS" phone_number "'+1-' || :v" tenant_c1
+sleep 8
+traffic_stop pace_base_after
+read -r _ _ _ _ base_after _ <<<"$(stats pace_base_after)"
+printf "   pgbench baseline p99 (no backfill): %.2f ms before the runs, %.2f ms after (\"vs base\": against before)\n" \
+    "$base_before" "$base_after"
+echo "   throttle: lock_waiters pause_above 0, read every 200ms; sizes: fixed \"last of batch_size\", target \"smallest-largest→final\""
+fi

@@ -1,5 +1,6 @@
 import FlotillaEngine
 import FlotillaModel
+import FlotillaPostgres
 import FlotillaTestSupport
 import Foundation
 import Testing
@@ -11,6 +12,11 @@ struct AdaptiveBackfillTests {
     /// One tenant `a1` whose `users` has `score` to fill and a trigger that logs each row a batch updates (and sleeps
     /// `sleep` seconds per row, when given); returns the rig and the tenant's probe.
     func tenant(rows: Int, sleep: Double?) async throws -> (Rig, TenantProbe) {
+        let (rig, probe, _) = try await tenantOnShard(rows: rows, sleep: sleep)
+        return (rig, probe)
+    }
+
+    func tenantOnShard(rows: Int, sleep: Double?) async throws -> (Rig, TenantProbe, ConnectionURL) {
         let shard = try await TestCluster.shared.freshDatabase(prefix: "adaptive")
         let tenants = [schemaTenant("a1", shard: "a")]
         let pause = sleep.map { "PERFORM pg_sleep(\($0));" } ?? ""
@@ -29,7 +35,7 @@ struct AdaptiveBackfillTests {
                     FOR EACH ROW EXECUTE FUNCTION tenant_a1.log_batch();
                 """)
         let rig = try await Rig(fleet: makeFleet(name: "adaptive", shards: [("a", shard)], tenants: tenants))
-        return (rig, TenantProbe(shard: shard, schema: "tenant_a1"))
+        return (rig, TenantProbe(shard: shard, schema: "tenant_a1"), shard)
     }
 
     func change(_ sizing: String) throws -> Change {
@@ -108,5 +114,41 @@ struct AdaptiveBackfillTests {
         try expectEveryRowOnce(probe, rows: rows)
         let message = try finished(rig)
         #expect(message.contains("first 10, smallest 10, largest 60, final 60"), "\(message)")
+    }
+
+    @Test(
+        "the shard's throttle pauses a backfill between batches; it goes on, every row once, when the shard is clear",
+        .timeLimit(.minutes(10)))
+    func throttlePausesBetweenBatches() async throws {
+        let rows = 300
+        let (rig, probe, shard) = try await tenantOnShard(rows: rows, sleep: 0.005)
+        _ = try psql(shard, "CREATE TABLE public.health (load int); INSERT INTO public.health VALUES (0)")
+        let policy = try parsePolicy(
+            Self.policy
+                + "throttle:\n  interval: 200ms\n  signals:\n"
+                + "    - {sql: \"SELECT load FROM public.health\", name: app_load, pause_above: 5}\n")
+        let run = Task {
+            try await rig.rollout(change("batch_size: 10, target_batch_time: 1s, max_batch: 10"), policy)
+        }
+        let logged = { Int(try probe.query("SELECT count(*) FROM batch_log")) ?? -1 }
+        #expect(try await eventually { try logged() >= 30 })
+        _ = try psql(shard, "UPDATE public.health SET load = 10")
+        #expect(
+            try await eventually {
+                try rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'throttled'") == "1"
+            })
+        // Paused: at most the batch that was running when the signal rose finishes, then no batch starts.
+        let paused = try logged()
+        try await Task.sleep(for: .seconds(2))
+        let later = try logged()
+        #expect(later - paused <= 10 && later < rows, "\(paused) → \(later) rows while the shard was throttled")
+        _ = try psql(shard, "UPDATE public.health SET load = 0")
+        let outcome = try await run.value
+        #expect(outcome.exitCode == 0, "\(outcome)")
+        try expectEveryRowOnce(probe, rows: rows)
+        let message = try finished(rig)
+        #expect(message.contains("for the shard's throttle (once)"), "\(message)")
+        let waited = message.firstMatch(of: /waited (\d+) ms/).flatMap { Int($0.1) }
+        #expect(waited.map { $0 >= 1500 } == true, "\(message)")
     }
 }

@@ -82,9 +82,10 @@ struct BackfillThrottle: Sendable {
         largestSize = max(largestSize, batchSize)
     }
 
-    /// Records a wait for the shard's throttle between batches.
+    /// Records the time spent asking the shard's throttle between batches: a real pause lasts at least the throttle's
+    /// 100 ms poll, so anything under 50 ms was a clear shard answering (and the scheduler), not a pause.
     mutating func recordThrottled(_ wait: Duration) {
-        guard wait > .zero else { return }
+        guard wait >= .milliseconds(50) else { return }
         throttledFor += wait
         throttledTimes += 1
     }
@@ -108,7 +109,8 @@ struct BackfillThrottle: Sendable {
                 + "largest \(largestSize), final \(batchSize) (min \(sizing.minimum), max \(sizing.maximum))"
         }
         if throttledTimes > 0 {
-            text += "; waited \(throttledFor.milliseconds) ms for the shard's throttle (\(throttledTimes) times)"
+            let times = throttledTimes == 1 ? "once" : "\(throttledTimes) times"
+            text += "; waited \(throttledFor.milliseconds) ms for the shard's throttle (\(times))"
         }
         return text
     }

@@ -100,8 +100,27 @@ extension TenantStep {
             guard result.count > 0, let maxKey = result.maxKey else { break }
             last = maxKey
             if wait > .zero { try await Task.sleep(for: wait) }
+            // The shard's throttle (a policy's `throttle:` signals) pauses the backfill between batches too.
+            let paused = ContinuousClock.now
+            try await waitForShard()
+            throttle.recordThrottled(ContinuousClock.now - paused)
             throttle.startingBatch()
         }
         return throttle
+    }
+
+    /// Returns once the tenant's shard is not throttled; a halt or a cancellation ends the wait with its error.
+    private func waitForShard() async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await throttle.waitUntilClear(shard: tenant.shard) }
+            group.addTask {
+                while true {
+                    try await Task.sleep(for: .milliseconds(200))
+                    if let monitor, let halt = await monitor.halt { throw HaltedError(halt: halt) }
+                }
+            }
+            defer { group.cancelAll() }
+            try await group.next()
+        }
     }
 }
