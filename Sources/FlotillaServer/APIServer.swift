@@ -99,6 +99,8 @@ public struct APIServer: Sendable {
                 let running = try await store.runningRollouts(fleet: fleet)
                 let record = try await store.halt(fleet: fleet, reason: reason, by: by, revert: body.revert ?? false)
                 logger.notice("halt recorded: \(record.description)")
+                try? await store.recordAudit(
+                    AuditEntry(actor: by, via: .api, action: .halt, fleet: fleet, detail: record.reason))
                 let stopped = try await HaltResponse.waitForStop(running.map(\.id), store: store, limit: Self.haltWait)
                 return try .json(HaltResponse(halt: record, running: running, stopped: stopped))
             }
@@ -112,6 +114,8 @@ public struct APIServer: Sendable {
                 let lifted = try await store.resume(fleet: fleet, by: by)
                 let remaining = try await store.activeHalts(fleet: fleet)
                 logger.notice("resume: lifted \(lifted) halt(s)")
+                try? await store.recordAudit(
+                    AuditEntry(actor: by, via: .api, action: .resume, fleet: fleet, detail: "lifted \(lifted) halt(s)"))
                 return try .json(ResumeResponse(lifted: lifted, stillActive: remaining))
             }
         }
@@ -133,6 +137,10 @@ public struct APIServer: Sendable {
                 }
                 _ = try await store.approve(id, phase: target)
                 logger.notice("approved phase \(target) of rollout \(id)")
+                try? await store.recordAudit(
+                    AuditEntry(
+                        actor: "api", via: .api, action: .approve, fleet: record.fleet, change: record.change,
+                        rollout: id, detail: "phase \(target)"))
                 return try .json(ApproveResponse(rollout: id, phase: target))
             }
         }

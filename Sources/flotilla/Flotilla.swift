@@ -9,7 +9,7 @@ struct Flotilla: AsyncParsableCommand {
         subcommands: [
             Validate.self, Lint.self, Plan.self, Rollout.self, Status.self, Approve.self, Halt.self, Resume.self,
             Revert.self, Worker.self, Serve.self, Demo.self, Down.self, Schema.self, Census.self, Converge.self,
-            Retry.self,
+            Retry.self, Audit.self,
         ]
     )
 }

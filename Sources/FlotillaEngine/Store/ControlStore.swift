@@ -130,7 +130,7 @@ public struct ControlStore: Sendable {
 
     /// Creates or upgrades the control schema. Idempotent; serialized by an advisory lock.
     public func migrate() async throws {
-        try await runMigrations(Self.migrations)
+        try await runMigrations(Self.migrations + Self.auditTables)
     }
 
     /// Runs schema statements in order under the migration lock, so that coordinators starting together do not race.

@@ -32,12 +32,16 @@ extension Flotilla {
         @Option(help: "The phase to approve, or PHASE@WAVE for a paused bake (default: where the rollout waits).")
         var phase: String?
 
+        @Option(help: "Who approves (default: $USER); recorded in the audit trail.")
+        var by: String?
+
         @OptionGroup var control: ControlOptions
 
         func run() async throws {
             let session = try await control.session()
             let rollout = self.rollout
             let phase = self.phase
+            let by = self.by
             let message = try await runtime {
                 try await session.withControlStore { store -> String in
                     guard let record = try await store.rollout(id: rollout) else { return "no rollout \(rollout)" }
@@ -50,6 +54,9 @@ extension Flotilla {
                         return "rollout \(rollout) has no current phase; say --phase"
                     }
                     _ = try await store.approve(rollout, phase: target)
+                    await recordAudit(
+                        store, .approve, by: by, fleet: record.fleet, change: record.change, rollout: rollout,
+                        detail: "phase \(target)")
                     return "approved phase \(target) of rollout \(rollout)"
                 }
             }

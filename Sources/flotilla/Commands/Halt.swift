@@ -51,7 +51,10 @@ extension Flotilla {
             let record = try await runtime {
                 do {
                     return try await session.withControlStore { store in
-                        try await store.halt(fleet: fleetName, reason: reason, by: who, revert: revert)
+                        let record = try await store.halt(fleet: fleetName, reason: reason, by: who, revert: revert)
+                        await recordAudit(
+                            store, .halt, by: who, fleet: fleetName, detail: revert ? "\(reason) (and revert)" : reason)
+                        return record
                     }
                 } catch let error as ControlStoreUnreachable {
                     throw HaltNotRecorded(unreachable: error)
@@ -92,6 +95,8 @@ extension Flotilla {
             let (lifted, remaining) = try await runtime {
                 try await session.withControlStore { store in
                     let lifted = try await store.resume(fleet: fleetName, by: who)
+                    let detail = "lifted \(lifted) halt\(lifted == 1 ? "" : "s")"
+                    await recordAudit(store, .resume, by: who, fleet: fleetName, detail: detail)
                     return (lifted, try await store.activeHalts(fleet: fleetName))
                 }
             }

@@ -38,6 +38,9 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Option(help: "Who runs it (default: $USER); recorded in the audit trail.")
+        var by: String?
+
         /// What the run came to, before or after the engine ran.
         enum Result: Sendable {
             case refused(RetryError)
@@ -68,6 +71,7 @@ extension Flotilla {
             let logger = makeLogger()
             let printer = ProgressPrinter(verbose: verbose)
             let (only, yes, noWait) = (tenants, self.yes, self.noWait)
+            let by = self.by
             let result = try await runtime { () -> Result in
                 let session = try await Session.open(
                     fleet: fleet, control: control.control, environment: workspace.environment, logger: logger)
@@ -97,10 +101,14 @@ extension Flotilla {
                             }
                         }
                         try await connections.preflight()
+                        let auditID = await recordAudit(
+                            store, .retry, by: by, fleet: fleet.name, change: change.id, rollout: scope.resuming,
+                            detail: "rollout \(rollout): \(scope.tenants.map(\.id).joined(separator: ", "))")
                         guard
                             let outcome = try await engine.retry(
                                 scope, policy: policy, options: RolloutEngine.Options(waitForApproval: !noWait))
                         else { return .nothing(parent: rollout) }
+                        if let auditID { try? await store.linkAudit(auditID, rollout: outcome.rolloutID) }
                         return .ran(outcome)
                     }
                 }
