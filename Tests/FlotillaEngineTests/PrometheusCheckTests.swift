@@ -1,10 +1,11 @@
-import FlotillaEngine
 import FlotillaModel
 import FlotillaPlan
 import FlotillaPostgres
 import FlotillaTestSupport
 import Foundation
 import Testing
+
+@testable import FlotillaEngine
 
 #if canImport(Glibc)
     import Glibc
@@ -134,6 +135,32 @@ struct PrometheusCheckTests {
         #expect(
             try rig.journal("SELECT target || ':' || value FROM flotilla.measurements WHERE verdict = 'fail' LIMIT 1")
                 == "wave:12")
+
+        // The same server, asked directly. A value that tries to end the string literal and add to the query stays
+        // inside it: no such tenant, no data (unescaped, `or vector(99)` would answer 99 and fail).
+        let hostile = CheckTemplate(
+            tenant: "x\"} or vector(99) or app_errors{tenant=\"", shard: "a", wave: "w", phase: "p", rollout: "r")
+        let query = PrometheusQuery(url: prometheus.base, query: "app_errors{tenant=\"{tenant}\"}", max: 5)
+        let injected = await PrometheusCheck.measure(query, template: hostile, timeout: .seconds(10))
+        #expect(injected.verdict == .inconclusive, "\(injected)")
+        #expect(injected.detail == "the query returned no data")
+        // A scalar is judged as one value.
+        let scalar = await PrometheusCheck.measure(
+            PrometheusQuery(url: prometheus.base, query: "scalar(sum(app_errors{job=\"app\"}))", max: 100),
+            template: hostile, timeout: .seconds(10))
+        #expect(scalar.verdict == .pass && scalar.value == "28", "\(scalar)")
+        #expect(scalar.detail == "scalar = 28, at most 100")
+        // A floor: below min fails, the lowest element is the worst.
+        let floor = await PrometheusCheck.measure(
+            PrometheusQuery(url: prometheus.base, query: "app_errors{job=\"app\"}", min: 2), template: hostile,
+            timeout: .seconds(10))
+        #expect(floor.verdict == .fail && floor.value == "1", "\(floor)")
+        #expect(floor.detail.hasPrefix("7 of 9 failing: app_errors{"), "\(floor)")
+        // A broken query is the check's error, with Prometheus' reason.
+        let broken = await PrometheusCheck.measure(
+            PrometheusQuery(url: prometheus.base, query: "app_errors{", max: 1), template: hostile,
+            timeout: .seconds(10))
+        #expect(broken.verdict == .error && broken.detail.hasPrefix("Prometheus answered bad_data:"), "\(broken)")
     }
 
     @Test(.timeLimit(.minutes(10)))
@@ -177,6 +204,110 @@ struct PrometheusCheckTests {
             #expect(states[tenant.id] == (tenant.labels["wave"] == "first" ? "applied" : "pending"), "\(tenant.id)")
         }
         #expect(try rig.journal("SELECT state FROM flotilla.rollouts WHERE id = '\(id)'") == "halted")
+    }
+}
+
+/// How `prometheus:` and `compare: cohort` read from a policy, and what they refuse.
+struct PrometheusPolicyTests {
+    static func policy(_ check: String) -> String {
+        """
+        policy: p
+        waves:
+          - {name: all, select: {remaining: true}}
+        checks:
+        \(check)
+        """
+    }
+
+    static func problems(_ check: String) -> String {
+        do {
+            _ = try Policy.parse(policy(check), file: "policies/p.yaml")
+            return ""
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test
+    func readsAPrometheusCheckAndACohortComparison() throws {
+        let policy = try Policy.parse(
+            Self.policy(
+                """
+                  - name: errors
+                    prometheus: {url: "http://prom:9090", query: 'rate(x{tenant="{tenant}"}[1m])', min: 0.5}
+                    compare: cohort
+                    max_regression: "25%"
+                    min_samples: 3
+                  - name: lag
+                    sql: SELECT 1
+                    compare: cohort
+                    max_regression: 40
+                """), file: "policies/p.yaml")
+        guard case .prometheus(let query) = policy.checks[0].kind else {
+            Issue.record("not a prometheus check: \(policy.checks[0].kind)")
+            return
+        }
+        #expect(query == PrometheusQuery(url: "http://prom:9090", query: "rate(x{tenant=\"{tenant}\"}[1m])", min: 0.5))
+        #expect(policy.checks[0].compare == CohortComparison(maxRegression: .ratio(0.25), minSamples: 3))
+        #expect(policy.checks[0].higherIsWorse == false)  // only min: a floor
+        #expect(policy.checks[1].compare == CohortComparison(maxRegression: .absolute(40), minSamples: 1))
+        #expect(policy.checks[1].higherIsWorse)
+    }
+
+    @Test
+    func refusesWhatCannotBeJudged() {
+        #expect(
+            Self.problems("  - {name: e, prometheus: {url: \"http://p:9090\", query: up}}")
+                .contains("a prometheus check needs min or max (or both) to judge the values, or compare: cohort"))
+        #expect(
+            Self.problems("  - {name: e, prometheus: {url: \"p:9090\", query: up, max: 1}}")
+                .contains("expected an http:// or https:// URL"))
+        #expect(
+            Self.problems("  - {name: h, http: {url: \"http://x\"}, compare: cohort}")
+                .contains("compare: cohort applies to sql and prometheus checks only"))
+        #expect(
+            Self.problems("  - {name: e, prometheus: {url: \"http://p:9090\", query: up}, compare: cohort}")
+                .contains("give scope: tenant or name {tenant} in the query"))
+        #expect(
+            Self.problems("  - {name: s, sql: SELECT 1, compare: cohort, max_regression: lots}")
+                .contains("expected a percent like \"20%\" or an amount of at least 0, found lots"))
+        #expect(
+            Self.problems("  - {name: s, sql: SELECT 1, min_samples: 2}").contains("applies only with compare: cohort"))
+        #expect(
+            Self.problems("  - {name: s, sql: SELECT 1, compare: cohorts}").contains("expected cohort, found cohorts"))
+    }
+
+    @Test
+    func fillsTheQueryEscapedForTheLiteralEachValueIsIn() {
+        let template = CheckTemplate(tenant: "it's", shard: "sh\"a\\", wave: "w1", phase: "p", rollout: "r")
+        let filled = PrometheusCheck.query(
+            PrometheusQuery(url: "", query: "x{a='{tenant}', b=\"{shard}\"} * on() group_left y{w=`{wave}`} > {wave}"),
+            template: template)
+        #expect(filled == .success("x{a='it\\'s', b=\"sh\\\"a\\\\\"} * on() group_left y{w=`w1`} > w1"))
+        // An escaped quote does not end the literal: the placeholder after it is still inside.
+        #expect(
+            PrometheusCheck.query(PrometheusQuery(url: "", query: "x{a=\"q\\\"{tenant}\"}"), template: template)
+                == .success("x{a=\"q\\\"it's\"}"))
+        let outside = PrometheusCheck.query(
+            PrometheusQuery(url: "", query: "sum by ({tenant}) (x)"), template: template)
+        #expect(outside == .failure(.init("{tenant} ('it's') is outside a string literal and not a plain name")))
+    }
+
+    @Test
+    func comparesMediansInTheDirectionThatIsWorse() {
+        let ratio = CohortComparison(maxRegression: .ratio(0.2), minSamples: 2)
+        #expect(ratio.judge(changed: [30, 31], baseline: [10, 11, 12], higherIsWorse: true).verdict == .fail)
+        #expect(ratio.judge(changed: [11.5, 12], baseline: [10, 10], higherIsWorse: true).verdict == .pass)
+        #expect(ratio.judge(changed: [50, 50], baseline: [50, 50], higherIsWorse: true).verdict == .pass)
+        // A floor (throughput): lower is worse.
+        #expect(ratio.judge(changed: [70, 70], baseline: [100, 100], higherIsWorse: false).verdict == .fail)
+        #expect(ratio.judge(changed: [130, 130], baseline: [100, 100], higherIsWorse: false).verdict == .pass)
+        #expect(ratio.judge(changed: [1], baseline: [1, 1], higherIsWorse: true).verdict == .inconclusive)
+        let absolute = CohortComparison(maxRegression: .absolute(5), minSamples: 1)
+        let judged = absolute.judge(changed: [16], baseline: [10], higherIsWorse: true)
+        #expect(judged.verdict == .fail && judged.value == "16" && judged.baseline == "10")
+        #expect(
+            judged.detail == "changed median 16 (1) vs baseline median 10 (1): 6 higher, more than max_regression 5")
     }
 }
 

@@ -32,16 +32,15 @@ enum PrometheusCheck {
         case failed(String)
     }
 
-    /// A value made safe inside a PromQL string literal (`"…"` or `'…'`): backslashes, quotes and line breaks
-    /// escaped, so a tenant id can never end the literal and add to the query.
-    static func escape(_ value: String) -> String {
+    /// A value made safe inside a PromQL string literal opened with `quote` (`"` or `'`): backslashes, that quote and
+    /// line breaks escaped (PromQL, like Go, accepts an escaped quote only of the literal's own kind), so a value can
+    /// never end the literal and add to the query.
+    static func escape(_ value: String, quote: Character = "\"") -> String {
         var result = ""
         for character in value {
             switch character {
             case "\\": result += "\\\\"
-            case "\"": result += "\\\""
-            case "'": result += "\\'"
-            case "`": result += "\\`"
+            case quote: result += "\\\(quote)"
             case "\n": result += "\\n"
             case "\r": result += "\\r"
             case "\t": result += "\\t"
@@ -51,9 +50,67 @@ enum PrometheusCheck {
         return result
     }
 
-    /// The query with `{tenant}` `{shard}` `{wave}` `{phase}` `{rollout}` filled in, each value escaped.
-    static func query(_ query: PrometheusQuery, template: CheckTemplate) -> String {
-        template.fill(query.query, encode: escape)
+    /// Whether a value may stand outside a string literal (a metric or label name, a number): letters, digits, `_`,
+    /// `:`, `.`, `-`.
+    static func isBare(_ value: String) -> Bool {
+        value.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_:.-".contains($0)) }
+    }
+
+    /// The query with `{tenant}` `{shard}` `{wave}` `{phase}` `{rollout}` filled in: inside a `"…"` or `'…'` literal
+    /// escaped for it; inside a raw `` `…` `` literal or outside any literal only when the value cannot change the
+    /// query's shape (no backtick, resp. only name characters), else a message saying why not.
+    static func query(_ query: PrometheusQuery, template: CheckTemplate) -> Result<String, TemplateError> {
+        let values = Dictionary(template.values, uniquingKeysWith: { first, _ in first })
+        var result = ""
+        var quote: Character?
+        var escaped = false
+        var index = query.query.startIndex
+        let text = query.query
+        while index < text.endIndex {
+            let character = text[index]
+            if character == "{", let close = text[index...].firstIndex(of: "}"),
+                let value = values[String(text[text.index(after: index)..<close])]
+            {
+                let name = String(text[text.index(after: index)..<close])
+                switch quote {
+                case "\"", "'": result += escape(value, quote: quote!)
+                case "`":
+                    guard !value.contains("`") else {
+                        return .failure(
+                            TemplateError("{\(name)} ('\(value)') has a backtick; it cannot go in a raw string"))
+                    }
+                    result += value
+                default:
+                    guard isBare(value) else {
+                        return .failure(
+                            TemplateError("{\(name)} ('\(value)') is outside a string literal and not a plain name"))
+                    }
+                    result += value
+                }
+                index = text.index(after: close)
+                escaped = false
+                continue
+            }
+            result.append(character)
+            if let open = quote {
+                if escaped {
+                    escaped = false
+                } else if character == "\\", open != "`" {
+                    escaped = true
+                } else if character == open {
+                    quote = nil
+                }
+            } else if character == "\"" || character == "'" || character == "`" {
+                quote = character
+            }
+            index = text.index(after: index)
+        }
+        return .success(result)
+    }
+
+    struct TemplateError: Error, Equatable {
+        var message: String
+        init(_ message: String) { self.message = message }
     }
 
     /// `<url>/api/v1/query?query=…`, the query percent-encoded.
@@ -141,7 +198,11 @@ enum PrometheusCheck {
     static func measure(_ query: PrometheusQuery, template: CheckTemplate, timeout: Duration) async -> (
         verdict: CheckMeasurement.Verdict, value: String?, detail: String
     ) {
-        let promQL = Self.query(query, template: template)
+        let promQL: String
+        switch Self.query(query, template: template) {
+        case .success(let filled): promQL = filled
+        case .failure(let error): return (.error, nil, error.message)
+        }
         guard let url = requestURL(base: query.url, query: promQL), let scheme = url.scheme,
             ["http", "https"].contains(scheme.lowercased())
         else {
