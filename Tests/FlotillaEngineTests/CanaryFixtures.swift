@@ -163,6 +163,7 @@ final class CanaryHTTPServer: @unchecked Sendable {
     private let socket: Int32
     private let lock = NSLock()
     private var targets: [String] = []
+    private var messages: [Message] = []
     private var respond: @Sendable (String) -> (Int, String)
 
     init(_ respond: @escaping @Sendable (String) -> (Int, String)) throws {
@@ -202,6 +203,30 @@ final class CanaryHTTPServer: @unchecked Sendable {
         return targets
     }
 
+    /// A request as received: its head (request line and headers) and its body (read by Content-Length).
+    struct Message: Sendable {
+        var head: String
+        var body: [UInt8]
+
+        /// The value of header `name` (case-insensitive), if sent.
+        func header(_ name: String) -> String? {
+            for line in head.split(separator: "\r\n").dropFirst() {
+                guard let colon = line.firstIndex(of: ":") else { continue }
+                if line[..<colon].lowercased() == name.lowercased() {
+                    return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+                }
+            }
+            return nil
+        }
+    }
+
+    /// Requests served so far, in order, with their headers and bodies.
+    var received: [Message] {
+        lock.lock()
+        defer { lock.unlock() }
+        return messages
+    }
+
     func setResponder(_ respond: @escaping @Sendable (String) -> (Int, String)) {
         lock.lock()
         self.respond = respond
@@ -237,8 +262,20 @@ final class CanaryHTTPServer: @unchecked Sendable {
         }
         let head = String(decoding: received, as: UTF8.self)
         let target = head.split(separator: " ", maxSplits: 2).dropFirst().first.map(String.init) ?? "/"
+        var message = Message(head: head, body: [])
+        if let end = received.headerEnd {
+            message.head = String(decoding: received[..<end], as: UTF8.self)
+            message.body = Array(received[(end + 4)...])
+            let length = message.header("Content-Length").flatMap { Int($0) } ?? 0
+            while message.body.count < length {
+                let count = read(connection, &buffer, buffer.count)
+                if count <= 0 { break }
+                message.body += buffer[..<count]
+            }
+        }
         lock.lock()
         targets.append(target)
+        messages.append(message)
         let respond = self.respond
         lock.unlock()
         let (status, body) = respond(target)
@@ -256,6 +293,16 @@ final class CanaryHTTPServer: @unchecked Sendable {
 }
 
 extension Array where Element == UInt8 {
+    /// Where the blank line ending an HTTP head starts.
+    fileprivate var headerEnd: Int? {
+        guard count >= 4 else { return nil }
+        for index in 0...(count - 4)
+        where self[index] == 13 && self[index + 1] == 10 && self[index + 2] == 13 && self[index + 3] == 10 {
+            return index
+        }
+        return nil
+    }
+
     fileprivate var containsHeaderEnd: Bool {
         guard count >= 4 else { return false }
         for index in 0...(count - 4)
