@@ -3,6 +3,8 @@ import FlotillaEngine
 import FlotillaLint
 import FlotillaModel
 import FlotillaPlan
+import FlotillaPostgres
+import FlotillaServer
 import Foundation
 
 extension LintFormat: ExpressibleByArgument {}
@@ -20,6 +22,14 @@ extension Flotilla {
                 With --trace --fleet F CHANGE, the change also runs on a scratch copy of one tenant's schema in the \
                 embedded PostgreSQL (each statement inside BEGIN … ROLLBACK); the locks PostgreSQL really takes and \
                 the tables it rewrites replace the classifier's guesses, and a rewrite of a table with rows is high risk.
+
+                With --fleet F CHANGE… (no --trace), each finding is judged on one tenant's live catalog, read with \
+                read-only queries: a type change binary-coercible from the column's current type, or a SET NOT NULL \
+                that a validated CHECK (col IS NOT NULL) proves, is lowered; a rewrite or scan is at least medium from \
+                the policy's risk.rows_medium rows and high from risk.rows_high (defaults 100000 and 10000000), one \
+                step lower below rows_medium; a foreign key whose columns no index leads with is flagged \
+                (fk-without-index). The tenant is --tenant ID, or by default --largest: each shard's tenant with the \
+                most rows in the touched tables, and the largest of those.
                 """)
 
         @Argument(help: "Change files (.yaml) or SQL files (.sql).")
@@ -43,11 +53,25 @@ extension Flotilla {
         @Flag(help: "Trace the change on a scratch copy of a tenant's schema in the embedded PostgreSQL.")
         var trace = false
 
-        @Option(help: "With --trace: the fleet, a name (fleets/NAME/fleet.yaml), its folder, or its fleet.yaml.")
+        @Option(
+            help: "The fleet, a name (fleets/NAME/fleet.yaml), its folder, or its fleet.yaml: judge on its live schema."
+        )
         var fleet: String?
 
-        @Option(help: "With --trace: the tenant whose schema is copied (default: the fleet's first).")
+        @Option(
+            help:
+                "With --fleet: the tenant judged on (default --largest); with --trace: the tenant copied (default: the first)."
+        )
         var tenant: String?
+
+        @Flag(help: "With --fleet: judge on the tenant with the most rows in the touched tables (the default).")
+        var largest = false
+
+        @Option(
+            help:
+                "With --fleet: the policy whose risk thresholds apply (default rows_medium 100000, rows_high 10000000)."
+        )
+        var policy: String?
 
         @Option(help: "With --trace: rows copied per table.")
         var sampleRows = 100
@@ -64,8 +88,13 @@ extension Flotilla {
                 guard fleet != nil else { throw ValidationError("--trace needs --fleet") }
                 guard paths.count == 1 else { throw ValidationError("--trace takes exactly one change") }
                 guard sampleRows >= 0 else { throw ValidationError("--sample-rows must be 0 or more") }
-            } else if fleet != nil || tenant != nil {
-                throw ValidationError("--fleet and --tenant go with --trace")
+                guard !largest, policy == nil else {
+                    throw ValidationError("--largest and --policy go without --trace")
+                }
+            } else if fleet != nil {
+                guard !(largest && tenant != nil) else { throw ValidationError("give --tenant or --largest, not both") }
+            } else if tenant != nil || largest || policy != nil {
+                throw ValidationError("--tenant, --largest and --policy go with --fleet")
             }
         }
 
@@ -73,6 +102,7 @@ extension Flotilla {
             if rules { return print(RulesDocument.markdown(), terminator: "") }
             if schema { return print(FindingSchema.rendered(), terminator: "") }
             if trace { return try await runTraced() }
+            if fleet != nil { return try await runLive() }
             var findings: [Finding] = []
             var problems: [Diagnostic] = []
             let source = FileSystemSource()
@@ -100,6 +130,66 @@ extension Flotilla {
             try reportDiagnostics(problems)
             print(LintRenderer.render(findings, format: format))
             if findings.contains(where: { $0.fails(at: failOn) }) { throw ExitCode(1) }
+        }
+
+        /// `--fleet` without `--trace`: judges the changes on one tenant's live catalog.
+        private func runLive() async throws {
+            let workspace = currentWorkspace()
+            let (fleet, changes, policy) = try loading { () throws(DefinitionError) in
+                let fleet = try workspace.loadFleet(self.fleet ?? "")
+                var changes: [Change] = []
+                var problems: [Diagnostic] = []
+                for path in paths {
+                    do throws(DefinitionError) {
+                        changes.append(try workspace.loadChange(path, fleet: fleet))
+                    } catch {
+                        problems += error.diagnostics
+                    }
+                }
+                if !problems.isEmpty { throw DefinitionError(problems) }
+                return (
+                    fleet, changes,
+                    try self.policy.map { path throws(DefinitionError) in try workspace.loadPolicy(path) }
+                )
+            }
+            let thresholds = policy?.risk ?? RiskThresholds()
+            let logger = makeLogger()
+            let environment = workspace.environment
+            let wanted = self.tenant
+            let outcome = try await runtime {
+                var embedded: ConnectionURL?
+                if fleet.shards.contains(where: { $0.url.hasPrefix("embedded:") }) {
+                    embedded = try await Session.startEmbedded(environment: environment, logger: logger).1
+                }
+                let listed = wanted.map { id in fleet.tenants.contains { $0.id == id } } ?? false
+                let resolved =
+                    listed
+                    ? fleet
+                    : try await resolveTenants(fleet, environment: environment, embedded: embedded, logger: logger)
+                        .fleet
+                let choice: LiveLint.Choice
+                if let wanted {
+                    guard let tenant = resolved.tenants.first(where: { $0.id == wanted }) else {
+                        printError(
+                            "\(fleet.file):\(fleet.location.line):\(fleet.location.column): error: fleet \(fleet.name) has no tenant '\(wanted)'"
+                        )
+                        printError("1 error; nothing was read")
+                        throw ExitCode(2)
+                    }
+                    choice = .tenant(tenant)
+                } else {
+                    choice = .largest
+                }
+                let connections = try FleetConnections(
+                    fleet: resolved, embedded: embedded, environment: environment, logger: logger)
+                return try await connections.run {
+                    try await LiveLint(connections: connections, logger: logger).judge(
+                        changes, tenants: resolved.tenants, choice: choice, thresholds: thresholds)
+                }
+            }
+            printError(terminalSafe("\(outcome.note) of fleet \(fleet.name)"))
+            print(LintRenderer.render(outcome.findings, format: format))
+            if outcome.findings.contains(where: { $0.fails(at: failOn) }) { throw ExitCode(1) }
         }
 
         /// `--trace`: lints the change, traces it on a copy of one tenant, and merges what was observed.

@@ -1,9 +1,11 @@
 import ArgumentParser
 import FlotillaEngine
+import FlotillaLint
 import FlotillaModel
 import FlotillaPlan
 import FlotillaPostgres
 import Foundation
+import Logging
 
 extension Flotilla {
     struct Rollout: AsyncParsableCommand {
@@ -39,7 +41,6 @@ extension Flotilla {
                 let change = try workspace.loadChange(options.change, fleet: fleet)
                 return (fleet, change, try workspace.loadPolicy(options.policy))
             }
-            try refuseUnsafe(change)
             // A fleet without tenant sources is planned (and its plan checked) before anything connects.
             let listedPlan = try loading { () throws(DefinitionError) in
                 fleet.sources.isEmpty ? try RolloutPlan.make(fleet: fleet, change: change, policy: policy) : nil
@@ -87,6 +88,10 @@ extension Flotilla {
                     let deadlines = ConnectionDeadlines(connect: policy.connectTimeout)
                     return try await session.withFleet(current, deadlines: deadlines) { [current] connections in
                         try await connections.preflight()
+                        // The risk gate, judged on the fleet's largest tenant: before any step.
+                        try await refuseUnsafe(
+                            change, thresholds: policy.risk, tenants: current.tenants, connections: connections,
+                            logger: logger)
                         // A new rollout starts only on tenants that have every change it requires (a resumed one
                         // runs over the tenant set it started with).
                         var tenants: [Tenant]?
@@ -141,7 +146,12 @@ extension Flotilla {
 
 /// Stops before any database is touched when a phase holds an unacknowledged high-risk statement.
 func refuseUnsafe(_ change: Change) throws {
-    let blocking = ChangeLint.blocking(ChangeLint.findings(change))
+    try refuseUnsafe(change, findings: ChangeLint.findings(change))
+}
+
+/// Stops when `findings` hold an unacknowledged high-risk statement.
+func refuseUnsafe(_ change: Change, findings: [Finding]) throws {
+    let blocking = ChangeLint.blocking(findings)
     guard !blocking.isEmpty else { return }
     for finding in blocking {
         printError(
@@ -152,6 +162,32 @@ func refuseUnsafe(_ change: Change) throws {
         "refusing to roll out \(change.id): \(blocking.count) unacknowledged high-risk statement\(blocking.count == 1 ? "" : "s"). Use the safe rewrite, or acknowledge with `-- flotilla:ignore RULE reason` on the statement or `ignore: [{rule: RULE, reason: …}]` on the phase."
     )
     throw ExitCode(2)
+}
+
+/// The risk gate judged on the live schema of the fleet's largest tenant (read-only): a statement the live schema
+/// proves safe no longer blocks, one that is high only because of its table's size does. When the catalog cannot be
+/// read, the static judgement decides, and says so.
+func refuseUnsafe(
+    _ change: Change, thresholds: RiskThresholds, tenants: [Tenant], connections: FleetConnections, logger: Logger
+) async throws {
+    let findings: [Finding]
+    do {
+        let outcome = try await LiveLint(connections: connections, logger: logger).judge(
+            [change], tenants: tenants, choice: .largest, thresholds: thresholds)
+        findings = outcome.findings
+        let changed = findings.filter { $0.judged?.reason != nil }
+        if !changed.isEmpty {
+            let count = "\(changed.count) finding\(changed.count == 1 ? "" : "s")"
+            printError("risk gate: \(outcome.note); \(count) judged differently on it")
+        }
+    } catch {
+        if Task.isCancelled { throw error }
+        printError(
+            "warning: risk gate: the live schema could not be read (\(CatalogReader.describe(error))); judged without it"
+        )
+        findings = ChangeLint.findings(change)
+    }
+    try refuseUnsafe(change, findings: findings)
 }
 
 /// Why a rollout did not start: the tenants (the first 20, and how many more) that lack a change it requires.
