@@ -45,7 +45,8 @@ let sampleValues: [String: String] = [
     "pattern": "add-index", "up": "SELECT 1", "down": "SELECT 2", "verify": "SELECT true",
     "backfill": "{table: t, set: \"a = 1\"}", "gate": "approval", "reversible": "false", "transaction": "none",
     "ignore": "[{rule: r, reason: because}]", "table": "t", "set": "\"a = 1\"", "where": "\"a IS NULL\"",
-    "key": "k", "batch_size": "10", "pause": "10ms", "revert": "\"a = 0\"", "rule": "r", "reason": "because",
+    "key": "k", "batch_size": "10", "target_batch_time": "50ms",
+    "min_batch": "5", "max_batch": "5000", "pause": "10ms", "revert": "\"a = 0\"", "rule": "r", "reason": "because",
     // policy
     "policy": "p", "waves": "[{name: w, select: {remaining: true}}]", "parallel": "2", "per_shard_parallel": "2",
     "lock_timeout": "1s", "connect_timeout": "3s", "statement_timeout": "1m", "retries": "{attempts: 2}",

@@ -158,7 +158,10 @@ public enum DefinitionSchema {
             [
                 "table": str("table to update"), "set": str("SET clause, e.g. email_verified = true"),
                 "where": str("extra condition"), "key": str("integer key column batches range on (default id)"),
-                "batch_size": int("rows per batch (default 1000)", minimum: 1),
+                "batch_size": int("rows per batch (default 1000); with target_batch_time, the first's", minimum: 1),
+                "target_batch_time": duration("size batches by time: +≤ 20% under it, shrink in proportion over it"),
+                "min_batch": int("fewest rows a batch takes with target_batch_time (default 10)", minimum: 1),
+                "max_batch": int("most rows a batch takes with target_batch_time (default 10000)", minimum: 1),
                 "pause": duration("pause between batches"),
                 "revert": str("SET clause that undoes the backfill on revert"),
             ], required: ["table", "set"])
@@ -181,7 +184,10 @@ public enum DefinitionSchema {
         ])
         let batches: [String: JSONValue] = [
             "key": str("integer key column backfill batches range on (default id)"),
-            "batch_size": int("rows per batch (default 1000)", minimum: 1),
+            "batch_size": int("rows per batch (default 1000); with target_batch_time, the first's", minimum: 1),
+            "target_batch_time": duration("size batches by time: +≤ 20% under it, shrink in proportion over it"),
+            "min_batch": int("fewest rows a batch takes with target_batch_time (default 10)", minimum: 1),
+            "max_batch": int("most rows a batch takes with target_batch_time (default 10000)", minimum: 1),
             "pause": duration("pause between batches (default 2ms; longer on its own while lock waits rise)"),
         ]
         let table = str("the table, as the tenant's search_path finds it")
