@@ -16,6 +16,7 @@ enum Metrics {
         let rollouts = try await store.rolloutStateCounts()
         let steps = try await store.unfinishedStepCounts()
         let halts = try await store.activeHalts()
+        let throttled = try await store.throttledShards()
         var lines = [
             "# HELP flotilla_rollouts Rollouts in the control store, by state.",
             "# TYPE flotilla_rollouts gauge",
@@ -36,7 +37,14 @@ enum Metrics {
             "# HELP flotilla_halts_active Halts in force (per fleet or global) until resumed.",
             "# TYPE flotilla_halts_active gauge",
             "flotilla_halts_active \(halts.count)",
+            "# HELP flotilla_shard_throttled Shards of unfinished rollouts where no new step starts now, by the signal.",
+            "# TYPE flotilla_shard_throttled gauge",
         ]
+        for shard in throttled {
+            lines.append(
+                "flotilla_shard_throttled{rollout=\"\(label(shard.rollout))\",shard=\"\(label(shard.shard))\",signal=\"\(label(shard.signal))\"} 1"
+            )
+        }
         return lines.joined(separator: "\n") + "\n"
     }
 

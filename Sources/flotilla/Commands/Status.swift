@@ -83,7 +83,11 @@ extension Flotilla {
             let checks = try await StatusReport.checks(rollout, store: store)
             let tenants = try await Reports.tenantSet(
                 rollout, store: store, current: await currentTenants(record.fleet))
-            return (StatusReport.text(record, steps: steps, checks: checks, tenants: tenants), finished)
+            let throttled = finished ? [] : try await store.throttledShards(rollout)
+            return (
+                StatusReport.text(record, steps: steps, checks: checks, tenants: tenants, throttled: throttled),
+                finished
+            )
         }
     }
 }
@@ -132,7 +136,7 @@ enum StatusReport {
 
     static func text(
         _ record: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord], checks: [CheckSection] = [],
-        tenants: Reports.TenantSet? = nil
+        tenants: Reports.TenantSet? = nil, throttled: [ControlStore.ThrottledShard] = []
     ) -> String {
         let kind = record.kind == .rollout ? "rollout" : "\(record.kind.rawValue) rollout"
         var lines = [
@@ -146,6 +150,7 @@ enum StatusReport {
             lines.append("  \(note): \(shown.joined(separator: ", "))\(more > 0 ? " and \(more) more" : "")")
         }
         if let reason = record.reason { lines.append("  reason: \(reason)") }
+        for shard in throttled { lines.append("  \(shard.description)") }
         var phases: [String] = []
         for step in steps where !phases.contains(step.phase) { phases.append(step.phase) }
         for phase in phases {

@@ -1,0 +1,232 @@
+import FlotillaEngine
+import FlotillaModel
+import FlotillaPlan
+import FlotillaPostgres
+import FlotillaTestSupport
+import Foundation
+import Testing
+
+/// The per-shard throttle and lock-aware deferral, on real PostgreSQL: two shards (two databases of the test
+/// cluster; the signals count only their own database's sessions), side sessions that hold locks, and the journal
+/// read back afterwards.
+struct ThrottleTests {
+    static let change = """
+        change: 0001_flag
+        phases:
+          - name: expand
+            up: ALTER TABLE users ADD COLUMN flag boolean;
+            down: ALTER TABLE users DROP COLUMN flag;
+        """
+
+    /// Two shards `s1` and `s2` with `perShard` tenants each (`a1…`, `b1…`), one wave.
+    static func twoShards(_ name: String, perShard: Int = 3) async throws -> (Rig, ConnectionURL, ConnectionURL) {
+        let s1 = try await TestCluster.shared.freshDatabase(prefix: "thr_a")
+        let s2 = try await TestCluster.shared.freshDatabase(prefix: "thr_b")
+        let first = (1...perShard).map { "a\($0)" }
+        let second = (1...perShard).map { "b\($0)" }
+        try createSchemaTenants(s1, schemas: first.map { "tenant_\($0)" }, rows: 3)
+        try createSchemaTenants(s2, schemas: second.map { "tenant_\($0)" }, rows: 3)
+        let tenants = first.map { schemaTenant($0, shard: "s1") } + second.map { schemaTenant($0, shard: "s2") }
+        let fleet = makeFleet(name: name, shards: [("s1", s1), ("s2", s2)], tenants: tenants)
+        return (try await Rig(fleet: fleet), s1, s2)
+    }
+
+    static func policy(_ throttle: String, extra: String = "") throws -> Policy {
+        try parsePolicy(
+            """
+            policy: throttled
+            waves:
+              - {name: all, select: {remaining: true}}
+            parallel: 4
+            per_shard_parallel: 2
+            lock_timeout: 500ms
+            retries: {attempts: 2, backoff: 100ms}
+            \(extra)
+            throttle:
+            \(throttle)
+            """)
+    }
+
+    /// A lock waiter on `shard`: one session holds an exclusive lock on `public.gate`, another waits for it.
+    struct Waiter {
+        let holder: SideSession
+        let waiter: SideSession
+        let waiting: Task<Void, any Error>
+
+        static func make(on shard: ConnectionURL) async throws -> Waiter {
+            _ = try psql(shard, "CREATE TABLE IF NOT EXISTS public.gate (id int)")
+            let holder = try await SideSession.open(shard)
+            try await holder.execute("BEGIN")
+            try await holder.execute("LOCK TABLE public.gate IN ACCESS EXCLUSIVE MODE")
+            let waiter = try await SideSession.open(shard)
+            let waiting = Task { try await waiter.execute("SELECT count(*) FROM public.gate") }
+            let seen = try await eventually {
+                try psql(
+                    shard,
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) WHERE NOT l.granted AND a.datname = current_database()"
+                ) == "1"
+            }
+            #expect(seen, "the side session waits on the lock")
+            return Waiter(holder: holder, waiter: waiter, waiting: waiting)
+        }
+
+        func release() async throws {
+            try await holder.execute("COMMIT")
+            _ = try? await waiting.value
+            await holder.close()
+            await waiter.close()
+        }
+    }
+
+    @Test(
+        "a shard with lock waiters above pause_above starts no step while the other shard goes on; it resumes when they are gone",
+        .timeLimit(.minutes(10)))
+    func lockWaitersPauseOneShard() async throws {
+        let (rig, s1, _) = try await Self.twoShards(uniqueName("thr_pause"))
+        let waiter = try await Waiter.make(on: s1)
+        let policy = try Self.policy("  interval: 200ms\n  signals:\n    - {signal: lock_waiters, pause_above: 0}")
+        let change = try parseChange(Self.change)
+        let run = Task { try await rig.rollout(change, policy) }
+        // The other shard's tenants are applied while the throttled shard's wait.
+        let otherDone = try await eventually {
+            (try? rig.journal("SELECT count(*) FROM flotilla.steps WHERE shard = 's2' AND state = 'applied'")) == "3"
+        }
+        #expect(otherDone, "s2's steps applied while s1 is throttled")
+        #expect(
+            try rig.journal("SELECT count(*) FROM flotilla.steps WHERE shard = 's1' AND state = 'applied'") == "0")
+        for id in ["a1", "a2", "a3"] {
+            #expect(try TenantProbe(shard: s1, schema: "tenant_\(id)").columnType("flag") == nil, "\(id) untouched")
+            #expect(try TenantProbe(shard: s1, schema: "tenant_\(id)").ledger(change: "0001_flag").isEmpty)
+        }
+        let throttled = try rig.journal(
+            "SELECT message FROM flotilla.events WHERE kind = 'throttled' ORDER BY id LIMIT 1")
+        #expect(throttled.hasPrefix("shard s1 throttled by lock_waiters = 1 > 0"), "\(throttled)")
+        // flotilla status says so, while it lasts.
+        let workspace = try ChildProcessFixtures.Workspace(prefix: "flotilla-throttle")
+        defer { workspace.remove() }
+        let children = try ChildProcessFixtures.Children(workspace: workspace)
+        defer { children.killRemaining() }
+        let id = try rig.journal("SELECT id FROM flotilla.rollouts")
+        let status = try await children.run("status", ["status", id, "--control", postgresURL(rig.control)])
+        #expect(status.exitStatus == 0, "\(status.transcript)")
+        #expect(status.output.contains("shard s1 throttled by lock_waiters = 1 > 0 since "), "\(status.transcript)")
+        #expect(!status.output.contains("shard s2 throttled"), "\(status.transcript)")
+        try await waiter.release()
+        let outcome = try await run.value
+        #expect(outcome == .done(rollout: outcome.rolloutID), "\(outcome)")
+        for id in ["a1", "a2", "a3"] {
+            #expect(try TenantProbe(shard: s1, schema: "tenant_\(id)").columnType("flag") == "boolean")
+        }
+        // s1's first step started after s2's last one finished, and after the shard was clear again.
+        let order = try rig.journal(
+            """
+            SELECT (SELECT min(finished_at) FROM flotilla.steps WHERE shard = 's1')
+                 > (SELECT max(finished_at) FROM flotilla.steps WHERE shard = 's2'),
+                   (SELECT count(*) FROM flotilla.events WHERE kind = 'throttle-cleared' AND message LIKE 'shard s1 clear%')
+            """)
+        #expect(order == "t|1", "\(order)")
+    }
+
+    @Test(
+        "a signal above halt_above halts the rollout, with shard, signal, value and threshold in the reason",
+        .timeLimit(.minutes(10)))
+    func haltAboveHalts() async throws {
+        let (rig, s1, _) = try await Self.twoShards(uniqueName("thr_halt"))
+        let waiter = try await Waiter.make(on: s1)
+        defer { Task { try? await waiter.release() } }
+        let policy = try Self.policy(
+            "  interval: 200ms\n  signals:\n    - {signal: lock_waiters, pause_above: 0, halt_above: 0}")
+        let outcome = try await rig.rollout(try parseChange(Self.change), policy)
+        guard case .halted(_, let reason) = outcome else {
+            Issue.record("expected a halt, got \(outcome)")
+            return
+        }
+        #expect(reason.contains("throttle: shard s1 lock_waiters = 1 > halt_above 0"), "\(reason)")
+        #expect(try rig.rolloutState() == "halted")
+        let halts = try rig.journal("SELECT reason FROM flotilla.halts")
+        #expect(halts.contains("shard s1 lock_waiters = 1 > halt_above 0"), "\(halts)")
+        #expect(try rig.eventKinds().contains("throttle-halt"))
+        #expect(
+            try rig.journal("SELECT count(*) FROM flotilla.steps WHERE shard = 's1' AND state = 'applied'") == "0")
+        try await waiter.release()
+    }
+
+    @Test(
+        "a signal that cannot be read pauses its shard (on_unknown: pause) until it can be read",
+        .timeLimit(.minutes(10)))
+    func unreadableSignalPauses() async throws {
+        let (rig, s1, s2) = try await Self.twoShards(uniqueName("thr_unknown"))
+        // The query reads a table that only s2 has: on s1 it fails.
+        _ = try psql(s2, "CREATE TABLE public.health (load int); INSERT INTO public.health VALUES (0)")
+        let policy = try Self.policy(
+            "  interval: 200ms\n  signals:\n    - {sql: \"SELECT load FROM public.health\", name: app_load, pause_above: 5}"
+        )
+        let run = Task { try await rig.rollout(try parseChange(Self.change), policy) }
+        let otherDone = try await eventually {
+            (try? rig.journal("SELECT count(*) FROM flotilla.steps WHERE shard = 's2' AND state = 'applied'")) == "3"
+        }
+        #expect(otherDone)
+        #expect(
+            try rig.journal("SELECT count(*) FROM flotilla.steps WHERE shard = 's1' AND state = 'applied'") == "0")
+        let throttled = try rig.journal("SELECT message FROM flotilla.events WHERE kind = 'throttled'")
+        #expect(throttled.contains("shard s1 throttled by app_load unknown"), "\(throttled)")
+        #expect(throttled.contains("health"), "the reason names the error: \(throttled)")
+        _ = try psql(s1, "CREATE TABLE public.health (load int); INSERT INTO public.health VALUES (1)")
+        let outcome = try await run.value
+        #expect(outcome == .done(rollout: outcome.rolloutID), "\(outcome)")
+        #expect(try TenantProbe(shard: s1, schema: "tenant_a1").columnType("flag") == "boolean")
+    }
+
+    @Test(
+        "a step whose table an old transaction locks goes to the end of its wave and is applied once released",
+        .timeLimit(.minutes(10)))
+    func deferralMovesLockedTenantToTheEnd() async throws {
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "thr_defer")
+        let ids = ["d1", "d2", "d3", "d4"]
+        try createSchemaTenants(shard, schemas: ids.map { "tenant_\($0)" }, rows: 3)
+        let fleet = makeFleet(
+            name: uniqueName("thr_defer"), shards: [("s1", shard)], tenants: ids.map { schemaTenant($0, shard: "s1") })
+        let rig = try await Rig(fleet: fleet)
+        // An old transaction reads d1's users: ALTER TABLE there would wait for it.
+        let holder = try await SideSession.open(shard)
+        try await holder.execute("BEGIN")
+        try await holder.execute("SELECT count(*) FROM tenant_d1.users")
+        try await Task.sleep(for: .seconds(1))
+        let policy = try parsePolicy(
+            """
+            policy: deferring
+            waves:
+              - {name: all, select: {remaining: true}}
+            parallel: 1
+            per_shard_parallel: 1
+            lock_timeout: 500ms
+            retries: {attempts: 2, backoff: 100ms}
+            throttle:
+              interval: 200ms
+              max_deferrals: 200
+              signals:
+                - {signal: active_sessions, pause_above: "100%"}
+            """)
+        let run = Task { try await rig.rollout(try parseChange(Self.change), policy) }
+        let othersDone = try await eventually {
+            (try? rig.journal(
+                "SELECT count(*) FROM flotilla.steps WHERE tenant IN ('d2', 'd3', 'd4') AND state = 'applied'")) == "3"
+        }
+        #expect(othersDone, "the tenants behind the locked one went first")
+        #expect(try TenantProbe(shard: shard, schema: "tenant_d1").columnType("flag") == nil)
+        try await holder.execute("COMMIT")
+        await holder.close()
+        let outcome = try await run.value
+        #expect(outcome == .done(rollout: outcome.rolloutID), "\(outcome)")
+        #expect(try TenantProbe(shard: shard, schema: "tenant_d1").columnType("flag") == "boolean")
+        // d1 was first in the queue and finished last; it never burned a retry on its lock.
+        let last = try rig.journal(
+            "SELECT tenant FROM flotilla.steps WHERE phase = 'expand' ORDER BY finished_at DESC LIMIT 1")
+        #expect(last == "d1")
+        let deferred = try rig.journal(
+            "SELECT message FROM flotilla.events WHERE kind = 'deferred' AND tenant = 'd1' ORDER BY id LIMIT 1")
+        #expect(deferred.contains("users is held (AccessShareLock) by pid"), "\(deferred)")
+        #expect(try rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'retry'") == "0")
+        #expect(try rig.steps(phase: "expand")["d1"]?.state == "applied")
+    }
+}
