@@ -85,6 +85,10 @@ struct BakeWatcher: Sendable {
             if case .inconclusive(let why) = verdict { unsettled.append("check \(tally.check.name): \(why)") }
             try await driver.store.recordCheckVerdict(
                 driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally, verdict)
+            driver.observe(
+                .checkVerdict(
+                    rollout: driver.rolloutID, phase: phase.name, wave: wave.name, check: tally.check.name,
+                    verdict: verdict.journalWord, reason: verdict.reason))
             summary.append("\(tally.check.name) \(verdict.journalWord) (\(tally.counts))")
         }
         try await driver.store.event(
@@ -151,6 +155,10 @@ struct BakeWatcher: Sendable {
             }
         }
         try await driver.store.recordMeasurements(driver.rolloutID, phase: phase.name, wave: wave.name, taken.map(\.1))
+        for (_, measurement) in taken {
+            driver.observe(
+                .checkMeasured(rollout: driver.rolloutID, phase: phase.name, wave: wave.name, measurement: measurement))
+        }
         return round
     }
 
@@ -225,6 +233,10 @@ struct BakeWatcher: Sendable {
         try await driver.store.recordCheckVerdict(
             driver.rolloutID, phase: phase.name, wave: wave.name, tally: tally,
             .failed(why, tenants: tally.failing.map(\.target)))
+        driver.observe(
+            .checkVerdict(
+                rollout: driver.rolloutID, phase: phase.name, wave: wave.name, check: check.name, verdict: "failed",
+                reason: why))
         try await driver.store.event(
             driver.rolloutID, preflight ? "preflight-failed" : "check-failed", phase: phase.name, wave: wave.name,
             message)

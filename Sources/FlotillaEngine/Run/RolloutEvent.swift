@@ -25,6 +25,11 @@ public enum RolloutEvent: Sendable {
     case throttleCleared(shard: String, after: ThrottleCause)
     /// A tenant's step went back to the end of its wave's queue: an old transaction holds a lock it needs.
     case stepDeferred(phase: String, tenant: String, reason: String)
+    /// A health check measured one target during a wave's bake or preflight (journaled in `flotilla.measurements`).
+    case checkMeasured(rollout: String, phase: String, wave: String, measurement: CheckMeasurement)
+    /// A health check's verdict over a wave (journaled in `flotilla.check_verdicts`): `passed`, `failed`,
+    /// `inconclusive`, with why when it did not pass.
+    case checkVerdict(rollout: String, phase: String, wave: String, check: String, verdict: String, reason: String?)
 }
 
 /// How a rollout ended this time.

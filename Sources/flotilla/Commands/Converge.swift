@@ -35,6 +35,12 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Option(
+            help:
+                "Progress: text (a live view on a terminal, plain lines otherwise) or json (one event per line, NDJSON; everything else to standard error)."
+        )
+        var output: OutputFormat = .text
+
         /// The policy a converge uses without `--policy`: every lagging tenant in one wave, a few at a time, and a
         /// failure stops it for a person to look (a rerun continues).
         static let defaultPolicy = """
@@ -63,7 +69,8 @@ extension Flotilla {
                 return (fleet, changes, policy)
             }
             let logger = makeLogger()
-            let printer = ProgressPrinter(verbose: verbose)
+            let printer = RolloutConsole(
+                output: output, verbose: verbose, context: EventStream.Context(fleet: fleet.name, kind: "converge"))
             let only = tenants.isEmpty ? nil : Set(tenants)
             let yes = self.yes
             let outcome: Int32 = try await runtime {
@@ -96,7 +103,7 @@ extension Flotilla {
         /// change). Returns the exit code: 0 all brought up (or nothing lags), 3 otherwise, 1 when not confirmed.
         static func converge(
             changes: [Change], policy: Policy, only: Set<String>?, ask: Bool, store: ControlStore,
-            connections: FleetConnections, logger: Logger, printer: ProgressPrinter
+            connections: FleetConnections, logger: Logger, printer: RolloutConsole
         ) async throws -> Int32 {
             let fleet = connections.fleet
             let report = await FlotillaEngine.Census(connections: connections, logger: logger).run(changes: changes)
@@ -123,9 +130,18 @@ extension Flotilla {
                 let ids = Set(step.tenants.map(\.id))
                 let plan = try RolloutPlan.make(fleet: fleet, change: step.change, policy: policy).narrowed(to: ids)
                 // The fleet passed these phases' gates already: their converge does not wait again.
-                let outcome = try await engine.run(
-                    change: step.change, policy: policy, plan: plan, kind: .converge, tenants: step.tenants,
-                    approvedPhases: step.change.phases.map(\.name))
+                printer.update { context in
+                    context.change = step.change.id
+                    context.shards = Dictionary(step.tenants.map { ($0.id, $0.shard) }) { a, _ in a }
+                    context.waves = Dictionary(plan.waves.flatMap { wave in wave.tenants.map { ($0, wave.name) } }) {
+                        a, _ in a
+                    }
+                }
+                let outcome = try await printer.showing(store) {
+                    try await engine.run(
+                        change: step.change, policy: policy, plan: plan, kind: .converge, tenants: step.tenants,
+                        approvedPhases: step.change.phases.map(\.name))
+                }
                 if case .blocked(_, let halt) = outcome {
                     printError("error: not started: fleet \(fleet.name) is \(halt.description)")
                 }
@@ -133,6 +149,16 @@ extension Flotilla {
             }
             print("converged: \(Set(convergence.steps.flatMap { $0.tenants.map(\.id) }).count) tenants brought up")
             return leftAlone
+        }
+
+        /// The same, with plain progress lines (`flotilla demo`).
+        static func converge(
+            changes: [Change], policy: Policy, only: Set<String>?, ask: Bool, store: ControlStore,
+            connections: FleetConnections, logger: Logger, printer: ProgressPrinter
+        ) async throws -> Int32 {
+            try await converge(
+                changes: changes, policy: policy, only: only, ask: ask, store: store, connections: connections,
+                logger: logger, printer: RolloutConsole(plain: printer))
         }
 
         static func describe(_ convergence: Convergence) {

@@ -38,6 +38,12 @@ extension Flotilla {
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
+        @Option(
+            help:
+                "Progress: text (a live view on a terminal, plain lines otherwise) or json (one event per line, NDJSON; everything else to standard error)."
+        )
+        var output: OutputFormat = .text
+
         func run() async throws {
             let workspace = currentWorkspace()
             let rollout = self.rollout
@@ -67,8 +73,11 @@ extension Flotilla {
                 }
             }
             let logger = makeLogger()
-            let printer = ProgressPrinter(verbose: verbose)
-            let (phase, ignoreHalt, format) = (self.phase, self.ignoreHalt, self.format)
+            let (phase, ignoreHalt, format, output) = (self.phase, self.ignoreHalt, self.format, self.output)
+            let printer = RolloutConsole(
+                output: output, verbose: verbose,
+                context: EventStream.Context(fleet: fleet.name, change: change.id, rollout: rollout, kind: "revert"),
+                live: format == .text)
             let outcome = try await runtime {
                 let session = try await Session.open(
                     fleet: fleet, control: control.control, environment: workspace.environment, logger: logger)
@@ -77,10 +86,12 @@ extension Flotilla {
                         connections in
                         try await connections.preflight()
                         let engine = RolloutEngine(store: store, connections: connections, logger: logger) { event in
-                            if format == .text { printer(event) }
+                            if format == .text || output == .json { printer(event) }
                         }
-                        return try await engine.revert(
-                            rollout: rollout, change: change, policy: policy, phase: phase, ignoreHalts: ignoreHalt)
+                        return try await printer.showing(store) {
+                            try await engine.revert(
+                                rollout: rollout, change: change, policy: policy, phase: phase, ignoreHalts: ignoreHalt)
+                        }
                     }
                 }
             }

@@ -25,6 +25,12 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Option(
+            help:
+                "Progress: text (a live view on a terminal, plain lines otherwise) or json (one event per line, NDJSON; everything else to standard error)."
+        )
+        var output: OutputFormat = .text
+
         @Flag(help: .hidden)
         var noHaltListener = false
 
@@ -45,6 +51,9 @@ extension Flotilla {
             let listedPlan = try loading { () throws(DefinitionError) in
                 fleet.sources.isEmpty ? try RolloutPlan.make(fleet: fleet, change: change, policy: policy) : nil
             }
+            let console = RolloutConsole(
+                output: output, verbose: verbose,
+                context: EventStream.Context(fleet: fleet.name, change: change.id, kind: "rollout"))
             if !yes, isatty(STDIN_FILENO) != 0 {
                 let tenants =
                     fleet.sources.isEmpty
@@ -63,7 +72,6 @@ extension Flotilla {
             }
             let skipLagging = self.skipLagging
             let logger = makeLogger()
-            let printer = ProgressPrinter(verbose: verbose)
             let outcome = try await runtime {
                 let session = try await Session.open(
                     fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
@@ -116,16 +124,23 @@ extension Flotilla {
                             }
                         }
                         let engine = RolloutEngine(store: store, connections: connections, logger: logger) {
-                            printer($0)
+                            console($0)
                         }
-                        let outcome = try await engine.run(
-                            change: change, policy: policy, plan: runPlan, tenants: tenants,
-                            options: {
-                                var options = RolloutEngine.Options(waitForApproval: !noWait)
-                                // Without the listener, halts are still read at every step boundary and every second.
-                                options.listenForHalts = !noHaltListener
-                                return options
-                            }())
+                        console.update { [current, runPlan] context in
+                            context.shards = Dictionary(current.tenants.map { ($0.id, $0.shard) }) { a, _ in a }
+                            let waves = runPlan.waves.flatMap { wave in wave.tenants.map { ($0, wave.name) } }
+                            context.waves = Dictionary(waves) { a, _ in a }
+                        }
+                        let outcome = try await console.showing(store) { [runPlan, tenants] in
+                            try await engine.run(
+                                change: change, policy: policy, plan: runPlan, tenants: tenants,
+                                options: {
+                                    var options = RolloutEngine.Options(waitForApproval: !noWait)
+                                    // Without the listener, halts are still read at every step boundary and every second.
+                                    options.listenForHalts = !noHaltListener
+                                    return options
+                                }())
+                        }
                         if case .blocked = outcome { return outcome }
                         try? await store.recordSetAside(outcome.rolloutID, tenants: setAside)
                         return outcome

@@ -20,7 +20,13 @@ extension Flotilla {
         var watch = false
 
         @Option(help: "Seconds between refreshes with --watch.")
-        var interval: Double = 2
+        var interval: Double = 1
+
+        @Option(
+            help:
+                "With --watch and a rollout id: text (a live view on a terminal) or json (the rollout's events as the journal shows them, NDJSON)."
+        )
+        var output: OutputFormat = .text
 
         func run() async throws {
             let session = try await control.session()
@@ -29,6 +35,25 @@ extension Flotilla {
             let watch = self.watch
             let interval = Duration.milliseconds(Int(max(0.2, interval) * 1000))
             let clear = watch && format == .text && isatty(STDOUT_FILENO) == 1
+            if watch, let rollout {
+                let environment = ProcessInfo.processInfo.environment
+                let live = format == .text && output == .text && clear && environment["TERM"] != "dumb"
+                if output == .json || live {
+                    let (output, color) = (self.output, (environment["NO_COLOR"] ?? "").isEmpty)
+                    let found = try await runtime {
+                        try await session.withControlStore { store in
+                            output == .json
+                                ? try await StatusWatch.stream(rollout, store: store, interval: interval)
+                                : try await StatusWatch.live(rollout, store: store, interval: interval, color: color)
+                        }
+                    }
+                    guard found else {
+                        printError("error: no rollout \(rollout)")
+                        throw ExitCode(2)
+                    }
+                    return
+                }
+            }
             let currentTenants = CurrentTenants(session: session, fleet: control.fleet)
             let found = try await runtime {
                 try await session.withControlStore { store -> Bool in

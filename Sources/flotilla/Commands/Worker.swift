@@ -22,11 +22,19 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Option(
+            help:
+                "Progress: text (plain lines) or json (one event per line, NDJSON; everything else to standard error)."
+        )
+        var output: OutputFormat = .text
+
         func run() async throws {
             let workspace = currentWorkspace()
             let fleet = try loading { () throws(DefinitionError) in try workspace.loadFleet(self.fleet) }
             let logger = makeLogger()
-            let printer = ProgressPrinter(verbose: verbose)
+            let printer = RolloutConsole(
+                output: output, verbose: verbose, context: EventStream.Context(fleet: fleet.name, kind: "worker"),
+                live: false)
             let once = self.once
             try await runtime {
                 let session = try await Session.open(
