@@ -21,7 +21,7 @@ struct NotifyTests {
             HMACSHA256.hex(
                 key: [UInt8](repeating: 0xaa, count: 131),
                 message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))
-                == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728e5140546040f0ee37f54")
+                == "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
     }
 
     /// A halted rollout and a finished one each reach the receiver once, as a documented JSON object, signed with the
