@@ -272,8 +272,6 @@ struct PrometheusPolicyTests {
             Self.problems("  - {name: s, sql: SELECT 1, compare: cohort, max_regression: lots}")
                 .contains("expected a percent like \"20%\" or an amount of at least 0, found lots"))
         #expect(
-            Self.problems("  - {name: s, sql: SELECT 1, min_samples: 2}").contains("applies only with compare: cohort"))
-        #expect(
             Self.problems("  - {name: s, sql: SELECT 1, compare: cohorts}").contains("expected cohort, found cohorts"))
     }
 

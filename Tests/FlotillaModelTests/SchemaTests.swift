@@ -58,6 +58,8 @@ let sampleValues: [String: String] = [
     "timeout": "2s", "failure_limit": "1", "consecutive_error_limit": "1", "min": "0", "max": "1", "status": "204",
     "max_latency": "100ms", "body_contains": "ok", "json_field": "a.b", "equals": "x", "attempts": "2",
     "backoff": "1s", "per_wave": "1", "total": "\"2%\"",
+    "prometheus": "{url: \"http://127.0.0.1:9090\", query: up, max: 1}", "compare": "cohort",
+    "max_regression": "\"20%\"", "min_samples": "3",
     // where a key means something else in a context: "context.key"
     "selector.tenants": "[a]", "selector.shards": "[s]", "selector.shard": "s",
     "tenant generator.id": "\"g{n}\"", "tenant generator.schema": "\"s_{id}\"",
@@ -127,7 +129,8 @@ let schemaContexts: [SchemaContext] = [
     SchemaContext(
         name: "check", kind: .policy,
         template: "{policy: p, waves: [{name: w, select: {remaining: true}}], checks: [#]}",
-        base: [("name", "c"), ("sql", "\"SELECT true\"")], conflicts: ["http": "sql", "command": "sql"],
+        base: [("name", "c"), ("sql", "\"SELECT true\"")],
+        conflicts: ["http": "sql", "command": "sql", "prometheus": "sql"],
         schemaPath: ["$defs", "policy", "checks", "*"]),
     SchemaContext(
         name: "http probe", kind: .policy,

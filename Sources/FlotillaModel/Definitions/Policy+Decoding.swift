@@ -285,8 +285,10 @@ extension Policy {
         reader: DefinitionReader
     ) -> CohortComparison? {
         guard let compareNode = check.node("compare") else {
-            for key in ["max_regression", "min_samples"] where check.has(key) {
-                reader.error(at: check.location(key), check.at(key), "\(key) applies only with compare: cohort")
+            for key in ["max_regression", "min_samples"] {
+                if let keyNode = check.node(key) {
+                    reader.warning(keyNode, check.at(key), "\(key) has no effect without compare: cohort")
+                }
             }
             return nil
         }
