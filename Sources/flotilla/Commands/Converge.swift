@@ -35,6 +35,9 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Option(help: "Who converges (default: $USER); recorded in the audit trail.")
+        var by: String?
+
         @Option(
             help:
                 "Progress: text (a live view on a terminal, plain lines otherwise) or json (one event per line, NDJSON; everything else to standard error)."
@@ -73,6 +76,7 @@ extension Flotilla {
                 output: output, verbose: verbose, context: EventStream.Context(fleet: fleet.name, kind: "converge"))
             let only = tenants.isEmpty ? nil : Set(tenants)
             let yes = self.yes
+            let by = self.by
             let outcome: Int32 = try await runtime {
                 let session = try await Session.open(
                     fleet: fleet, control: nil, environment: workspace.environment, logger: logger)
@@ -92,7 +96,7 @@ extension Flotilla {
                     try await session.withFleet(resolved, deadlines: deadlines) { connections in
                         try await Self.converge(
                             changes: changes, policy: policy, only: only, ask: !yes, store: store,
-                            connections: connections, logger: logger, printer: printer)
+                            connections: connections, logger: logger, printer: printer, by: by)
                     }
                 }
             }
@@ -103,7 +107,7 @@ extension Flotilla {
         /// change). Returns the exit code: 0 all brought up (or nothing lags), 3 otherwise, 1 when not confirmed.
         static func converge(
             changes: [Change], policy: Policy, only: Set<String>?, ask: Bool, store: ControlStore,
-            connections: FleetConnections, logger: Logger, printer: RolloutConsole
+            connections: FleetConnections, logger: Logger, printer: RolloutConsole, by: String? = nil
         ) async throws -> Int32 {
             let fleet = connections.fleet
             let report = await FlotillaEngine.Census(connections: connections, logger: logger).run(changes: changes)
@@ -137,10 +141,16 @@ extension Flotilla {
                         a, _ in a
                     }
                 }
+                let auditID = await recordAudit(
+                    store, .converge, by: by, fleet: fleet.name, change: step.change.id,
+                    detail: step.tenants.map(\.id).joined(separator: ", "))
                 let outcome = try await printer.showing(store) {
                     try await engine.run(
                         change: step.change, policy: policy, plan: plan, kind: .converge, tenants: step.tenants,
                         approvedPhases: step.change.phases.map(\.name))
+                }
+                if let auditID, outcome.rolloutID != "-" {
+                    try? await store.linkAudit(auditID, rollout: outcome.rolloutID)
                 }
                 if case .blocked(_, let halt) = outcome {
                     printError("error: not started: fleet \(fleet.name) is \(halt.description)")

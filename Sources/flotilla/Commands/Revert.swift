@@ -35,6 +35,9 @@ extension Flotilla {
         @Flag(help: "Print every tenant reverted.")
         var verbose = false
 
+        @Option(help: "Who reverts (default: $USER); recorded in the audit trail.")
+        var by: String?
+
         @Option(help: "Output format: text or json.")
         var format: OutputFormat = .text
 
@@ -74,6 +77,7 @@ extension Flotilla {
             }
             let logger = makeLogger()
             let (phase, ignoreHalt, format, output) = (self.phase, self.ignoreHalt, self.format, self.output)
+            let by = self.by
             let printer = RolloutConsole(
                 output: output, verbose: verbose,
                 context: EventStream.Context(fleet: fleet.name, change: change.id, rollout: rollout, kind: "revert"),
@@ -88,6 +92,9 @@ extension Flotilla {
                         let engine = RolloutEngine(store: store, connections: connections, logger: logger) { event in
                             if format == .text || output == .json { printer(event) }
                         }
+                        await recordAudit(
+                            store, .revert, by: by, fleet: fleet.name, change: change.id, rollout: rollout,
+                            detail: phase.map { "phase \($0) and the phases after it" } ?? "every phase")
                         return try await printer.showing(store) {
                             try await engine.revert(
                                 rollout: rollout, change: change, policy: policy, phase: phase, ignoreHalts: ignoreHalt)

@@ -25,6 +25,9 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Option(help: "Who starts it (default: $USER); recorded in the audit trail.")
+        var by: String?
+
         @Option(
             help:
                 "Progress: text (a live view on a terminal, plain lines otherwise) or json (one event per line, NDJSON; everything else to standard error)."
@@ -71,6 +74,7 @@ extension Flotilla {
                 try workspace.requiredChanges(of: change, fleet: fleet)
             }
             let skipLagging = self.skipLagging
+            let by = self.by
             let logger = makeLogger()
             let outcome = try await runtime {
                 let session = try await Session.open(
@@ -131,6 +135,9 @@ extension Flotilla {
                             let waves = runPlan.waves.flatMap { wave in wave.tenants.map { ($0, wave.name) } }
                             context.waves = Dictionary(waves) { a, _ in a }
                         }
+                        let auditID = await recordAudit(
+                            store, .rolloutStart, by: by, fleet: fleet.name, change: change.id, rollout: unfinished?.id,
+                            detail: "policy \(policy.name)\(unfinished == nil ? "" : ", resumed")")
                         let outcome = try await console.showing(store) { [runPlan, tenants] in
                             try await engine.run(
                                 change: change, policy: policy, plan: runPlan, tenants: tenants,
@@ -142,6 +149,7 @@ extension Flotilla {
                                 }())
                         }
                         if case .blocked = outcome { return outcome }
+                        if let auditID { try? await store.linkAudit(auditID, rollout: outcome.rolloutID) }
                         try? await store.recordSetAside(outcome.rolloutID, tenants: setAside)
                         return outcome
                     }

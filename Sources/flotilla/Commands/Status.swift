@@ -109,8 +109,10 @@ extension Flotilla {
             let tenants = try await Reports.tenantSet(
                 rollout, store: store, current: await currentTenants(record.fleet))
             let throttled = finished ? [] : try await store.throttledShards(rollout)
+            let audit = try await store.auditEntries(rollout: rollout)
             return (
-                StatusReport.text(record, steps: steps, checks: checks, tenants: tenants, throttled: throttled),
+                StatusReport.text(record, steps: steps, checks: checks, tenants: tenants, throttled: throttled)
+                    + StatusReport.auditText(audit),
                 finished
             )
         }
