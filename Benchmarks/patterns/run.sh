@@ -65,7 +65,7 @@ YAML
     cat "$WORK/policies/patterns.yaml" | sed 's/^policy: patterns$/policy: patterns_throttle/'
     cat <<'YAML'
 throttle:
-  interval: 200ms
+  interval: 100ms
   signals:
     - {signal: lock_waiters, pause_above: 0}
 YAML
@@ -100,10 +100,10 @@ done
 # Part 3: one fleet (own database, one tenant) per run: NAME#SIZING#POLICY.
 PACE_RUNS=(
     "fixed#batch_size: 1000#patterns"
-    "target_10ms#target_batch_time: 10ms#patterns"
-    "target_50ms#target_batch_time: 50ms#patterns"
     "fixed_throttle#batch_size: 1000#patterns_throttle"
+    "target_50ms#target_batch_time: 50ms#patterns"
     "target_50ms_throttle#target_batch_time: 50ms#patterns_throttle"
+    "target_10ms#target_batch_time: 10ms#patterns"
 )
 if want 3; then
     for spec in "${PACE_RUNS[@]}"; do
@@ -115,7 +115,7 @@ if want 3; then
 fi
 
 cd "$WORK"
-for f in fleets/*; do "$BIN" status --fleet "$(basename "$f")" >/dev/null; done   # embedded server + databases
+for f in fleets/*; do "$BIN" status --fleet "$(basename "$f")" >/dev/null 2>&1; done   # embedded server + databases
 PORT="$(cat "$FLOTILLA_HOME/postgres/port")"
 export PGPASSWORD="$(cat "$FLOTILLA_HOME/postgres/password")" PGHOST=127.0.0.1 PGPORT="$PORT" PGUSER=flotilla
 export PGOPTIONS="-c client_min_messages=warning"
@@ -266,18 +266,15 @@ for spec in "${PACE_RUNS[@]}"; do
     IFS='#' read -r name _ _ <<<"$spec"
     tenant_sql tenant_c1 "$PACE_ROWS" | q -d "pace_$name" >/dev/null
 done
-q -d "pace_fixed" -c "CHECKPOINT" >/dev/null
-# Baseline: the same traffic with no backfill, before and after the runs (on the first run's database, done by then).
-traffic_start pace_base_before pace_fixed "$PACE_ROWS" phone_number "'+1-' || :v" tenant_c1
-sleep 8
-traffic_stop pace_base_before
-read -r _ _ _ _ base_before _ <<<"$(stats pace_base_before)"
-printf "   %-22s %7s %9s %8s %10s %12s %9s %9s %7s %9s %9s\n" run seconds "rows/s" batches "sizes" "longest ms" \
-    "p99 ms" "vs base" failed "CPU/step" "CPU/batch"
+q -d postgres -c "CHECKPOINT" >/dev/null
+printf "   %-22s %7s %9s %8s %12s %11s %15s %7s %9s %9s\n" run seconds "rows/s" batches "sizes" "longest ms" \
+    "p99 base → run" failed "CPU/step" "CPU/batch"
 for spec in "${PACE_RUNS[@]}"; do
     IFS='#' read -r name _ policy <<<"$spec"
+    # Traffic throughout: 5 s of baseline (no backfill) just before the run, on the same database, then the run.
     traffic_start "pace_$name" "pace_$name" "$PACE_ROWS" phone_number "'+1-' || :v" tenant_c1
-    sleep 2
+    b0=$(now)
+    sleep 5
     p0=$(now)
     TIMEFORMAT='%U %S'
     cpu=$( { time "$BIN" rollout --fleet "pace_$name" --change 0001_backfill --policy "$policy" --yes --no-wait \
@@ -300,18 +297,13 @@ for spec in "${PACE_RUNS[@]}"; do
         sizes=$(sed -E 's/.*last batch size ([0-9]+) of ([0-9]+).*/\1 of \2/' <<<"$message")
     fi
     read -r _ failed _ _ p99 _ <<<"$(stats "pace_$name" "$p0" "$p1")"
+    read -r _ _ _ _ base _ <<<"$(stats "pace_$name" "$b0" "$p0")"
     read -r user system <<<"$cpu"
     cpu_ms=$(echo "($user + $system) * 1000" | bc -l)
-    printf "   %-22s %7.2f %9.0f %8d %10s %12s %9.2f %8.2fx %7d %7.1f ms %7.2f ms\n" "$name" "$seconds" \
-        "$(echo "$rows / $seconds" | bc -l)" "$batches" "$sizes" "$longest" "$p99" "$(echo "$p99 / $base_before" | bc -l)" \
+    printf "   %-22s %7.2f %9.0f %8d %12s %11s %6.2f → %6.2f %7d %6.1f ms %6.2f ms\n" "$name" "$seconds" \
+        "$(echo "$rows / $seconds" | bc -l)" "$batches" "$sizes" "$longest" "$base" "$p99" \
         "$failed" "$(echo "$cpu_ms / $steps" | bc -l)" "$(echo "$cpu_ms / $batches" | bc -l)"
     echo "      ($message; rollout $(echo "$p1 - $p0" | bc -l | xargs printf '%.2f') s, $steps steps, CPU ${user}s user ${system}s system)"
 done
-traffic_start pace_base_after pace_fixed "$PACE_ROWS" phone_number "'+1-' || :v" tenant_c1
-sleep 8
-traffic_stop pace_base_after
-read -r _ _ _ _ base_after _ <<<"$(stats pace_base_after)"
-printf "   pgbench baseline p99 (no backfill): %.2f ms before the runs, %.2f ms after (\"vs base\": against before)\n" \
-    "$base_before" "$base_after"
-echo "   throttle: lock_waiters pause_above 0, read every 200ms; sizes: fixed \"last of batch_size\", target \"smallest-largest→final\""
+echo "   throttle: lock_waiters pause_above 0, read every 100ms; sizes: fixed \"last of batch_size\", target \"smallest-largest→final\""
 fi
