@@ -90,6 +90,16 @@ struct CohortCheckTests {
         #expect(recent.first?.measurement.cohort == "compared")
         #expect(recent.first?.measurement.value == "30")
         #expect(recent.first?.measurement.baseline == "10")
+        // And `flotilla status` prints them side by side.
+        let workspace = try ChildProcessFixtures.Workspace(prefix: "flotilla-cohort-status")
+        defer { workspace.remove() }
+        let children = try ChildProcessFixtures.Children(workspace: workspace)
+        let status = try await children.run("status", ["status", id, "--control", postgresURL(rig.control)])
+        #expect(status.exitStatus == 0, "\(status.transcript)")
+        #expect(
+            status.output.contains("cohort fail: changed median 30 (2) vs baseline median 10 (2)"),
+            "\(status.transcript)")
+        #expect(status.output.contains("changed 30 | baseline 10"), "\(status.transcript)")
     }
 
     @Test(.timeLimit(.minutes(10)))
