@@ -37,11 +37,19 @@ struct ChangeState {
 
     // MARK: Inputs and transactions
 
+    /// The transaction Flotilla runs the current input (a phase) in, with its verify and ledger row, while open.
+    private(set) var phaseTransaction: Int?
+
     /// Starts a new input; when `inTransaction`, its statements run in one transaction block until a `COMMIT`.
-    mutating func beginInput(inTransaction: Bool) {
+    /// `isPhaseTransaction`: that block is the one Flotilla runs the phase in.
+    mutating func beginInput(inTransaction: Bool, isPhaseTransaction: Bool = false) {
         transaction = inTransaction ? newTransaction() : nil
+        phaseTransaction = isPhaseTransaction ? transaction : nil
         openingBegin = nil
     }
+
+    /// Whether the statement runs in the transaction Flotilla opened for the phase.
+    var isInPhaseTransaction: Bool { transaction != nil && transaction == phaseTransaction }
 
     /// `BEGIN` / `START TRANSACTION` at `token`. Inside the input's own transaction it changes nothing.
     mutating func beginTransaction(at token: SQLToken) {

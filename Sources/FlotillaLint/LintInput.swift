@@ -13,10 +13,13 @@ public struct LintInput: Sendable {
     public var inTransaction: Bool
     /// Rules acknowledged for every statement of this input.
     public var ignores: [Acknowledgement]
+    /// True when that transaction block is the one Flotilla runs a phase in, with the phase's `verify` and its
+    /// ledger row (`transaction: auto`): a `BEGIN`, `COMMIT` or `ROLLBACK` written in the SQL breaks it.
+    public var isPhaseTransaction: Bool
 
     public init(
         file: String, sql: String, lineOffset: Int = 0, columnOffset: Int = 0, phase: String? = nil,
-        inTransaction: Bool = true, ignores: [Acknowledgement] = []
+        inTransaction: Bool = true, ignores: [Acknowledgement] = [], isPhaseTransaction: Bool = false
     ) {
         self.file = file
         self.sql = sql
@@ -25,5 +28,6 @@ public struct LintInput: Sendable {
         self.phase = phase
         self.inTransaction = inTransaction
         self.ignores = ignores
+        self.isPhaseTransaction = isPhaseTransaction && inTransaction
     }
 }

@@ -23,7 +23,7 @@ public struct Linter: Sendable {
 
     private func lint(_ input: LintInput, state: inout ChangeState) -> [Finding] {
         let lexed = SQLLexer.lex(input.sql)
-        state.beginInput(inTransaction: input.inTransaction)
+        state.beginInput(inTransaction: input.inTransaction, isPhaseTransaction: input.isPhaseTransaction)
         var findings: [Finding] = []
 
         func finding(_ verdict: Verdict, at token: SQLToken, statement: String, acknowledged: String?) -> Finding {

@@ -56,6 +56,12 @@ extension RuleDescription {
                 + "value in a view.",
             example: "ALTER TABLE items ADD COLUMN total numeric GENERATED ALWAYS AS (price * qty) STORED;"
         ),
+        "add-column-json": RuleGuide(
+            rewrite: "Use `jsonb`: it has an equality operator, is stored parsed and can be indexed. Keep `json` only "
+                + "where the exact text (key order, whitespace, duplicate keys) must be kept, and then check that "
+                + "no running query uses DISTINCT, UNION or GROUP BY over whole rows of the table.",
+            example: "ALTER TABLE users ADD COLUMN settings json;"
+        ),
         "alter-column-type": RuleGuide(
             rewrite: "The shadow column pattern (`change-type`): add a column of the new type, keep it in sync "
                 + "with a trigger, backfill, switch the names in one short transaction, drop the old column later.",
@@ -241,6 +247,16 @@ extension RuleDescription {
                 BEGIN;
                 ALTER TABLE users ADD COLUMN nickname text;
                 """
+        ),
+        "transaction-control-in-phase": RuleGuide(
+            rewrite: "Remove the BEGIN and COMMIT: with `transaction: auto` Flotilla already runs the phase's `up`, "
+                + "its `verify` and the ledger row in one transaction. Statements that must not share it go in a "
+                + "phase of their own, with `transaction: none` where PostgreSQL refuses a transaction block.",
+            example: """
+                ALTER TABLE users ADD COLUMN nickname text;
+                COMMIT;
+                """,
+            inTransaction: true
         ),
         "unbatched-update": RuleGuide(
             rewrite: "A `backfill:` phase (`table`, `set`, `where`, `batch_size`, `pause`): small batches, each in "

@@ -41,7 +41,11 @@ public enum RulesDocument {
 
     /// The example's finding for the rule, when it has one.
     public static func exampleFinding(_ rule: RuleDescription, _ guide: RuleGuide) -> Finding? {
-        Linter().lint(LintInput(file: "example.sql", sql: guide.example, inTransaction: guide.inTransaction))
-            .last { $0.rule == rule.id }
+        Linter().lint(
+            LintInput(
+                file: "example.sql", sql: guide.example, inTransaction: guide.inTransaction,
+                isPhaseTransaction: guide.inTransaction)
+        )
+        .last { $0.rule == rule.id }
     }
 }

@@ -37,7 +37,28 @@ struct StatementAnalyzer {
     private mutating func trackTransactionControl(_ cursor: TokenCursor) -> [Verdict] {
         // `COMMIT PREPARED` / `ROLLBACK PREPARED` finish a two-phase transaction and run outside one.
         if cursor.at("commit", "prepared") || cursor.at("rollback", "prepared") { return [] }
-        if cursor.at("begin") || cursor.at("start", "transaction") {
+        let isBegin = cursor.at("begin") || cursor.at("start", "transaction")
+        let isEnd =
+            cursor.at("commit") || cursor.at("end") || cursor.at("abort") || cursor.at("prepare", "transaction")
+            || (cursor.at("rollback") && !cursor.tokens.contains { $0.isKeyword("to") })
+        if (isBegin || isEnd) && state.isInPhaseTransaction {
+            let verb = tokens[0].text.uppercased()
+            if isEnd { state.endTransaction() }
+            return [
+                Verdict(
+                    .transactionControlInPhase, "\(verb) inside the transaction Flotilla runs the phase in",
+                    advice: isBegin
+                        ? "PostgreSQL ignores it with a warning, and a COMMIT after it would end the phase's own "
+                            + "transaction; remove it: the phase's statements, its verify and the ledger row already "
+                            + "run in one transaction"
+                        : "it commits (or rolls back) the statements before it on their own, so what follows, the "
+                            + "verify and the ledger row run outside that transaction: a failure then leaves the "
+                            + "tenant changed but not recorded, and the retry runs the statements again; remove it, "
+                            + "or give the phase `transaction: none`"
+                )
+            ]
+        }
+        if isBegin {
             if let first = state.openingBegin {
                 return [
                     Verdict(
@@ -48,9 +69,7 @@ struct StatementAnalyzer {
                 ]
             }
             state.beginTransaction(at: tokens[0])
-        } else if cursor.at("commit") || cursor.at("end") || cursor.at("abort") || cursor.at("prepare", "transaction")
-            || (cursor.at("rollback") && !cursor.tokens.contains { $0.isKeyword("to") })
-        {
+        } else if isEnd {
             let verb = tokens[0].text.uppercased()
             guard state.isInTransaction else {
                 return [

@@ -13,7 +13,8 @@ public enum ChangeLint {
             return LintInput(
                 file: change.file, sql: up.sql, lineOffset: up.lineOffset, columnOffset: up.columnOffset,
                 phase: phase.name, inTransaction: inTransaction,
-                ignores: phase.ignore.map { Acknowledgement(rule: $0.rule, reason: $0.reason) })
+                ignores: phase.ignore.map { Acknowledgement(rule: $0.rule, reason: $0.reason) },
+                isPhaseTransaction: inTransaction)
         }
         return Linter().lint(inputs).map { finding in
             var finding = finding

@@ -10,24 +10,32 @@ struct RuleCase: Sendable, CustomTestStringConvertible {
     /// SQL linted first, as an earlier input of the same change.
     var setup: String?
     var inTransaction = false
+    /// The transaction is the one Flotilla runs a phase in (`transaction: auto`).
+    var inPhase = false
 
-    init(_ sql: String, _ rule: String, _ risk: Risk, setup: String? = nil, inTransaction: Bool = false) {
+    init(
+        _ sql: String, _ rule: String, _ risk: Risk, setup: String? = nil, inTransaction: Bool = false,
+        inPhase: Bool = false
+    ) {
         self.sql = sql
         self.rule = rule
         self.risk = risk
         self.setup = setup
-        self.inTransaction = inTransaction
+        self.inTransaction = inTransaction || inPhase
+        self.inPhase = inPhase
     }
 
     var testDescription: String {
-        (setup.map { "[\($0)] " } ?? "") + sql + (inTransaction ? " (in transaction)" : "")
+        (setup.map { "[\($0)] " } ?? "") + sql
+            + (inPhase ? " (in a phase's transaction)" : inTransaction ? " (in transaction)" : "")
     }
 
     /// The findings of `sql` alone, after `setup` was linted as an earlier input.
     func findings() -> [Finding] {
         var inputs: [LintInput] = []
         if let setup { inputs.append(LintInput(file: "setup.sql", sql: setup, inTransaction: false)) }
-        inputs.append(LintInput(file: "case.sql", sql: sql, inTransaction: inTransaction))
+        inputs.append(
+            LintInput(file: "case.sql", sql: sql, inTransaction: inTransaction, isPhaseTransaction: inPhase))
         return Linter().lint(inputs).filter { $0.file == "case.sql" }
     }
 }

@@ -58,6 +58,12 @@ enum RuleTable {
         RuleCase("ALTER TABLE users ADD COLUMN org_id bigint REFERENCES orgs (id)", "add-foreign-key", .high),
         RuleCase("ALTER TABLE users ADD COLUMN handle text UNIQUE", "add-unique-constraint", .high),
         RuleCase("ALTER TABLE users ADD COLUMN age int CHECK (age > 0)", "add-check-constraint", .high),
+        RuleCase("ALTER TABLE users ADD COLUMN settings json", "add-column-json", .medium),
+        RuleCase("ALTER TABLE users ADD COLUMN IF NOT EXISTS history JSON[]", "add-column-json", .medium),
+        RuleCase("ALTER TABLE users ADD COLUMN settings pg_catalog.json DEFAULT '{}'", "add-column-json", .medium),
+        RuleCase("ALTER TABLE users ADD COLUMN settings jsonb", "add-column", .low),
+        RuleCase(
+            "ALTER TABLE users ADD COLUMN settings json", "add-column-json", .low, setup: "CREATE TABLE users (id int)"),
     ]
 
     static let columns: [RuleCase] = [
@@ -445,6 +451,15 @@ enum RuleTable {
         RuleCase("BEGIN;\nSELECT 1;\nCOMMIT", "statement", .low),
         RuleCase("BEGIN;\nSELECT 1;\nROLLBACK", "statement", .low),
         RuleCase("SELECT 1;\nCOMMIT", "statement", .low, inTransaction: true),
+        RuleCase("SELECT 1;\nCOMMIT", "transaction-control-in-phase", .high, inPhase: true),
+        RuleCase("ALTER TABLE users ADD COLUMN a int;\nEND", "transaction-control-in-phase", .high, inPhase: true),
+        RuleCase("SELECT 1;\nROLLBACK", "transaction-control-in-phase", .high, inPhase: true),
+        RuleCase("SELECT 1;\nBEGIN", "transaction-control-in-phase", .high, inPhase: true),
+        RuleCase("START TRANSACTION", "transaction-control-in-phase", .high, inPhase: true),
+        RuleCase("SELECT 1;\nSAVEPOINT a;\nROLLBACK TO SAVEPOINT a", "statement", .low, inPhase: true),
+        RuleCase("SELECT 1;\nCOMMIT PREPARED 'tx1'", "statement", .low, inPhase: true),
+        // After the COMMIT the phase's transaction is over: the statements after it run on their own.
+        RuleCase("COMMIT;\nCOMMIT", "transaction-shape", .medium, inPhase: true),
         RuleCase("COMMIT PREPARED 'tx1'", "statement", .low),
         RuleCase("ROLLBACK PREPARED 'tx1'", "statement", .low),
         RuleCase("BEGIN;\nSAVEPOINT a;\nROLLBACK TO SAVEPOINT a;\nCOMMIT", "statement", .low),

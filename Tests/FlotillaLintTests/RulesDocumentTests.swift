@@ -47,7 +47,8 @@ struct FindingSchemaTests {
     @Test func everyRuleIsInTheSchemaWithItsSummary() throws {
         let rule = try #require(try findingProperties()["rule"] as? [String: Any])
         let options = try #require(rule["oneOf"] as? [[String: Any]])
-        #expect(options.compactMap { $0["const"] as? String } == Linter.rules.map(\.id))
+        // The static rules first, then those only a live schema gives (judged on a tenant's catalog).
+        #expect(options.prefix(Linter.rules.count).compactMap { $0["const"] as? String } == Linter.rules.map(\.id))
         for (option, described) in zip(options, Linter.rules) {
             #expect((option["description"] as? String)?.hasPrefix(described.summary) == true)
         }

@@ -91,6 +91,14 @@ extension StatementAnalyzer {
                     + "phase, then CHECK (\(name) IS NOT NULL) NOT VALID, VALIDATE CONSTRAINT, SET NOT NULL"
             )
         }
+        if column.type.name == "json" {
+            return Verdict(
+                .addColumnJSON, what(),
+                advice: "json has no equality operator, so every running SELECT DISTINCT, UNION or GROUP BY that "
+                    + "compares whole rows of \(table) fails with \"could not identify an equality operator for type "
+                    + "json\" once the column exists; use jsonb, which has one and is stored parsed"
+            )
+        }
         if column.defaultExpression == .none {
             return Verdict(
                 .addColumn, what(), advice: "nullable without a default: a catalog-only change, deploy directly")

@@ -36,6 +36,11 @@ extension RuleDescription {
         lock: Lock.accessExclusive,
         summary: "ADD COLUMN … GENERATED ALWAYS AS (…) STORED computes every row: the table is rewritten."
     )
+    static let addColumnJSON = RuleDescription(
+        id: "add-column-json", risk: .medium, strategy: Strategy.multiPhase, lock: Lock.accessExclusive,
+        summary: "ADD COLUMN of type json: json has no equality operator, so running SELECT DISTINCT or UNION "
+            + "queries over the table fail."
+    )
     static let alterColumnType = RuleDescription(
         id: "alter-column-type", risk: .high, strategy: "\(Strategy.shadowColumn); \(Strategy.backfill)",
         lock: Lock.accessExclusive,
@@ -205,6 +210,10 @@ extension RuleDescription {
 
     // MARK: Transactions
 
+    static let transactionControlInPhase = RuleDescription(
+        id: "transaction-control-in-phase", risk: .high, strategy: Strategy.direct, lock: Lock.none,
+        summary: "BEGIN, COMMIT or ROLLBACK in a phase Flotilla runs as one transaction with its verify and ledger row."
+    )
     static let transactionShape = RuleDescription(
         id: "transaction-shape", risk: .medium, strategy: Strategy.direct, lock: Lock.none,
         summary: "BEGIN inside an open transaction, COMMIT with none open, or a BEGIN never committed."
@@ -235,7 +244,7 @@ extension RuleDescription {
     /// Every rule, in documentation order.
     static let catalog: [RuleDescription] = [
         .addColumn, .addColumnNotNullWithoutDefault, .addColumnVolatileDefault, .addColumnUnknownDefault,
-        .addColumnSerial, .addColumnIdentity, .addColumnGeneratedStored, .alterColumnType,
+        .addColumnSerial, .addColumnIdentity, .addColumnGeneratedStored, .addColumnJSON, .alterColumnType,
         .alterColumnTypeCompatible, .setNotNull, .dropNotNull, .dropDefault, .renameColumn, .dropColumn,
         .renameTable, .dropTable, .dropSchema, .renameSchema, .dropDatabase, .detachPartition, .truncate,
         .tableRewrite,
@@ -245,6 +254,7 @@ extension RuleDescription {
         .alterDomainAddConstraint, .createDomainWithConstraint, .renameEnumValue,
         .createIndex, .createIndexConcurrently, .dropIndex, .dropIndexConcurrently, .reindex,
         .reindexConcurrently, .concurrentlyInTransaction, .noTransactionBlock, .transactionShape,
+        .transactionControlInPhase,
         .unbatchedUpdate, .statement, .ignoreWithoutReason, .ignoreUnknownRule,
     ]
 }
