@@ -52,6 +52,8 @@ let sampleValues: [String: String] = [
     "lock_timeout": "1s", "connect_timeout": "3s", "statement_timeout": "1m", "retries": "{attempts: 2}",
     "failure_budget": "{total: \"2%\"}",
     "checks": "[{name: c, sql: \"SELECT true\"}]", "on_failure": "halt", "on_inconclusive": "continue",
+    "throttle": "{signals: [{signal: lock_waiters, pause_above: 5}]}", "on_unknown": "ignore", "max_deferrals": "3",
+    "signals": "[{signal: lock_waiters, pause_above: 1}]",
     "seed": "42", "select": "{remaining: true}", "by": "shard", "bake": "1s", "percent": "10", "remaining": "true",
     "sql": "\"SELECT true\"",
     "http": "{url: \"http://127.0.0.1/\"}", "command": "[\"true\"]", "scope": "wave", "interval": "1s",
@@ -126,6 +128,10 @@ let schemaContexts: [SchemaContext] = [
         name: "failure budget", kind: .policy,
         template: "{policy: p, waves: [{name: w, select: {remaining: true}}], failure_budget: #}", base: [],
         schemaPath: ["$defs", "policy", "failure_budget"]),
+    SchemaContext(
+        name: "throttle", kind: .policy,
+        template: "{policy: p, waves: [{name: w, select: {remaining: true}}], throttle: #}",
+        base: [("signals", "[{signal: lock_waiters, pause_above: 1}]")], schemaPath: ["$defs", "policy", "throttle"]),
     SchemaContext(
         name: "check", kind: .policy,
         template: "{policy: p, waves: [{name: w, select: {remaining: true}}], checks: [#]}",
