@@ -54,6 +54,10 @@ enum DashboardAssets {
         .v-passed,.v-pass{color:#2e7d32;font-weight:600}.v-failed,.v-fail{color:#c62828;font-weight:600}
         .v-inconclusive,.v-waiting{color:#ef6c00;font-weight:600}
         .chart{max-width:100%;height:auto;display:block}
+        .pre{white-space:pre-wrap;word-break:break-word}
+        .logwrap{max-height:32em;overflow:auto;margin-bottom:1em}
+        .logwrap table{margin:0}
+        .rollouts td:first-child{white-space:nowrap}
 
         """
 

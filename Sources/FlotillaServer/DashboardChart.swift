@@ -39,15 +39,8 @@ enum DashboardChart {
             else { return nil }
             return (measurement.at, value, measurement)
         }
-        guard !points.isEmpty else {
-            let counts = Dictionary(grouping: measurements, by: \.verdict).map {
-                "\($0.value.count) \($0.key.rawValue)"
-            }
-            let text =
-                counts.isEmpty
-                ? "no measurements yet" : "no numeric readings (\(counts.sorted().joined(separator: ", ")))"
-            return "<p class=\"muted\">\(HTML.escape(text))</p>\n"
-        }
+        guard !measurements.isEmpty else { return "<p class=\"muted\">no measurements yet</p>\n" }
+        if points.isEmpty { return verdictStrip(measurements) }
         let (low, high) = thresholds(measurements.map(\.detail))
         let values = points.map(\.1) + [low, high].compactMap { $0 }
         var bottom = values.min()!
@@ -85,13 +78,7 @@ enum DashboardChart {
         let path = points.map { "\(f(x($0.0))),\(f(y($0.1)))" }.joined(separator: " ")
         svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"#90a4ae\" stroke-width=\"1\"/>"
         for (date, value, measurement) in points {
-            let colour: String
-            switch measurement.verdict {
-            case .pass: colour = "#2e7d32"
-            case .fail: colour = "#c62828"
-            case .error: colour = "#6a1b9a"
-            case .inconclusive: colour = "#f9a825"
-            }
+            let colour = colour(measurement.verdict)
             let title =
                 "\(measurement.target) \(DashboardPage.clock(date)): \(measurement.verdict.rawValue) — \(measurement.detail)"
             svg +=
@@ -102,6 +89,50 @@ enum DashboardChart {
         svg +=
             "<text x=\"\(f(width - margin.right))\" y=\"\(f(height - 5))\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">\(HTML.escape(DashboardPage.clock(points.last!.0)))</text>"
         return svg + "</svg>\n"
+    }
+
+    /// For a check without numbers (a query that returns true or false, an HTTP probe): its readings over time, one
+    /// dot each in the row of its verdict.
+    static func verdictStrip(_ measurements: [CheckMeasurement]) -> String {
+        let rows: [CheckMeasurement.Verdict] = [.pass, .inconclusive, .error, .fail]
+        let rowHeight = 16.0
+        let stripHeight = margin.top + rowHeight * Double(rows.count) + margin.bottom
+        let start = measurements.first!.at.timeIntervalSince1970
+        let span = max(measurements.last!.at.timeIntervalSince1970 - start, 1)
+        let plotWidth = width - margin.left - margin.right
+        func f(_ number: Double) -> String { String(format: "%.1f", number) }
+        var svg =
+            "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(stripHeight))\" width=\"\(Int(width))\" height=\"\(Int(stripHeight))\" role=\"img\" aria-label=\"verdicts over time\">"
+        for (index, verdict) in rows.enumerated() {
+            let y = margin.top + rowHeight * (Double(index) + 0.5)
+            svg +=
+                "<line x1=\"\(f(margin.left))\" x2=\"\(f(width - margin.right))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#eee\"/>"
+            svg +=
+                "<text x=\"\(f(margin.left - 4))\" y=\"\(f(y + 3))\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">\(verdict.rawValue)</text>"
+        }
+        for measurement in measurements {
+            let index = Double(rows.firstIndex(of: measurement.verdict) ?? 0)
+            let x = margin.left + (measurement.at.timeIntervalSince1970 - start) / span * plotWidth
+            let y = margin.top + rowHeight * (index + 0.5)
+            let title =
+                "\(measurement.target) \(DashboardPage.clock(measurement.at)): \(measurement.verdict.rawValue) — \(measurement.detail)"
+            svg +=
+                "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"3\" fill=\"\(colour(measurement.verdict))\"><title>\(HTML.escape(title))</title></circle>"
+        }
+        svg +=
+            "<text x=\"\(f(margin.left))\" y=\"\(f(stripHeight - 5))\" font-size=\"10\" fill=\"#555\">\(HTML.escape(DashboardPage.clock(measurements.first!.at)))</text>"
+        svg +=
+            "<text x=\"\(f(width - margin.right))\" y=\"\(f(stripHeight - 5))\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">\(HTML.escape(DashboardPage.clock(measurements.last!.at)))</text>"
+        return svg + "</svg>\n"
+    }
+
+    static func colour(_ verdict: CheckMeasurement.Verdict) -> String {
+        switch verdict {
+        case .pass: return "#2e7d32"
+        case .fail: return "#c62828"
+        case .error: return "#6a1b9a"
+        case .inconclusive: return "#f9a825"
+        }
     }
 
     static func format(_ number: Double) -> String {

@@ -93,7 +93,12 @@ enum DashboardPage {
                     let parent = rollout.parentID.map { " of \(HTML.escape($0))" } ?? ""
                     kind = " <span class=\"muted\">\(HTML.escape(rollout.kind.rawValue))\(parent)</span>"
                 }
-                let reason = rollout.reason.map { "<div class=\"muted\">\(HTML.escape($0))</div>" } ?? ""
+                let reason =
+                    rollout.reason.map {
+                        let first = $0.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? $0
+                        return
+                            "<div class=\"muted\" title=\"\(HTML.escape($0, keepLineBreaks: true))\">\(HTML.escape(first))</div>"
+                    } ?? ""
                 html += "<tr data-rollout=\"\(HTML.escape(rollout.id))\">"
                 html +=
                     "<td><a href=\"/rollouts/\(HTML.escape(percentEncoded(rollout.id)))\">\(HTML.escape(rollout.id))</a>\(kind)</td>"
@@ -128,7 +133,9 @@ enum DashboardPage {
         }
         facts.append(
             ("started", HTML.escape("\(age(rollout.createdAt, now: data.now)) (\(timestamp(rollout.createdAt)))")))
-        if let reason = rollout.reason { facts.append(("reason", HTML.escape(reason))) }
+        if let reason = rollout.reason {
+            facts.append(("reason", "<span class=\"pre\">\(HTML.escape(reason, keepLineBreaks: true))</span>"))
+        }
         html += "<dl class=\"facts\" data-state=\"\(HTML.escape(rollout.state.rawValue))\">"
         html += facts.map { "<dt>\($0.0)</dt><dd>\($0.1)</dd>" }.joined()
         html += "</dl>\n"
@@ -143,7 +150,7 @@ enum DashboardPage {
 
     static func halts(_ halts: [HaltRecord]) -> String {
         halts.map { halt in
-            "<div class=\"halt\" role=\"alert\" data-halt=\"\(halt.id)\">HALT — \(HTML.escape(halt.description))"
+            "<div class=\"halt pre\" role=\"alert\" data-halt=\"\(halt.id)\">HALT — \(HTML.escape(halt.description, keepLineBreaks: true))"
                 + (halt.revert ? " (revert)" : "") + "</div>\n"
         }.joined()
     }
@@ -289,14 +296,15 @@ enum DashboardPage {
         var html = "<h2>Events</h2>\n"
         guard !events.isEmpty else { return html + "<p class=\"muted\">no events yet</p>\n" }
         html +=
-            "<table class=\"log\">\n<thead><tr><th>#</th><th>at</th><th>kind</th><th>where</th><th>message</th></tr></thead>\n<tbody>\n"
+            "<div class=\"logwrap\"><table class=\"log\">\n<thead><tr><th>#</th><th>at</th><th>kind</th><th>where</th><th>message</th></tr></thead>\n<tbody>\n"
         for event in events.reversed() {
             let place = [event.phase, event.wave, event.tenant].compactMap { $0 }.joined(separator: " / ")
             html += "<tr class=\"k-\(HTML.escape(event.kind))\" data-event=\"\(event.id)\"><td>\(event.id)</td>"
             html += "<td>\(HTML.escape(clock(event.at)))</td><td>\(HTML.escape(event.kind))</td>"
-            html += "<td>\(HTML.escape(place))</td><td>\(HTML.escape(event.message))</td></tr>\n"
+            html +=
+                "<td>\(HTML.escape(place))</td><td class=\"pre\">\(HTML.escape(event.message, keepLineBreaks: true))</td></tr>\n"
         }
-        return html + "</tbody>\n</table>\n"
+        return html + "</tbody>\n</table></div>\n"
     }
 
     // MARK: - Words

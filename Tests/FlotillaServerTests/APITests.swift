@@ -25,7 +25,7 @@ struct APITests {
             let page = try await client.get("/")
             #expect(page.status == .ok)
             #expect(page.text.contains("no rollouts yet"))
-            #expect(page.text.contains("http-equiv=\"refresh\" content=\"2\""))
+            #expect(!page.text.contains("http-equiv=\"refresh\""))
         }
     }
 
@@ -240,7 +240,7 @@ struct APITests {
             #expect(!page.text.contains("<b>x"))
             #expect(page.text.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; more"))
             #expect(page.text.contains("r-&lt;b&gt;x&lt;/b&gt;"))
-            #expect(page.text.contains("class=\"halt\""))
+            #expect(page.text.contains("class=\"halt"))
         }
     }
 

@@ -157,24 +157,27 @@ extension ControlStore {
         return result
     }
 
-    /// The unfinished rollouts that a halt of `fleet` (every fleet when nil) stops, with the coordinator that holds
-    /// each (its lease owner, when it has one).
+    /// The running rollouts that a halt of `fleet` (every fleet when nil) stops: those a live coordinator holds (its
+    /// lease has not expired), with that coordinator (the lease owner).
     public func runningRollouts(fleet: String?) async throws -> [(id: String, owner: String?)] {
         let rows = try await client.query(
             """
             SELECT id, lease_owner FROM flotilla.rollouts
-            WHERE state = \(RolloutState.running) AND (\(fleet)::text IS NULL OR fleet = \(fleet)) ORDER BY created_at
+            WHERE state = \(RolloutState.running) AND (\(fleet)::text IS NULL OR fleet = \(fleet))
+              AND lease_owner IS NOT NULL AND lease_expires_at > clock_timestamp()
+            ORDER BY created_at
             """, logger: logger)
         var result: [(id: String, owner: String?)] = []
         for try await (id, owner) in rows.decode((String, String?).self) { result.append((id, owner)) }
         return result
     }
 
-    /// Which of `rollouts` are no longer running (halted, reverted, failed, done, paused or waiting).
+    /// Which of `rollouts` no coordinator runs any more: moved out of `running` (halted, reverted, done, waiting) or
+    /// with their lease released.
     public func stoppedRollouts(_ rollouts: [String]) async throws -> [String] {
         guard !rollouts.isEmpty else { return [] }
         let rows = try await client.query(
-            "SELECT id FROM flotilla.rollouts WHERE id = ANY(\(rollouts)::text[]) AND state <> \(RolloutState.running) ORDER BY id",
+            "SELECT id FROM flotilla.rollouts WHERE id = ANY(\(rollouts)::text[]) AND (state <> \(RolloutState.running) OR lease_owner IS NULL OR lease_expires_at < clock_timestamp()) ORDER BY id",
             logger: logger)
         var result: [String] = []
         for try await id in rows.decode(String.self) { result.append(id) }
