@@ -37,6 +37,9 @@ struct LiveTargets {
         var createdInChange: Bool
         var actions: [Action]
         var summary: String
+        /// Why `fk-without-index` is acknowledged for this statement (`-- flotilla:ignore fk-without-index why`, or the
+        /// phase's `ignore:`), if it is.
+        var foreignKeyAcknowledged: String?
 
         func contains(_ position: Position) -> Bool { start <= position && position <= end }
 
@@ -65,7 +68,18 @@ struct LiveTargets {
         var changedColumns: Set<[String]> = []
         var indexes: [String: [[String]]] = [:]
         for input in inputs {
-            for lexed in SQLLexer.lex(input.sql).statements {
+            let lexedInput = SQLLexer.lex(input.sql)
+            var acknowledged: [Int: String] = [:]
+            for directive in lexedInput.comments.compactMap(IgnoreDirective.parse)
+            where !directive.reason.isEmpty && directive.rules.contains(RuleDescription.foreignKeyWithoutIndex.id) {
+                if let index = IgnoreDirective.statementIndex(for: directive.comment, in: lexedInput.statements) {
+                    acknowledged[index] = directive.reason
+                }
+            }
+            let phaseAcknowledged = input.ignores.first {
+                SQLToken.fold($0.rule) == RuleDescription.foreignKeyWithoutIndex.id && !$0.reason.trimmingBlanks.isEmpty
+            }?.reason
+            for (statementIndex, lexed) in lexedInput.statements.enumerated() {
                 let tokens = lexed.tokens
                 guard let first = tokens.first, let last = tokens.last else { continue }
                 func position(_ token: SQLToken) -> Position {
@@ -73,7 +87,8 @@ struct LiveTargets {
                 }
                 var statement = Statement(
                     file: input.file, phase: input.phase, start: position(first), end: position(last), table: nil,
-                    createdInChange: false, actions: [], summary: Linter.summary(lexed.statement.text))
+                    createdInChange: false, actions: [], summary: Linter.summary(lexed.statement.text),
+                    foreignKeyAcknowledged: acknowledged[statementIndex] ?? phaseAcknowledged)
                 var cursor = TokenCursor(tokens)
                 if cursor.accept("alter", "table") {
                     cursor.accept("if", "exists")

@@ -9,7 +9,7 @@ extension ChangeLint {
             guard let up = phase.up else { return nil }
             return LintInput(
                 file: change.file, sql: up.sql, lineOffset: up.lineOffset, columnOffset: up.columnOffset,
-                phase: phase.name)
+                phase: phase.name, ignores: phase.ignore.map { Acknowledgement(rule: $0.rule, reason: $0.reason) })
         }
     }
 

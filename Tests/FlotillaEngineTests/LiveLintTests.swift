@@ -233,4 +233,67 @@ struct LiveLintTests {
             "\(index.transcript)")
         #expect(try psql(rig.shard, "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_note'") == "0")
     }
+
+    @Test("--largest ranks each shard's tenants, schemas and databases, and judges on the largest of them")
+    func largestAcrossShards() async throws {
+        let rig = try await Rig.make()
+        defer { rig.cleanUp() }
+        let fresh = try await TestCluster.shared.freshDatabase(prefix: "livelint_d1")
+        let analyzed = try await TestCluster.shared.freshDatabase(prefix: "livelint_d2")
+        // Never analyzed: reltuples is -1, so its rows are counted.
+        _ = try psql(
+            fresh,
+            "CREATE TABLE users (id int, note text); INSERT INTO users SELECT g, NULL FROM generate_series(1, 50) g;")
+        _ = try psql(
+            analyzed,
+            """
+            CREATE TABLE users (id int, note text);
+            INSERT INTO users SELECT g, NULL FROM generate_series(1, 5000) g;
+            ANALYZE users;
+            """)
+        try rig.workspace.write(
+            "fleets/mixed/fleet.yaml",
+            """
+            fleet: mixed
+            shards:
+              - name: s1
+                url: "\(postgresURL(rig.shard))"
+              - name: s2
+                url: "\(postgresURL(fresh))"
+            tenants:
+              - {id: small, shard: s1, schema: tenant_small}
+              - {id: big, shard: s1, schema: tenant_big}
+              - {id: dfresh, shard: s2, database: \(fresh.database)}
+              - {id: danalyzed, shard: s2, database: \(analyzed.database)}
+
+            """)
+        let change = "fleets/live/changes/0003_index.yaml"
+        let largest = try await rig.children.run(
+            "mixed-largest", ["lint", "--fleet", "mixed", "--policy", "p", "--format", "json", "--largest", change],
+            limit: .seconds(120))
+        #expect(largest.exitStatus == 1, "\(largest.transcript)")
+        #expect(largest.errors.contains("judged on tenant big (shard s1"), "\(largest.transcript)")
+        #expect(largest.errors.contains("danalyzed on s2 (5000 rows)"), "\(largest.transcript)")
+        #expect(largest.errors.contains("big on s1 ("), "\(largest.transcript)")
+
+        let database = try await rig.children.run(
+            "mixed-database",
+            ["lint", "--fleet", "mixed", "--policy", "p", "--format", "json", "--tenant", "danalyzed", change],
+            limit: .seconds(120))
+        #expect(database.exitStatus == 0, "\(database.transcript)")
+        let index = try #require(try Self.findings(database)["create-index"]?.first, "\(database.transcript)")
+        #expect(index["risk"] as? String == "medium")
+        #expect(Self.judged(index)["rows"] as? Int == 5000)
+        #expect(Self.judged(index)["tenant"] as? String == "danalyzed")
+
+        let counted = try await rig.children.run(
+            "mixed-counted",
+            ["lint", "--fleet", "mixed", "--policy", "p", "--format", "json", "--tenant", "dfresh", change],
+            limit: .seconds(120))
+        let freshIndex = try #require(try Self.findings(counted)["create-index"]?.first, "\(counted.transcript)")
+        #expect(Self.judged(freshIndex)["rows"] as? Int == 50, "\(counted.transcript)")
+        #expect(freshIndex["risk"] as? String == "low", "\(counted.transcript)")
+        #expect(
+            (freshIndex["message"] as? String)?.contains("counted: never analyzed") == true, "\(counted.transcript)")
+    }
 }

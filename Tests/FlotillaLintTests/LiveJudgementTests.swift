@@ -120,6 +120,26 @@ struct LiveJudgementTests {
         #expect(judged(inChange, on: indexed).filter { $0.rule == "fk-without-index" }.isEmpty)
     }
 
+    @Test func aForeignKeyWithoutAnIndexCanBeAcknowledged() throws {
+        let sql = """
+            -- flotilla:ignore fk-without-index orgs rows are never deleted
+            ALTER TABLE users ADD CONSTRAINT users_org FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID;
+            """
+        let findings = judged(sql, on: schema(rows: 10))
+        #expect(findings.map(\.rule) == ["add-constraint-not-valid", "fk-without-index"])
+        #expect(findings[1].acknowledged == "orgs rows are never deleted")
+        #expect(!findings[1].fails(at: .low))
+        let phase = [
+            LintInput(
+                file: "c.yaml", sql: "ALTER TABLE users ADD COLUMN org_id int REFERENCES orgs;", phase: "link",
+                ignores: [Acknowledgement(rule: "fk-without-index", reason: "small lookup table")])
+        ]
+        let judgedPhase = LiveJudgement.judge(
+            Linter().lint(phase), inputs: phase, schema: schema(rows: 10), thresholds: thresholds)
+        #expect(judgedPhase.last?.rule == "fk-without-index")
+        #expect(judgedPhase.last?.acknowledged == "small lookup table")
+    }
+
     @Test func aFindingOnATableTheTenantLacksIsLeftAsItIs() throws {
         let sql = "ALTER TABLE orders ALTER COLUMN c SET NOT NULL;"
         let findings = judged(sql, on: schema(rows: 10))

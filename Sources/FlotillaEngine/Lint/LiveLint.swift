@@ -60,7 +60,7 @@ public struct LiveLint: Sendable {
         }
         let schema = try await reader.read(tenant, tables: tables, countLimit: thresholds.rowsHigh)
         let findings = changes.flatMap { ChangeLint.findings($0, judgedOn: schema, thresholds: thresholds) }
-        let sizes = schema.tables.map { "\($0.name) \($0.rows)\($0.rowSource == .counted ? "+" : "") rows" }
+        let sizes = schema.tables.map { "\($0.name) \($0.rows) rows\($0.rowSource == .counted ? " (counted)" : "")" }
         var note =
             "judged on tenant \(tenant.id) (shard \(tenant.shard), \(tenant.placement)"
             + (sizes.isEmpty ? "" : ": \(sizes.joined(separator: ", "))") + ")"
