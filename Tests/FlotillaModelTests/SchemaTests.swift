@@ -51,6 +51,7 @@ let sampleValues: [String: String] = [
     "policy": "p", "waves": "[{name: w, select: {remaining: true}}]", "parallel": "2", "per_shard_parallel": "2",
     "lock_timeout": "1s", "connect_timeout": "3s", "statement_timeout": "1m", "retries": "{attempts: 2}",
     "failure_budget": "{total: \"2%\"}",
+    "notify": "{url: \"http://127.0.0.1/hook\", events: [halted, done]}",
     "checks": "[{name: c, sql: \"SELECT true\"}]", "on_failure": "halt", "on_inconclusive": "continue",
     "throttle": "{signals: [{signal: lock_waiters, pause_above: 5}]}", "on_unknown": "ignore", "max_deferrals": "3",
     "signals": "[{signal: lock_waiters, pause_above: 1}]",
