@@ -196,12 +196,77 @@ struct EventStreamTests {
             .map { event in ["phase", "wave", "check", "verdict"].map { Self.string(event, $0) ?? "-" } }
         #expect(verdictEvents == verdictRows)
         #expect(verdictRows.contains(["expand", "canary", "alive", "passed"]))
+        // status --watch --output json of the finished rollout: what the journal shows, as the same events.
+        let watched = try await rig.children.run(
+            "watch", ["status", rolloutID, "--watch", "--output", "json", "--fleet", "stream"])
+        #expect(watched.exitStatus == 0, "\(watched.transcript)")
+        let replay = Self.objects(watched.output)
+        for event in replay {
+            if let problem = schema.problem(event) { Issue.record("status: \(problem)") }
+        }
+        let replayedSteps = replay.filter { Self.string($0, "type") == "step" }
+            .map { event in ["phase", "wave", "tenant", "shard"].map { Self.string(event, $0) ?? "-" } }
+        #expect(Set(replayedSteps) == Set(stepRows))
+        #expect(replay.filter { Self.string($0, "type") == "verdict" }.count == verdictRows.count)
+        #expect(Self.string(replay.last ?? [:], "type") == "done")
+
+        // revert --output json: a reverted step per tenant and phase, then done (reverted); nothing else on stdout.
+        let revert = try await rig.children.run(
+            "revert", ["revert", rolloutID, "--fleet", "stream", "--yes", "--output", "json"], limit: .seconds(240))
+        #expect(revert.exitStatus == 0, "\(revert.transcript)")
+        let reverted = Self.objects(revert.output)
+        for event in reverted {
+            if let problem = schema.problem(event) { Issue.record("revert: \(problem)") }
+            #expect(Self.string(event, "rollout") == rolloutID)
+        }
+        let revertedRows = try rig.journal(
+            "SELECT phase, wave, tenant, shard FROM flotilla.steps WHERE rollout_id = '\(rolloutID)' AND state = 'reverted'"
+        )
+        #expect(revertedRows.count == 12)
+        let revertedSteps = reverted.filter {
+            Self.string($0, "type") == "step" && Self.string($0, "action") == "reverted"
+        }
+        .map { event in ["phase", "wave", "tenant", "shard"].map { Self.string(event, $0) ?? "-" } }
+        #expect(Set(revertedSteps) == Set(revertedRows))
+        #expect(Self.string(reverted.last ?? [:], "state") == "reverted")
+
         // A bake is announced before its measurements end.
         #expect(
             events.contains {
                 Self.string($0, "type") == "wave" && Self.string($0, "action") == "baking"
                     && ($0["bake_ms"] as? Int) == 1000
             })
+    }
+
+    @Test func eventsCarryTheirIdsAndStayOneLine() throws {
+        var context = EventStream.Context(
+            fleet: "acme", change: "0001_add", kind: "rollout", shards: ["t1": "s1", "t2": "s2"],
+            waves: ["t1": "canary", "t2": "rest"])
+        let at = Date(timeIntervalSince1970: 1_800_000_000.5)
+        #expect(
+            EventStream.lines(for: .started(rollout: "r1", resumed: false), context: &context, at: at) == [
+                #"{"type":"rollout","time":"2027-01-15T08:00:00.500Z","rollout":"r1","fleet":"acme","change":"0001_add","action":"started","kind":"rollout"}"#
+            ])
+        let failed = EventStream.lines(
+            for: .stepFailed(
+                error: StepError(
+                    tenant: "t1", shard: "s1", phase: "expand", sqlState: "55P03", message: "lock\n\u{1B}[2J")),
+            context: &context, at: at)
+        #expect(failed.count == 1)
+        #expect(failed[0].contains(#""phase":"expand","wave":"canary","tenant":"t1","shard":"s1","action":"failed""#))
+        #expect(failed[0].contains(#""error":"lock\n\u001b[2J""#))
+        #expect(!failed[0].contains("\n") && !failed[0].contains("\u{1B}"))
+        let quarantined = EventStream.objects(
+            for: .quarantined(phase: "expand", tenants: ["t1", "t2"]), context: &context, at: at)
+        #expect(quarantined.count == 2)
+        #expect(
+            quarantined.last?.compact.contains(#""wave":"rest","tenant":"t2","shard":"s2","action":"quarantined""#)
+                == true)
+        // Every field an event can have is in the schema of its type.
+        for type in EventType.allCases {
+            let names = EventStream.allFields(of: type).map(\.name)
+            #expect(Set(names).count == names.count, "\(type): a field twice")
+        }
     }
 
     /// Runs `flotilla ARGUMENTS` under `script` (util-linux), whose pseudo-terminal is its standard output.

@@ -95,6 +95,8 @@ extension Flotilla {
                         await recordAudit(
                             store, .revert, by: by, fleet: fleet.name, change: change.id, rollout: rollout,
                             detail: phase.map { "phase \($0) and the phases after it" } ?? "every phase")
+                        // The stream names each tenant's wave and shard: a revert's are in the journal.
+                        await printer.learnSteps(of: rollout, store: store)
                         return try await printer.showing(store) {
                             try await engine.revert(
                                 rollout: rollout, change: change, policy: policy, phase: phase, ignoreHalts: ignoreHalt)

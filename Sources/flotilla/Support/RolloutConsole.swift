@@ -67,6 +67,17 @@ final class RolloutConsole: @unchecked Sendable {
         lock.withLock { change(&context) }
     }
 
+    /// Learns each tenant's wave and shard from a rollout's steps in the journal (for a revert, which has no plan).
+    func learnSteps(of rollout: String, store: ControlStore) async {
+        guard let steps = try? await store.steps(rollout) else { return }
+        update { context in
+            for step in steps {
+                context.shards[step.tenant] = step.shard
+                context.waves[step.tenant] = step.wave
+            }
+        }
+    }
+
     func callAsFunction(_ event: RolloutEvent) {
         switch mode {
         case .plain:
