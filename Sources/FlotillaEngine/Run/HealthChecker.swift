@@ -184,8 +184,13 @@ struct BakeWatcher: Sendable {
         return measurement
     }
 
+    /// The most tenants a cohort check's baseline takes (unless `min_samples` asks for more): enough for a median,
+    /// without doubling a large wave's readings.
+    static let baselineLimit = 100
+
     /// The baseline of the cohort checks: tenants of later waves on the wave's shards whose step of this phase has
-    /// not started, sampled in turn from each shard — as many as the wave has, and at least `min_samples`.
+    /// not started, sampled in turn from each shard — as many as the wave has (at most `baselineLimit`), and at
+    /// least `min_samples`.
     func baselineTenants(_ tenants: [Tenant], for checks: [Check]) async throws -> [Tenant] {
         let comparisons = checks.compactMap(\.compare)
         guard !comparisons.isEmpty else { return [] }
@@ -197,7 +202,7 @@ struct BakeWatcher: Sendable {
         let changed = Set(tenants.map(\.id))
         let later = driver.plan.waves.filter { $0.number > wave.number }.flatMap(\.tenants)
         let candidates = later.filter { !changed.contains($0) && !started.contains($0) }.compactMap(driver.tenant)
-        let count = max(tenants.count, comparisons.map(\.minSamples).max() ?? 1)
+        let count = max(min(tenants.count, Self.baselineLimit), comparisons.map(\.minSamples).max() ?? 1)
         return CohortComparison.sample(candidates, shards: shards, count: count)
     }
 
