@@ -250,4 +250,33 @@ struct TransactionShapeTests {
         let found = findings(sql, inTransaction: true)
         #expect(found.map(\.rule) == ["add-column", "statement", "create-index-concurrently"])
     }
+
+    /// In a phase Flotilla runs as one transaction, a COMMIT ends the transaction that also holds the phase's verify
+    /// and ledger row; the next phase starts afresh, and a phase run without one may use BEGIN … COMMIT.
+    @Test func commitInAPhaseTransactionIsHighAndTheNextPhaseStartsAfresh() throws {
+        let found = Linter().lint([
+            LintInput(
+                file: "c.yaml", sql: "ALTER TABLE users ADD COLUMN a int;\nCOMMIT;\nCOMMIT;", phase: "expand",
+                isPhaseTransaction: true),
+            LintInput(
+                file: "c.yaml", sql: "BEGIN;\nSELECT 1;\nCOMMIT;", lineOffset: 10, phase: "own", inTransaction: false),
+            LintInput(
+                file: "c.yaml", sql: "BEGIN;\nSELECT 1;", lineOffset: 20, phase: "next", isPhaseTransaction: true),
+        ])
+        #expect(
+            found.map(\.rule) == [
+                "add-column", "transaction-control-in-phase", "transaction-shape", "statement", "statement",
+                "statement", "transaction-control-in-phase", "statement",
+            ])
+        let commit = try #require(found.first { $0.rule == "transaction-control-in-phase" })
+        #expect(commit.line == 2)
+        #expect(commit.risk == .high)
+        #expect(commit.phase == "expand")
+        #expect(commit.message.contains("ledger row"))
+        // The second COMMIT has no transaction left to end.
+        #expect(found[2].message.contains("no transaction open"))
+        // A BEGIN in a phase's transaction is flagged where it stands; it opens nothing, so nothing is left open.
+        #expect(found[6].line == 21)
+        #expect(!found.contains { $0.message.contains("never committed") })
+    }
 }
