@@ -88,6 +88,8 @@ public enum LiveJudgement {
         let on = "on tenant \(schema.tenant)"
         var reason: String?
         var provenSafe = false
+        // The rule's advice no longer applies when the live schema decides the statement's kind.
+        var replacesAdvice = false
 
         func alterType(_ kind: LiveTargets.Kind) -> Bool {
             if case .alterType = kind { return true } else { return false }
@@ -114,6 +116,7 @@ public enum LiveJudgement {
                     + (citext ? " (\(column) is in no index, so no index is rebuilt)" : "")
                     + ", so PostgreSQL changes the catalog without rewriting \(name)"
                 provenSafe = true
+                replacesAdvice = true
             } else if !compatible, finding.rule == RuleDescription.alterColumnTypeCompatible.id {
                 let rule = RuleDescription.alterColumnType
                 finding.rule = rule.id
@@ -122,6 +125,7 @@ public enum LiveJudgement {
                 reason =
                     "\(column) is \(current.type) \(on), from which \(newType) is not binary-coercible: PostgreSQL "
                     + "rewrites \(name) and its indexes under ACCESS EXCLUSIVE; use the shadow column pattern"
+                replacesAdvice = true
             } else if compatible {
                 provenSafe = true
             }
@@ -140,6 +144,7 @@ public enum LiveJudgement {
                 finding.risk = .low
                 finding.strategy = Strategy.direct
                 provenSafe = true
+                replacesAdvice = true
             }
         }
         if !provenSafe, touchesRows(finding) {
@@ -162,7 +167,10 @@ public enum LiveJudgement {
             }
             if let size { reason = reason.map { "\($0); \(size)" } ?? size }
         }
-        if let reason { finding.message += "; live schema: \(reason)" }
+        if let reason {
+            let what = replacesAdvice ? String(finding.message.prefix { $0 != ":" }) : finding.message
+            finding.message = "\(what); live schema: \(reason)"
+        }
         finding.judged = Finding.Judged(
             tenant: schema.tenant, shard: schema.shard, table: name, rows: table.rows, staticRisk: staticRisk,
             reason: reason)
