@@ -1,10 +1,11 @@
-import FlotillaEngine
 import FlotillaModel
 import FlotillaPlan
 import FlotillaPostgres
 import FlotillaTestSupport
 import Foundation
 import Testing
+
+@testable import FlotillaEngine
 
 /// The per-shard throttle and lock-aware deferral, on real PostgreSQL: two shards (two databases of the test
 /// cluster; the signals count only their own database's sessions), side sessions that hold locks, and the journal
@@ -228,5 +229,61 @@ struct ThrottleTests {
         #expect(deferred.contains("users is held (AccessShareLock) by pid"), "\(deferred)")
         #expect(try rig.journal("SELECT count(*) FROM flotilla.events WHERE kind = 'retry'") == "0")
         #expect(try rig.steps(phase: "expand")["d1"]?.state == "applied")
+    }
+}
+
+/// The pure parts: which tables a step locks, and what a round of readings means for a shard.
+struct ThrottleRulesTests {
+    @Test(
+        "the tables a phase takes locks on",
+        arguments: [
+            ("ALTER TABLE IF EXISTS ONLY Users ADD COLUMN x int", ["users"]),
+            ("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON \"Orders\" (a)", ["Orders"]),
+            ("INSERT INTO t (a) VALUES (1) ON CONFLICT DO NOTHING", ["t"]),
+            ("ALTER TABLE a ADD CONSTRAINT f FOREIGN KEY (b) REFERENCES public.b (id) ON DELETE CASCADE", ["a", "b"]),
+            ("UPDATE users SET note = 'ALTER TABLE secret'", ["users"]),
+            ("-- ALTER TABLE commented\nSELECT 1", []),
+            ("DELETE FROM s.logs WHERE true; TRUNCATE audit", ["logs", "audit"]),
+            ("LOCK TABLE accounts IN SHARE MODE", ["accounts"]),
+        ])
+    func tables(_ sql: String, _ expected: [String]) {
+        #expect(LockDeferral.tables(in: sql) == expected, "\(sql)")
+    }
+
+    static let lockWaiters = ThrottleSignal(
+        source: .builtIn(.lockWaiters), pauseAbove: 5, haltAbove: 50,
+        location: SourceLocation(file: "p", line: 1, column: 1))
+    static let query = ThrottleSignal(
+        source: .sql(name: "queue", query: "SELECT 1"), pauseAbove: 10,
+        location: SourceLocation(file: "p", line: 2, column: 1))
+
+    @Test("halt beats pause, unknown pauses unless ignored, and a shard stays throttled since the first reading")
+    func verdicts() {
+        let now = Date()
+        let clear = ShardVerdict.of(
+            [.init(signal: Self.lockWaiters, value: 5), .init(signal: Self.query, value: 10)], shard: "s1",
+            onUnknown: .pause, previous: .clear, now: now)
+        #expect(clear == .clear, "at the threshold is not above it")
+        let paused = ShardVerdict.of(
+            [.init(signal: Self.lockWaiters, value: 7), .init(signal: Self.query, value: 1)], shard: "s1",
+            onUnknown: .pause, previous: .clear, now: now)
+        #expect(paused.cause?.description == "shard s1 throttled by lock_waiters = 7 > 5")
+        let later = ShardVerdict.of(
+            [.init(signal: Self.lockWaiters, value: 9)], shard: "s1", onUnknown: .pause, previous: paused,
+            now: now.addingTimeInterval(30))
+        #expect(later.cause?.since == now, "still throttled by the same signal: since its first reading")
+        let halt = ShardVerdict.of(
+            [.init(signal: Self.query, value: 100), .init(signal: Self.lockWaiters, value: 51)], shard: "s1",
+            onUnknown: .pause, previous: paused, now: now)
+        guard case .halt(let cause) = halt else {
+            Issue.record("expected a halt, got \(halt)")
+            return
+        }
+        #expect(cause.condition == "lock_waiters = 51 > 50")
+        let unknown = [ThrottleReading(signal: Self.query, error: "relation \"queue\" does not exist")]
+        #expect(
+            ShardVerdict.of(unknown, shard: "s2", onUnknown: .pause, previous: .clear, now: now).cause?.condition
+                == "queue unknown (relation \"queue\" does not exist)")
+        #expect(ShardVerdict.of(unknown, shard: "s2", onUnknown: .ignore, previous: .clear, now: now) == .clear)
     }
 }
