@@ -1,5 +1,6 @@
 import FlotillaEngine
 import FlotillaModel
+import FlotillaPlan
 import FlotillaPostgres
 import FlotillaTestSupport
 import Foundation
@@ -46,6 +47,22 @@ struct AdaptiveBackfillTests {
               - name: fill
                 backfill: {table: users, set: "score = id", where: "score IS NULL", \(sizing)}
             """)
+    }
+
+    @Test("plan shows how the batches are sized")
+    func planShowsSizing() throws {
+        let timed = try #require(
+            try change("target_batch_time: 50ms, max_batch: 2000").phases.first?.backfill)
+        // The comment lines joined back into sentences.
+        func prose(_ backfill: Backfill) -> String {
+            BackfillSQL.describe(backfill).replacingOccurrences(of: "\n-- ", with: " ")
+        }
+        let text = prose(timed)
+        #expect(
+            text.contains("batches sized to take 50ms each: 10 rows first"), "\(text)")
+        #expect(text.contains("growing by at most 20% a batch, within 10 to 2000 rows"), "\(text)")
+        let fixed = try #require(try change("batch_size: 500").phases.first?.backfill)
+        #expect(prose(fixed).contains("$2 batch size (at most 500, smaller while batches hold"))
     }
 
     static let policy = "policy: all\nwaves:\n  - {name: all, select: {remaining: true}}\nstatement_timeout: 5m\n"
