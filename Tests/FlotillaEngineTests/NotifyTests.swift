@@ -161,4 +161,55 @@ struct NotifyTests {
         #expect(gaveUp.first?.contains("gave up on done after 3 tries: HTTP 500") == true, "\(gaveUp)")
         #expect(gaveUp.first?.contains("/broken") == false, "the webhook's path is not journaled: \(gaveUp)")
     }
+
+    /// A revert by hand (as `flotilla revert` runs it) tells the webhooks that asked for `reverted`, and only them.
+    @Test(.timeLimit(.minutes(10)))
+    func revertByHandIsNotified() async throws {
+        let receiver = try CanaryHTTPServer { _ in (204, "") }
+        defer { receiver.stop() }
+        let shard = try await TestCluster.shared.freshDatabase(prefix: "notifyrev")
+        let tenants = (1...2).map { schemaTenant(String(format: "v%02d", $0), shard: "a") }
+        try createSchemaTenants(shard, schemas: tenants.map(\.placement.name), rows: 3)
+        let rig = try await Rig(fleet: makeFleet(name: "notify-revert", shards: [("a", shard)], tenants: tenants))
+        let policy = try parsePolicy(
+            """
+            policy: hooked
+            waves:
+              - {name: all, select: {remaining: true}}
+            notify:
+              - {url: "\(receiver.base)/reverted", events: [reverted]}
+              - {url: "\(receiver.base)/done", events: [done]}
+            """)
+        let change = try parseChange(
+            """
+            change: 0001_undone
+            phases:
+              - name: expand
+                up: ALTER TABLE users ADD COLUMN undone integer;
+                down: ALTER TABLE users DROP COLUMN undone;
+            """)
+        let outcome = try await rig.rollout(change, policy)
+        guard case .done(let rolloutID) = outcome else {
+            Issue.record("expected done, got \(outcome)")
+            return
+        }
+        #expect(receiver.requests == ["/done"])
+        let reverted = try await rig.withEngine { engine, _, _ in
+            let (notified, notifier) = engine.notifying(rolloutID: rolloutID, change: change, policy: policy)
+            return try await notifier.flushing {
+                try await notified.revert(rollout: rolloutID, change: change, policy: policy)
+            }
+        }
+        guard case .reverted = reverted else {
+            Issue.record("expected reverted, got \(reverted)")
+            return
+        }
+        #expect(try rig.journal("SELECT state FROM flotilla.rollouts") == "reverted")
+        #expect(try TenantProbe(shard: shard, schema: "tenant_v01").columnType("undone") == nil)
+        #expect(receiver.requests == ["/done", "/reverted"])
+        let body = try #require(receiver.received.last?.body)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(body)) as? [String: Any])
+        #expect(object["event"] as? String == "reverted" && object["rollout"] as? String == rolloutID)
+        #expect(receiver.received.last?.header("X-Flotilla-Signature") == nil, "unsigned without secret_env")
+    }
 }

@@ -41,3 +41,14 @@ extension RolloutEngine {
         self.owner = owner
     }
 }
+
+extension RolloutEngine {
+    /// For work outside `run` on an existing rollout (a revert by hand): this engine with the webhooks of `policy` and
+    /// the fleet listening, and their notifier, to be drained with `Notifier.flushing` around the work.
+    public func notifying(rolloutID: String, change: Change, policy: Policy) -> (
+        engine: RolloutEngine, notifier: Notifier
+    ) {
+        let notifier = notifier(rolloutID: rolloutID, change: change, policy: policy)
+        return (observing(through: notifier), notifier)
+    }
+}

@@ -97,9 +97,14 @@ extension Flotilla {
                             detail: phase.map { "phase \($0) and the phases after it" } ?? "every phase")
                         // The stream names each tenant's wave and shard: a revert's are in the journal.
                         await printer.learnSteps(of: rollout, store: store)
-                        return try await printer.showing(store) {
-                            try await engine.revert(
-                                rollout: rollout, change: change, policy: policy, phase: phase, ignoreHalts: ignoreHalt)
+                        // Its webhooks hear the revert's end (reverted, or halted when it stops).
+                        let (notified, notifier) = engine.notifying(rolloutID: rollout, change: change, policy: policy)
+                        return try await notifier.flushing {
+                            try await printer.showing(store) {
+                                try await notified.revert(
+                                    rollout: rollout, change: change, policy: policy, phase: phase,
+                                    ignoreHalts: ignoreHalt)
+                            }
                         }
                     }
                 }
