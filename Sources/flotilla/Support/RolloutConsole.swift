@@ -29,6 +29,16 @@ final class RolloutConsole: @unchecked Sendable {
     private var pendingLog: [String] = []
     private var lastDraw = Date.distantPast
     private var baking: (wave: String, until: Date)?
+    /// What this coordinator's events said, ahead of the journal (whose step rows are written in batches): the
+    /// phase running and its position, and each step that ended, by phase and tenant.
+    private var seen = Seen()
+
+    struct Seen: Sendable {
+        var phase: (name: String, number: Int, of: Int)?
+        var steps: [String: StepState] = [:]
+
+        static func key(_ phase: String, _ tenant: String) -> String { "\(phase)\u{0}\(tenant)" }
+    }
 
     /// Picks the mode: `json` when asked; the live view when standard output is a terminal (not `TERM=dumb`);
     /// plain lines otherwise. In json mode, standard output becomes standard error for everything but the stream.
@@ -98,6 +108,16 @@ final class RolloutConsole: @unchecked Sendable {
                     baking = (wave, Date().addingTimeInterval(seconds))
                 case .waveStarted, .finished:
                     baking = nil
+                case .phaseStarted(let phase, let number, let total):
+                    seen.phase = (phase, number, total)
+                case .stepApplied(let phase, let tenant, _, _):
+                    seen.steps[Seen.key(phase, tenant)] = .applied
+                case .stepFailed(let error):
+                    seen.steps[Seen.key(error.phase, error.tenant)] = .failed
+                case .stepReverted(let phase, let tenant):
+                    seen.steps[Seen.key(phase, tenant)] = .reverted
+                case .quarantined(let phase, let tenants):
+                    for tenant in tenants { seen.steps[Seen.key(phase, tenant)] = .quarantined }
                 default: break
                 }
                 guard let line else { return }
@@ -150,7 +170,8 @@ final class RolloutConsole: @unchecked Sendable {
             lock.withLock { drawLocked() }
             return meter
         }
-        guard let progress = await Self.progress(id, store: store, baking: lock.withLock { baking }, meter: meter)
+        let (baking, seen) = lock.withLock { (self.baking, self.seen) }
+        guard let progress = await Self.progress(id, store: store, baking: baking, meter: meter, seen: seen)
         else { return meter }
         let lines = progress.view.render(width: Self.columns(), color: color)
         lock.withLock {
@@ -162,14 +183,27 @@ final class RolloutConsole: @unchecked Sendable {
 
     /// The live view of a rollout from its journal, and the meter with this reading in it.
     static func progress(
-        _ id: String, store: ControlStore, baking: (wave: String, until: Date)?, meter: ProgressMeter?
+        _ id: String, store: ControlStore, baking: (wave: String, until: Date)?, meter: ProgressMeter?,
+        seen: Seen = Seen()
     ) async -> (view: LiveProgress, meter: ProgressMeter?)? {
-        guard let record = try? await store.rollout(id: id), let steps = try? await store.steps(id) else { return nil }
+        guard var record = try? await store.rollout(id: id), var steps = try? await store.steps(id) else { return nil }
+        if let phase = seen.phase, !record.state.isFinished { record.currentPhase = phase.name }
+        if !seen.steps.isEmpty {
+            for index in steps.indices {
+                if let state = seen.steps[Seen.key(steps[index].phase, steps[index].tenant)] {
+                    steps[index].state = state
+                }
+            }
+        }
         let measurements = (try? await store.recentMeasurements(id, perCheck: 1)) ?? []
         let verdicts = (try? await store.checkVerdicts(id)) ?? []
         let halts = (try? await store.activeHalts()) ?? []
         var view = LiveProgress.make(
             record: record, steps: steps, measurements: measurements, verdicts: verdicts, halts: halts, baking: baking)
+        if let phase = seen.phase, view.phase == phase.name {
+            view.phaseNumber = phase.number
+            view.phaseCount = phase.of
+        }
         var meter = meter
         if meter != nil {
             let finished = view.waves.reduce(0) { $0 + $1.done + $1.failed + $1.quarantined + $1.reverted }
