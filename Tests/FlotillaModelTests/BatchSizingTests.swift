@@ -81,6 +81,7 @@ struct BatchSizingTests {
                 "batch_size 20000 (the first batch's size) is outside"
             ),
             ("batch_size: 100, min_batch: 200", "min_batch", "min_batch 200 is above batch_size 100"),
+            ("target_batch_time: 50ms, max_batch: 5", "max_batch", "min_batch 10 (its default) is above max_batch 5"),
         ])
     func reported(_ keys: String, _ key: String, _ message: String) throws {
         let line = "    backfill: {table: users, set: \"a = 1\", \(keys)}"

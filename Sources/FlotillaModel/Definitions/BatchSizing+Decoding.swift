@@ -33,7 +33,9 @@ extension BatchSizing {
         if minimum > maximum {
             let key = given.minimum != nil ? "min_batch" : "max_batch"
             let bound = given.maximum == nil && given.target == nil ? "batch_size" : "max_batch"
-            reader.error(at: object.location(key), object.at(key), "min_batch \(minimum) is above \(bound) \(maximum)")
+            let implied = given.minimum == nil ? " (its default)" : ""
+            reader.error(
+                at: object.location(key), object.at(key), "min_batch \(minimum)\(implied) is above \(bound) \(maximum)")
         } else if let size = given.batchSize, size < minimum || size > maximum {
             reader.error(
                 at: object.location("batch_size"), object.at("batch_size"),
