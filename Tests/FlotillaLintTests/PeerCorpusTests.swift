@@ -63,15 +63,16 @@ struct PeerCase: Sendable, CustomTestStringConvertible {
 
 /// Statements from the rule examples of squawk (`squawk_linter` rule tests and docs: their `err` and `ok` cases),
 /// strong_migrations (its README's checks and safe alternatives, written as the SQL the Rails methods run) and eugene
-/// (the lint reports of its hint examples E1–E11, W12–W14), with each verdict. A verdict is `.flags` or `.accepts`
-/// only where the peer's own example or test shows it; otherwise `.none`.
+/// (the lint reports of its hint examples E1–E11, W12–W14; E15 is found by `eugene trace` only), with each verdict,
+/// read from the peer's own examples, tests and rule descriptions; `.none` where they say nothing about the statement.
 ///
 /// Two figures: agreement where the peers agree with each other (at least two give a verdict, and the same one), and
 /// agreement counting also the statements only one peer judges. Atlas's analyzers are read for the rules' rationale
 /// but have no column: their checks need the previous schema (a `migrate lint` over a directory), not one statement.
 ///
 /// Left out: rules about style rather than rollout risk (squawk's prefer-text-field, prefer-bigint-over-int,
-/// prefer-timestamptz, prefer-robust-stmts, ban-char-field; eugene's E12 "several ALTER TABLE where one would do"),
+/// prefer-timestamptz, prefer-identity, prefer-robust-stmts, ban-char-field; eugene's W12 "several ALTER TABLE where
+/// one would do"),
 /// and rules about timeouts the script must set itself (squawk's require-timeout-settings, eugene's E9): Flotilla sets
 /// `lock_timeout` and `statement_timeout` on every tenant session from the policy.
 enum PeerCorpus {
