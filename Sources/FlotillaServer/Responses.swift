@@ -75,6 +75,8 @@ public enum Reports {
         public var checks: [CheckSection]
         /// Nil for a rollout from before the journal kept its tenant set.
         public var tenants: TenantSet?
+        /// Shards where no new step starts now (the throttle), while the rollout has not finished.
+        public var throttled: [ControlStore.ThrottledShard] = []
 
         public init(
             rollout: ControlStore.RolloutRecord, steps: [ControlStore.StepRecord], events: [ControlStore.EventRecord],
@@ -150,7 +152,9 @@ public enum Reports {
         let events = try await store.events(id)
         let checks = try await checks(id, store: store)
         let tenants = try await tenantSet(id, store: store, current: await currentTenants(record.fleet))
-        return Document(rollout: record, steps: steps, events: events, checks: checks, tenants: tenants)
+        var document = Document(rollout: record, steps: steps, events: events, checks: checks, tenants: tenants)
+        if !record.state.isFinished { document.throttled = try await store.throttledShards(id) }
+        return document
     }
 
     /// The checks of a rollout, in the order they were first measured.

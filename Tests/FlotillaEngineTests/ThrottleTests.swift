@@ -112,6 +112,13 @@ struct ThrottleTests {
         #expect(status.exitStatus == 0, "\(status.transcript)")
         #expect(status.output.contains("shard s1 throttled by lock_waiters = 1 > 0 since "), "\(status.transcript)")
         #expect(!status.output.contains("shard s2 throttled"), "\(status.transcript)")
+        let json = try await children.run(
+            "status-json", ["status", id, "--format", "json", "--control", postgresURL(rig.control)])
+        let document = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        let shards = document?["throttled"] as? [[String: Any]] ?? []
+        #expect(shards.map { $0["shard"] as? String } == ["s1"], "\(json.transcript)")
+        #expect(shards.first?["signal"] as? String == "lock_waiters", "\(json.transcript)")
+        #expect(shards.first?["condition"] as? String == "lock_waiters = 1 > 0", "\(json.transcript)")
         try await waiter.release()
         let outcome = try await run.value
         #expect(outcome == .done(rollout: outcome.rolloutID), "\(outcome)")
