@@ -317,6 +317,17 @@ struct EventStreamTests {
         let rows = try rig.journal("SELECT state FROM flotilla.rollouts WHERE fleet = 'tty'")
         #expect(rows == [["done"]])
 
+        // status --watch of it on a terminal: the same view, drawn until the rollout has ended (here at once).
+        let id = try #require(
+            try rig.journal("SELECT id FROM flotilla.rollouts WHERE fleet = 'tty' AND change = '\(Self.change.id)'")
+                .first?.first)
+        let (watched, view) = try await Self.runOnTerminal(
+            rig, ["status", id, "--watch", "--fleet", "tty"], noColor: false)
+        #expect(watched == 0, "\(view)")
+        #expect(view.contains("rollout \(id) · \(Self.change.id) on tty: "), "\(view)")
+        #expect(view.contains("phase 2/2 contract"))
+        #expect(view.contains("\u{1B}[32m####################\u{1B}[0m] 4/4"), "\(view)")
+
         // NO_COLOR: still redrawn, no colour. (A rerun of a done rollout: create a second change.)
         var second = Self.change
         second.id = "0002_stream"
