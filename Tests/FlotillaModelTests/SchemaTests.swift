@@ -55,6 +55,7 @@ let sampleValues: [String: String] = [
     "checks": "[{name: c, sql: \"SELECT true\"}]", "on_failure": "halt", "on_inconclusive": "continue",
     "throttle": "{signals: [{signal: lock_waiters, pause_above: 5}]}", "on_unknown": "ignore", "max_deferrals": "3",
     "signals": "[{signal: lock_waiters, pause_above: 1}]",
+    "risk": "{rows_medium: 1000, rows_high: 100000}",
     "seed": "42", "select": "{remaining: true}", "by": "shard", "bake": "1s", "percent": "10", "remaining": "true",
     "sql": "\"SELECT true\"",
     "http": "{url: \"http://127.0.0.1/\"}", "command": "[\"true\"]", "scope": "wave", "interval": "1s",
