@@ -1,23 +1,24 @@
+import AsyncHTTPClient
 import FlotillaModel
 import Foundation
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
+import NIOCore
 
 /// An `http` check: a GET to the templated URL within the check's timeout; the status, the latency and
 /// optionally a body substring or a JSON field decide.
 enum HTTPCheck {
-    /// One session for every probe: no cache, no cookies, no credentials kept between requests.
-    static let session: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        configuration.urlCache = nil
-        configuration.httpCookieStorage = nil
-        configuration.httpShouldSetCookies = false
-        configuration.httpMaximumConnectionsPerHost = 16
-        return URLSession(configuration: configuration)
+    /// One client for every probe and query, for the life of the process (like `HTTPClient.shared`, which webhooks
+    /// use; a static is never deinitialised, so it needs no shutdown). Unlike the shared client it does not retry a
+    /// refused connection until the deadline: a refused probe is a prompt `error`. It keeps no cookies, caches
+    /// nothing and follows at most 5 redirects.
+    static let client: HTTPClient = {
+        var configuration = HTTPClient.Configuration(
+            redirectConfiguration: .follow(max: 5, allowCycles: false), decompression: .disabled)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
     }()
+
+    /// The most of a body read: a larger one is an `error`, not a verdict on its first part.
+    static let maxBody = 16 << 20
 
     /// Judges a response: a status other than the expected one fails, so does a latency above `max_latency`, a
     /// body without `body_contains`, or a JSON field whose value is not `equals`; a JSON field that is missing
@@ -71,89 +72,73 @@ enum HTTPCheck {
         else {
             return (.error, nil, "not a valid http(s) URL: \(text)")
         }
-        var request = URLRequest(url: url)
-        request.httpMethod = "GET"
-        request.timeoutInterval = Double(timeout.milliseconds) / 1000
-        request.setValue("flotilla-check", forHTTPHeaderField: "User-Agent")
-        request.setValue("close", forHTTPHeaderField: "Connection")
+        let headers = [("User-Agent", "flotilla-check"), ("Connection", "close")]
         let clock = ContinuousClock()
         let started = clock.now
-        let prepared = request
         do {
-            let (body, response) = try await withTimeout(timeout) { try await fetch(prepared) }
+            let (body, response) = try await withTimeout(timeout) {
+                try await fetch(url, headers: headers, timeout: timeout)
+            }
             let latency = clock.now - started
             let (verdict, detail) = verdict(probe, status: response, latency: latency, body: body)
             return (verdict, "\(response)", detail)
-        } catch is TimeoutError {
+        } catch let error where isTimeout(error) {
             return (.error, nil, "no response within the timeout of \(timeout.milliseconds) ms from \(redacted(url))")
-        } catch let error as URLError where error.code == .timedOut {
-            return (.error, nil, "no response within the timeout of \(timeout.milliseconds) ms from \(redacted(url))")
-        } catch let error as URLError where error.code == .cancelled {
-            return (.error, nil, "cancelled")
-        } catch is CancellationError {
+        } catch let error where isCancellation(error) {
             return (.error, nil, "cancelled")
         } catch {
             return (.error, nil, "request to \(redacted(url)) failed: \(describe(error))")
         }
     }
 
-    /// The body and status of a response. Uses the completion-handler API and cancels the data task when the
-    /// measurement is cancelled: on Linux, cancelling `URLSession.data(for:)` in flight can leave it suspended
-    /// forever (swift-corelibs-foundation), which would hang the bake that waits for it.
-    static func fetch(_ request: URLRequest) async throws -> (Data, Int) {
-        let handle = DataTaskHandle()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<(Data, Int), any Error>) in
-                let task = session.dataTask(with: request) { data, response, error in
-                    if let error {
-                        continuation.resume(throwing: error)
-                    } else {
-                        continuation.resume(
-                            returning: (data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 0))
-                    }
-                }
-                handle.start(task)
-            }
-        } onCancel: {
-            handle.cancel()
+    /// The body and status of a GET, through the shared client with `timeout` as its deadline. Cancelling the
+    /// task cancels the request in flight (a stopped bake does not wait for it). A password in the URL is sent
+    /// as basic authentication.
+    static func fetch(_ url: URL, headers: [(String, String)], timeout: Duration) async throws -> (Data, Int) {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .GET
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let user = url.user(percentEncoded: false) {
+            let credentials = "\(user):\(url.password(percentEncoded: false) ?? "")"
+            request.headers.replaceOrAdd(
+                name: "Authorization", value: "Basic " + Data(credentials.utf8).base64EncodedString())
         }
+        let response = try await client.execute(request, timeout: .milliseconds(timeout.milliseconds))
+        let body = try await response.body.collect(upTo: maxBody)
+        return (Data(body.readableBytesView), Int(response.status.code))
     }
 
-    /// The data task of one request, cancelled once whether the cancellation comes before or after it starts.
-    final class DataTaskHandle: @unchecked Sendable {
-        private let lock = NSLock()
-        private var task: URLSessionDataTask?
-        private var cancelled = false
-
-        func start(_ task: URLSessionDataTask) {
-            lock.lock()
-            self.task = task
-            let cancelled = self.cancelled
-            lock.unlock()
-            task.resume()
-            if cancelled { task.cancel() }
-        }
-
-        func cancel() {
-            lock.lock()
-            cancelled = true
-            let task = self.task
-            lock.unlock()
-            task?.cancel()
-        }
+    /// Whether an error means no answer within the deadline (ours or the client's).
+    static func isTimeout(_ error: any Error) -> Bool {
+        if error is TimeoutError { return true }
+        guard let error = error as? HTTPClientError else { return false }
+        return [.deadlineExceeded, .readTimeout, .connectTimeout, .tlsHandshakeTimeout].contains(error)
     }
 
+    /// Whether an error means the measurement was cancelled (the rollout stopped, the bake ended).
+    static func isCancellation(_ error: any Error) -> Bool {
+        error is CancellationError || (error as? HTTPClientError) == .cancelled
+    }
+
+    /// A failure to get an answer, in a few words.
     static func describe(_ error: any Error) -> String {
-        if let error = error as? URLError {
-            switch error.code {
-            case .cannotConnectToHost: return "connection refused"
-            case .cannotFindHost: return "unknown host"
-            case .networkConnectionLost: return "connection lost"
-            case .badServerResponse: return "bad server response"
-            default: return error.localizedDescription
+        if error is NIOTooManyBytesError { return "the body is larger than \(maxBody >> 20) MiB" }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .remoteConnectionClosed: return "connection lost"
+            case .redirectLimitReached, .redirectCycleDetected: return "too many redirects"
+            default: return "\(error)"
             }
         }
-        return "\(error)"
+        if let error = error as? IOError {
+            switch error.errnoCode {
+            case ECONNREFUSED: return "connection refused"
+            case ECONNRESET: return "connection lost"
+            default: return "\(error)"
+            }
+        }
+        let text = "\(error)"
+        return text.contains("refused") ? "connection refused" : text
     }
 
     /// The URL without a password.

@@ -1,10 +1,6 @@
 import FlotillaModel
 import Foundation
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// A `prometheus` check: an instant query (`GET <url>/api/v1/query`) within the check's timeout. Every element of a
 /// vector result is judged against `min`/`max` (the failing ones named with their labels), a scalar as one value; an
 /// empty result is no data: inconclusive.
@@ -208,27 +204,19 @@ enum PrometheusCheck {
         else {
             return (.error, nil, "not a valid http(s) URL: \(query.url)")
         }
-        var request = URLRequest(url: url)
-        request.httpMethod = "GET"
-        request.timeoutInterval = Double(timeout.milliseconds) / 1000
-        request.setValue("flotilla-check", forHTTPHeaderField: "User-Agent")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        request.setValue("close", forHTTPHeaderField: "Connection")
-        let prepared = request
+        let headers = [("User-Agent", "flotilla-check"), ("Accept", "application/json"), ("Connection", "close")]
         let server = HTTPCheck.redacted(URL(string: query.url) ?? url)
         do {
-            let (body, status) = try await withTimeout(timeout) { try await HTTPCheck.fetch(prepared) }
+            let (body, status) = try await withTimeout(timeout) {
+                try await HTTPCheck.fetch(url, headers: headers, timeout: timeout)
+            }
             switch parse(status: status, body: body) {
             case .failed(let why): return (.error, nil, why)
             case .samples(let samples): return verdict(samples, query: query)
             }
-        } catch is TimeoutError {
+        } catch let error where HTTPCheck.isTimeout(error) {
             return (.error, nil, "no answer within the timeout of \(timeout.milliseconds) ms from \(server)")
-        } catch let error as URLError where error.code == .timedOut {
-            return (.error, nil, "no answer within the timeout of \(timeout.milliseconds) ms from \(server)")
-        } catch let error as URLError where error.code == .cancelled {
-            return (.error, nil, "cancelled")
-        } catch is CancellationError {
+        } catch let error where HTTPCheck.isCancellation(error) {
             return (.error, nil, "cancelled")
         } catch {
             return (.error, nil, "query to \(server) failed: \(HTTPCheck.describe(error))")
