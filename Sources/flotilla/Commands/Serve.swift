@@ -8,10 +8,11 @@ extension Flotilla {
         static let configuration = CommandConfiguration(
             abstract: "Serve an HTTP API, a live dashboard and /metrics over the control store.",
             discussion: """
-                GET /healthz, /api/rollouts, /api/rollouts/ID, /metrics and / (the dashboard) need no token. \
-                POST /api/halt, /api/resume and /api/rollouts/ID/approve need `Authorization: Bearer TOKEN`, the \
-                token coming from FLOTILLA_API_TOKEN or --token-file; without one they are refused. Stops on Ctrl-C \
-                or SIGTERM.
+                GET /healthz, /api/rollouts, /api/rollouts/ID, /api/events (the journal as Server-Sent Events, \
+                resumable with Last-Event-ID), /metrics and the dashboard (/ and /rollouts/ID) need no token. \
+                POST /api/halt, /api/resume and /api/rollouts/ID/approve — and the dashboard's HALT, Resume and \
+                Approve buttons — need `Authorization: Bearer TOKEN`, the token coming from FLOTILLA_API_TOKEN or \
+                --token-file; without one they are refused. Stops on Ctrl-C or SIGTERM.
                 """)
 
         @OptionGroup var control: ControlOptions
