@@ -238,6 +238,36 @@ struct EventStreamTests {
             })
     }
 
+    @Test func aHaltIsAnEventAndTheStreamEndsHalted() async throws {
+        let workspace = try Fixtures.Workspace(prefix: "flotilla-halted")
+        defer { workspace.remove() }
+        let slow = Fixtures.ChangeFile(
+            id: "0001_slow", phases: [.init(name: "slow", sleep: 0.4, marker: "slow_marker")])
+        let fleet = try await Fixtures.Fleet.prepare(
+            name: "halted", shards: 2, tenants: 8, idPrefix: "h", change: slow, in: workspace, canary: 2, parallel: 1,
+            perShard: 1)
+        let children = try Fixtures.Children(workspace: workspace)
+        defer { children.killRemaining() }
+        let rollout = try children.start("rollout", fleet.rolloutArguments(slow) + ["--output", "json"])
+        #expect(try await eventually { Fixtures.appliedSteps(fleet.control, fleet: "halted") >= 1 })
+        let halt = try await children.run("halt", ["halt", "--fleet", "halted", "--reason", "stream drill"])
+        #expect(halt.exitStatus == 0, "\(halt.transcript)")
+        #expect(try await rollout.wait(limit: .seconds(120)) == 3, "\(rollout.transcript)")
+        let events = Self.objects(rollout.output)
+        let halts = events.filter { Self.string($0, "type") == "halt" }
+        #expect(halts.count == 1, "\(rollout.output)")
+        #expect(halts.first.map { Self.string($0, "reason") } == "stream drill")
+        #expect(halts.first.map { Self.string($0, "scope") } == "fleet")
+        #expect(halts.first.map { Self.string($0, "halted_fleet") } == "halted")
+        let haltID = try psql(fleet.control, "SELECT max(id) FROM flotilla.halts")
+        #expect(halts.first.flatMap { $0["halt"] as? Int }.map(String.init) == haltID)
+        #expect(Self.string(events.last ?? [:], "type") == "done")
+        #expect(Self.string(events.last ?? [:], "state") == "halted")
+        let applied = events.filter { Self.string($0, "type") == "step" && Self.string($0, "action") == "applied" }
+        #expect(applied.count == Fixtures.appliedSteps(fleet.control, fleet: "halted"))
+        #expect(applied.count < 8)
+    }
+
     @Test func eventsCarryTheirIdsAndStayOneLine() throws {
         var context = EventStream.Context(
             fleet: "acme", change: "0001_add", kind: "rollout", shards: ["t1": "s1", "t2": "s2"],
