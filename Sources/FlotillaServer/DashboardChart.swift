@@ -96,23 +96,24 @@ enum DashboardChart {
     static func verdictStrip(_ measurements: [CheckMeasurement]) -> String {
         let rows: [CheckMeasurement.Verdict] = [.pass, .inconclusive, .error, .fail]
         let rowHeight = 16.0
+        let left = 80.0  // room for "inconclusive"
         let stripHeight = margin.top + rowHeight * Double(rows.count) + margin.bottom
         let start = measurements.first!.at.timeIntervalSince1970
         let span = max(measurements.last!.at.timeIntervalSince1970 - start, 1)
-        let plotWidth = width - margin.left - margin.right
+        let plotWidth = width - left - margin.right
         func f(_ number: Double) -> String { String(format: "%.1f", number) }
         var svg =
             "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(width)) \(Int(stripHeight))\" width=\"\(Int(width))\" height=\"\(Int(stripHeight))\" role=\"img\" aria-label=\"verdicts over time\">"
         for (index, verdict) in rows.enumerated() {
             let y = margin.top + rowHeight * (Double(index) + 0.5)
             svg +=
-                "<line x1=\"\(f(margin.left))\" x2=\"\(f(width - margin.right))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#eee\"/>"
+                "<line x1=\"\(f(left))\" x2=\"\(f(width - margin.right))\" y1=\"\(f(y))\" y2=\"\(f(y))\" stroke=\"#eee\"/>"
             svg +=
-                "<text x=\"\(f(margin.left - 4))\" y=\"\(f(y + 3))\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">\(verdict.rawValue)</text>"
+                "<text x=\"\(f(left - 4))\" y=\"\(f(y + 3))\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">\(verdict.rawValue)</text>"
         }
         for measurement in measurements {
             let index = Double(rows.firstIndex(of: measurement.verdict) ?? 0)
-            let x = margin.left + (measurement.at.timeIntervalSince1970 - start) / span * plotWidth
+            let x = left + (measurement.at.timeIntervalSince1970 - start) / span * plotWidth
             let y = margin.top + rowHeight * (index + 0.5)
             let title =
                 "\(measurement.target) \(DashboardPage.clock(measurement.at)): \(measurement.verdict.rawValue) — \(measurement.detail)"
@@ -120,7 +121,7 @@ enum DashboardChart {
                 "<circle cx=\"\(f(x))\" cy=\"\(f(y))\" r=\"3\" fill=\"\(colour(measurement.verdict))\"><title>\(HTML.escape(title))</title></circle>"
         }
         svg +=
-            "<text x=\"\(f(margin.left))\" y=\"\(f(stripHeight - 5))\" font-size=\"10\" fill=\"#555\">\(HTML.escape(DashboardPage.clock(measurements.first!.at)))</text>"
+            "<text x=\"\(f(left))\" y=\"\(f(stripHeight - 5))\" font-size=\"10\" fill=\"#555\">\(HTML.escape(DashboardPage.clock(measurements.first!.at)))</text>"
         svg +=
             "<text x=\"\(f(width - margin.right))\" y=\"\(f(stripHeight - 5))\" text-anchor=\"end\" font-size=\"10\" fill=\"#555\">\(HTML.escape(DashboardPage.clock(measurements.last!.at)))</text>"
         return svg + "</svg>\n"
