@@ -148,17 +148,21 @@ final class RolloutConsole: @unchecked Sendable {
         }
     }
 
-    /// Every 100 ms draws what waits; every 500 ms reads the journal first.
+    /// Every 100 ms draws what waits; every 500 ms (or more) reads the journal first and redraws the view.
+    /// A big rollout's journal takes longer to read: it is read at most a fifth of the time, so that the view never
+    /// costs the coordinator much.
     private func watch(_ store: ControlStore, color: Bool) async {
         var meter = ProgressMeter()
-        var tick = 0
+        let clock = ContinuousClock()
+        var nextRead = clock.now
         while !Task.isCancelled {
-            if tick % 5 == 0 {
+            if clock.now >= nextRead {
+                let start = clock.now
                 meter = await refresh(store, color: color, meter: meter) ?? meter
+                nextRead = clock.now + max(.milliseconds(500), (clock.now - start) * 5)
             } else {
                 lock.withLock { if !pendingLog.isEmpty { drawLocked() } }
             }
-            tick += 1
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
