@@ -53,11 +53,11 @@ struct APITests {
             let metrics = try await client.get("/metrics")
             #expect(metrics.status == .ok)
             #expect(metrics.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
-            #expect(metrics.text.contains("flotilla_rollouts{state=\"running\"} 1\n"))
-            #expect(metrics.text.contains("flotilla_rollouts{state=\"done\"} 0\n"))
-            #expect(metrics.text.contains("flotilla_steps{rollout=\"r-one\",state=\"applied\"} 2\n"))
-            #expect(metrics.text.contains("flotilla_steps{rollout=\"r-one\",state=\"pending\"} 1\n"))
-            #expect(metrics.text.contains("flotilla_halts_active 0\n"))
+            #expect(metrics.text.contains("flotilla_rollouts{state=\"running\"} 1.0\n"))
+            #expect(metrics.text.contains("flotilla_rollouts{state=\"done\"} 0.0\n"))
+            #expect(metrics.text.contains("flotilla_steps{rollout=\"r-one\",state=\"applied\"} 2.0\n"))
+            #expect(metrics.text.contains("flotilla_steps{rollout=\"r-one\",state=\"pending\"} 1.0\n"))
+            #expect(metrics.text.contains("flotilla_halts_active 0.0\n"))
 
             let page = try await client.get("/")
             #expect(page.text.contains("r-one"))
@@ -85,7 +85,7 @@ struct APITests {
                     == "demo|pager: error rate|oncall|false")
 
             let metrics = try await client.get("/metrics")
-            #expect(metrics.text.contains("flotilla_halts_active 1\n"))
+            #expect(metrics.text.contains("flotilla_halts_active 1.0\n"))
             let list = try await client.get("/api/rollouts").object()
             #expect((list["halts"] as? [Any])?.count == 1)
 
@@ -94,7 +94,7 @@ struct APITests {
             #expect(try resumed.object()["lifted"] as? Int == 1)
             #expect(try psql(url, "SELECT count(*) FROM flotilla.halts WHERE lifted_at IS NULL") == "0")
             #expect(try psql(url, "SELECT lifted_by FROM flotilla.halts") == "oncall")
-            #expect(try await client.get("/metrics").text.contains("flotilla_halts_active 0\n"))
+            #expect(try await client.get("/metrics").text.contains("flotilla_halts_active 0.0\n"))
         }
     }
 
