@@ -136,6 +136,43 @@ struct ThrottleTests {
     }
 
     @Test(
+        "a follower coordinator obeys the leader's throttle: it claims no step of the throttled shard",
+        .timeLimit(.minutes(10)))
+    func followerObeysTheLeadersThrottle() async throws {
+        let (rig, s1, _) = try await Self.twoShards(uniqueName("thr_follow"))
+        let waiter = try await Waiter.make(on: s1)
+        let policy = try Self.policy("  interval: 200ms\n  signals:\n    - {signal: lock_waiters, pause_above: 0}")
+        let change = try parseChange(Self.change)
+        let run = Task { try await rig.rollout(change, policy) }
+        let events = EventLog()
+        let worker = Task {
+            try await rig.withEngine(observe: { events.add($0) }) { engine, _, _ in
+                try await engine.work(once: false) { _, _ in (change, policy) }
+            }
+        }
+        defer { worker.cancel() }
+        let following = try await eventually {
+            events.all.contains { if case .following = $0 { true } else { false } }
+        }
+        #expect(following, "the second coordinator joined the rollout")
+        let otherDone = try await eventually {
+            (try? rig.journal("SELECT count(*) FROM flotilla.steps WHERE shard = 's2' AND state = 'applied'")) == "3"
+        }
+        #expect(otherDone)
+        // For two seconds after it joined, neither coordinator starts a step of s1.
+        let started = try await eventually(within: .seconds(2)) {
+            (try? rig.journal(
+                "SELECT count(*) FROM flotilla.steps WHERE shard = 's1' AND state IN ('applied', 'failed')")) != "0"
+        }
+        #expect(!started, "a step of the throttled shard ran")
+        #expect(try TenantProbe(shard: s1, schema: "tenant_a1").columnType("flag") == nil)
+        try await waiter.release()
+        let outcome = try await run.value
+        #expect(outcome == .done(rollout: outcome.rolloutID), "\(outcome)")
+        #expect(try TenantProbe(shard: s1, schema: "tenant_a3").columnType("flag") == "boolean")
+    }
+
+    @Test(
         "a signal above halt_above halts the rollout, with shard, signal, value and threshold in the reason",
         .timeLimit(.minutes(10)))
     func haltAboveHalts() async throws {

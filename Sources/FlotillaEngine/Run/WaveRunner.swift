@@ -22,7 +22,14 @@ struct WaveRunner: Sendable {
         TenantStep(
             fleet: driver.fleet.name, change: driver.change.id, phase: phase, tenant: tenant, policy: driver.policy,
             rolloutID: driver.rolloutID, store: driver.store, logger: driver.logger, monitor: driver.monitor,
-            throttle: driver.throttle?.gate ?? .open)
+            throttle: driver.throttle?.gate ?? follower?.gate ?? .open)
+    }
+
+    /// A follower coordinator's view of the leader's throttle (nil when this coordinator runs the monitors itself, or
+    /// the policy has no `throttle:`).
+    var follower: JournalThrottle? {
+        guard driver.throttle == nil, driver.policy.throttle != nil else { return nil }
+        return JournalThrottle(store: driver.store, rollout: driver.rolloutID)
     }
 
     /// Dispatches `work` over `tenants` in order, as many at once as the caps allow. It serves reverts, which run to
@@ -80,6 +87,12 @@ struct WaveRunner: Sendable {
         let tally = Tally()
         let live = LiveClaims()
         let throttle = driver.throttle
+        let follower = self.follower
+        /// Shards throttled now: from this coordinator's monitors, or as the leader journaled them.
+        let pausedNow: @Sendable () async -> Set<String> = {
+            if let throttle { return await throttle.pausedShards() }
+            return await follower?.pausedShards() ?? []
+        }
         let deferrals = Deferrals()
         let shardOf: @Sendable (String) -> String? = { tenants[$0]?.shard }
         let monitor = driver.monitor
@@ -116,7 +129,7 @@ struct WaveRunner: Sendable {
                         while await !monitor.isHalted {
                             try Task.checkCancellation()
                             // A throttled shard gets no room: no new step of it is claimed while it is throttled.
-                            let paused = await throttle?.pausedShards() ?? []
+                            let paused = await pausedNow()
                             var room = caps
                             for name in paused { room[name] = 0 }
                             let open = room
@@ -183,8 +196,11 @@ struct WaveRunner: Sendable {
                                             error: "interrupted: the coordinator was stopped"))
                                     continue
                                 }
-                                if let cause = await throttle?.cause(tenant.shard) {
+                                if await pausedNow().contains(tenant.shard) {
                                     // Not started: its shard became throttled after the claim.
+                                    let cause =
+                                        await throttle?.cause(tenant.shard)?.description
+                                        ?? "shard \(tenant.shard) is throttled"
                                     outcomes.append(
                                         .init(tenant: tenant.id, state: .pending, error: "not started: \(cause)"))
                                     continue
