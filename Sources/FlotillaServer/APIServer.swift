@@ -37,6 +37,7 @@ public struct APIServer: Sendable {
         let logger = self.logger
         let hub = self.hub
         router.add(middleware: SecurityHeadersMiddleware())
+        router.add(middleware: MetricsMiddleware())
 
         router.get("/healthz") { _, _ -> Response in
             do {
@@ -167,6 +168,7 @@ extension APIServer {
         host: String, port: Int, onRunning: @escaping @Sendable (Int?) async -> Void = { _ in },
         stop: @escaping @Sendable () async -> Void
     ) async throws {
+        Metrics.bootstrap()
         let group = ServiceGroup(
             configuration: .init(services: [application(host: host, port: port, onRunning: onRunning)], logger: logger))
         // Each task says whether it was the server: the server's end, not the stop request's, ends the run.

@@ -1,6 +1,7 @@
 import FlotillaEngine
 import Foundation
 import Hummingbird
+import Metrics
 import Prometheus
 
 /// `/metrics`: the Prometheus text exposition format (version 0.0.4) of a `PrometheusCollectorRegistry` filled from
@@ -26,7 +27,29 @@ enum Metrics {
     }
 
     static func render(store: ControlStore) async throws -> String {
-        try await registry(store: store).emitToString()
+        try await registry(store: store).emitToString() + process.emitToString()
+    }
+
+    /// This process's own series, recorded through swift-metrics: the requests it served (Hummingbird's
+    /// `MetricsMiddleware`: `hb_requests`, `http_server_request_duration`, by route template, method and status).
+    /// Empty until `bootstrap()`.
+    static let process = PrometheusCollectorRegistry()
+
+    private static let bootstrapped: Bool = {
+        var factory = PrometheusMetricsFactory(registry: process)
+        factory.nameAndLabelSanitizer = { name, labels in
+            (prometheusName(name), labels.map { (prometheusName($0.0), $0.1) })
+        }
+        MetricsSystem.bootstrap(factory)
+        return true
+    }()
+
+    /// Points swift-metrics at `process`, once per process (`serve` does, before it listens).
+    static func bootstrap() { _ = bootstrapped }
+
+    /// A metric or label name as Prometheus allows it: `http.route` is `http_route`.
+    static func prometheusName(_ name: String) -> String {
+        String(name.map { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") ? $0 : "_" })
     }
 
     /// A registry holding every series, read from the control store now.
@@ -86,6 +109,6 @@ enum Metrics {
     }
 }
 
-extension Gauge {
+extension Prometheus.Gauge {
     fileprivate func set(_ count: Int) { set(to: Double(count)) }
 }

@@ -140,6 +140,13 @@ struct MetricsTests {
         #expect(abs((Self.value(text, "flotilla_halt_stop_seconds_sum") ?? -1) - stop) < 0.01, "\(text)")
         #expect(Self.value(text, "flotilla_halts_active") == 1)
         #expect(Self.value(text, "flotilla_rollouts{state=\"halted\"}") == 1)
+
+        // The server's own requests, through swift-metrics: the halt it answered, by route template.
+        let halts = text.split(separator: "\n").first {
+            $0.hasPrefix("hb_requests{") && $0.contains("http_route=\"/api/halt\"")
+                && $0.contains("http_request_method=\"POST\"") && $0.contains("http_response_status_code=\"200\"")
+        }
+        #expect(halts.map { $0.hasSuffix(" 1") } == true, "\(text)")
     }
 
     /// `SELECT count(*) FROM flotilla.<from>`.
