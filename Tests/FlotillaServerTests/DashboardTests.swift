@@ -106,6 +106,43 @@ struct DashboardTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(3))) func haltAnswerSaysWhichCoordinatorsStopped() async throws {
+        try await withDashboardServer { client, url, _ in
+            try insertRollout(url, id: "r-idle")
+            let idle = try await client.post(
+                "/api/halt", #"{"fleet": "demo", "reason": "first", "by": "ops"}"#, token: testToken)
+            #expect(idle.status == .ok, "\(idle.text)")
+            // A running rollout without a live coordinator (no lease) is not waited for.
+            let idleMessage = try #require(try idle.object()["message"] as? String)
+            #expect(idleMessage.hasSuffix(": first — no rollout was running"), "\(idleMessage)")
+            #expect(try idle.object()["running"] as? [String] == [], "\(idle.text)")
+            _ = try psql(
+                url,
+                """
+                UPDATE flotilla.halts SET lifted_at = now(), lifted_by = 'ops';
+                INSERT INTO flotilla.rollouts (id, fleet, change, policy, state, lease_owner, lease_expires_at)
+                VALUES ('r-held', 'demo', '0002', 'p', 'running', 'host:1', now() + interval '5 minutes');
+                """)
+            // The coordinator: stops once it sees the halt, as the engine does.
+            let coordinator = Task {
+                _ = try await eventually(within: .seconds(60), every: .milliseconds(20)) {
+                    try psql(url, "SELECT count(*) FROM flotilla.halts WHERE lifted_at IS NULL") == "1"
+                }
+                _ = try psql(url, "UPDATE flotilla.rollouts SET state = 'halted' WHERE id = 'r-held'")
+            }
+            let halted = try await client.post(
+                "/api/halt", #"{"fleet": "demo", "reason": "second", "by": "ops"}"#, token: testToken)
+            try await coordinator.value
+            let object = try halted.object()
+            #expect(object["running"] as? [String] == ["r-held"], "\(halted.text)")
+            #expect(object["stopped"] as? [String] == ["r-held"], "\(halted.text)")
+            #expect(object["coordinators_stopped"] as? Int == 1, "\(halted.text)")
+            let message = try #require(object["message"] as? String)
+            #expect(message.hasPrefix("halted (fleet demo) by ops at "), "\(message)")
+            #expect(message.hasSuffix(": second — 1 coordinator stopped (rollout r-held)"), "\(message)")
+        }
+    }
+
     @Test func thresholdsAreReadFromTheDetails() {
         let both = DashboardChart.thresholds(["returned 3, within 0…5"])
         #expect(both.min == 0 && both.max == 5)
