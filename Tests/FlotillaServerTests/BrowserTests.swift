@@ -58,7 +58,7 @@ struct BrowserTests {
         }
         let control = try await TestCluster.shared.freshDatabase(prefix: "br_ctl")
         let shard = try await TestCluster.shared.freshDatabase(prefix: "br_s1")
-        let tenants = 40
+        let tenants = 60
         _ = try psql(
             shard, (1...tenants).map { String(format: "CREATE SCHEMA tenant_w%03d;", $0) }.joined(separator: "\n"))
         try children.write(
@@ -73,7 +73,8 @@ struct BrowserTests {
               - generate: {count: \(tenants), id: "w{n:03}", shard: [s1], schema: "tenant_{id}"}
 
             """)
-        // Each step sleeps 0.5 s and two run at once: 10 s or more, so the halt lands mid-rollout.
+        // Each step sleeps 1 s and two run at once: 30 s or more, so the halt lands mid-rollout even when starting
+        // Chromium on a busy machine takes many seconds.
         try children.write(
             "fleets/web/changes/0001_slow.yaml",
             """
@@ -81,7 +82,7 @@ struct BrowserTests {
             phases:
               - name: expand
                 up: |
-                  SELECT pg_sleep(0.5);
+                  SELECT pg_sleep(1);
                   CREATE TABLE IF NOT EXISTS marker (id int);
                 down: DROP TABLE IF EXISTS marker;
 
