@@ -8,7 +8,7 @@ import Testing
 
 /// Backfills with `target_batch_time` on a real PostgreSQL. A trigger on the table logs, for every row a batch
 /// updates, the batch's transaction: the sizes the batches really had, in order, are read back from that log.
-@Suite("Adaptive backfill")
+@Suite("Adaptive backfill", .heavy)
 struct AdaptiveBackfillTests {
     /// One tenant `a1` whose `users` has `score` to fill and a trigger that logs each row a batch updates (and sleeps
     /// `sleep` seconds per row, when given); returns the rig and the tenant's probe.
@@ -148,7 +148,7 @@ struct AdaptiveBackfillTests {
             try await rig.rollout(change("batch_size: 10, target_batch_time: 1s, max_batch: 10"), policy)
         }
         let logged = { Int(try probe.query("SELECT count(*) FROM batch_log")) ?? -1 }
-        #expect(try await eventually { try logged() >= 30 })
+        #expect(try await eventually(within: .seconds(120)) { try logged() >= 30 })
         _ = try psql(shard, "UPDATE public.health SET load = 10")
         #expect(
             try await eventually {
@@ -164,7 +164,8 @@ struct AdaptiveBackfillTests {
         #expect(outcome.exitCode == 0, "\(outcome)")
         try expectEveryRowOnce(probe, rows: rows)
         let message = try finished(rig)
-        #expect(message.contains("for the shard's throttle (once)"), "\(message)")
+        // Once for the raised signal; a reading that failed under load (unknown: pause) may add a short wait or two.
+        #expect(message.contains("for the shard's throttle ("), "\(message)")
         let waited = message.firstMatch(of: /waited (\d+) ms/).flatMap { Int($0.1) }
         #expect(waited.map { $0 >= 1500 } == true, "\(message)")
     }

@@ -6,6 +6,7 @@ import Testing
 /// The audit trail, through the real `flotilla` binary: who started, approved, halted and resumed, from where, read
 /// back from `flotilla.audit` and from `flotilla audit --output json`; and a bad `notify:` stopping a rollout at its
 /// line and column.
+@Suite(.heavy)
 struct AuditTests {
     static let gatedChange = """
         change: 0001_audit

@@ -8,6 +8,7 @@ import Testing
 
 /// `compare: cohort` on real PostgreSQL: a sql check reads each tenant's `latency.ms`; the wave's tenants are
 /// compared with tenants on the same shards that have not got the phase yet.
+@Suite(.heavy)
 struct CohortCheckTests {
     static let change = """
         change: 0001_nickname

@@ -8,7 +8,7 @@ import Testing
 /// `--output json` and the live view, end to end: the real `flotilla` binary rolls a change out over a small fleet of
 /// the shared cluster (a canary wave that bakes under a check, then the rest), and what it wrote is compared with
 /// what the control store holds afterwards.
-@Suite("Event stream and live view", .serialized, .timeLimit(.minutes(10)))
+@Suite("Event stream and live view", .serialized, .timeLimit(.minutes(10)), .heavy)
 struct EventStreamTests {
     typealias Fixtures = ChildProcessFixtures
 

@@ -6,7 +6,7 @@ import Testing
 /// `flotilla lint --fleet` and rollout's risk gate judged on the fleet's live schema, run as child processes on a
 /// fleet with a small tenant (300 users) and a large one (200 000 users), thresholds rows_medium 1000, rows_high
 /// 100 000.
-@Suite("Lint on the live schema", .serialized, .timeLimit(.minutes(10)))
+@Suite("Lint on the live schema", .serialized, .timeLimit(.minutes(10)), .heavy)
 struct LiveLintTests {
     typealias Fixtures = ChildProcessFixtures
 

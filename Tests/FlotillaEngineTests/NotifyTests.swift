@@ -7,6 +7,7 @@ import Testing
 
 /// Webhooks (`notify:`) of real rollouts, received by a local HTTP server: what they carry, how they are signed, and
 /// what happens when the receiver keeps failing.
+@Suite(.heavy)
 struct NotifyTests {
     /// RFC 4231, test cases 1, 2 and 6 (a key longer than a block): the signature's HMAC is the standard one.
     @Test

@@ -195,7 +195,7 @@ enum PatternTenants {
     }
 }
 
-@Suite("Live traffic harness")
+@Suite("Live traffic harness", .heavy)
 struct PatternLoadTests {
     @Test(
         "pgbench runs the workload, reports latencies, and counts the transactions an error broke",

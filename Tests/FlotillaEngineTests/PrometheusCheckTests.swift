@@ -16,6 +16,7 @@ import Testing
 
 /// `prometheus` checks against a real Prometheus server (Debian's `prometheus`), started on a free port with a
 /// 1 s scrape of a small exporter the test serves: per-tenant gauges `app_errors{tenant="…"}` it controls.
+@Suite(.heavy)
 struct PrometheusCheckTests {
     static let change = """
         change: 0001_nickname

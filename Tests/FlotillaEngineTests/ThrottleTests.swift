@@ -10,6 +10,7 @@ import Testing
 /// The per-shard throttle and lock-aware deferral, on real PostgreSQL: two shards (two databases of the test
 /// cluster; the signals count only their own database's sessions), side sessions that hold locks, and the journal
 /// read back afterwards.
+@Suite(.heavy)
 struct ThrottleTests {
     static let change = """
         change: 0001_flag

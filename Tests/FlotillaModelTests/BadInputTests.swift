@@ -545,14 +545,14 @@ let badInputs: [BadInput] = [
         ["policy: p", "waves:", "  - {name: rest, select: {remaining: true}}", "failure_budget: {per_wave: \"200%\"}"]),
     bad(
         "a check with both sql and http", .policy, at: 5, 5,
-        ["check 'c' has sql and http; a check has exactly one of sql, http or command"],
+        ["check 'c' has sql and http; a check has exactly one of sql, http, command or prometheus"],
         [
             "policy: p", "waves:", "  - {name: rest, select: {remaining: true}}", "checks:",
             "  - name: c", "    sql: SELECT true", "    http: {url: \"http://127.0.0.1/\"}",
         ]),
     bad(
-        "a check with neither sql, http nor command", .policy, at: 5, 5,
-        ["check 'c' needs one of sql, http or command"],
+        "a check with neither sql, http, command nor prometheus", .policy, at: 5, 5,
+        ["check 'c' needs one of sql, http, command or prometheus"],
         [
             "policy: p", "waves:", "  - {name: rest, select: {remaining: true}}", "checks:", "  - name: c",
             "    scope: wave",

@@ -6,7 +6,7 @@ import Testing
 /// The dashboard in a real browser: `flotilla serve` (the built binary) over a control store, headless Chromium driven
 /// by `Browser/dashboard.py` (Selenium). Chromium, chromedriver and Selenium must be installed — `.ci/run` installs
 /// them — and a missing one fails the test rather than skipping it.
-@Suite(.serialized)
+@Suite(.serialized, .heavy)
 struct BrowserTests {
     typealias Harness = DashboardHarness
 

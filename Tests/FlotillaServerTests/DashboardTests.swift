@@ -13,6 +13,7 @@ import Testing
 #endif
 
 /// The dashboard's pages and its event stream against a real control store, without a browser.
+@Suite(.heavy)
 struct DashboardTests {
     static let policy =
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"

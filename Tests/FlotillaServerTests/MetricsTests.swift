@@ -9,7 +9,7 @@ import Testing
 
 /// `/metrics` of `flotilla serve` (the built binary) after a real rollout with a check, halted mid-way: every series
 /// read from the journal agrees with the control store.
-@Suite(.serialized)
+@Suite(.serialized, .heavy)
 struct MetricsTests {
     typealias Harness = DashboardHarness
     static let token = "metrics-test-token"
