@@ -220,7 +220,14 @@ extension RuleDescription {
     )
 
     /// The rules that only `flotilla lint --fleet` applies.
-    static let liveCatalog: [RuleDescription] = [.foreignKeyWithoutIndex]
+    public static let liveCatalog: [RuleDescription] = [.foreignKeyWithoutIndex]
+
+    /// The safe rewrite of each live-schema rule, for `docs/rules.md`.
+    static let liveRewrites: [String: String] = [
+        "fk-without-index":
+            "`CREATE INDEX CONCURRENTLY` on the referencing columns in a phase of its own (`transaction: none`) "
+            + "before the foreign key is added (`NOT VALID`, then `VALIDATE CONSTRAINT`)"
+    ]
 }
 
 extension ColumnType {

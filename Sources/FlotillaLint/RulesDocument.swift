@@ -36,7 +36,39 @@ public enum RulesDocument {
                 lines.append("`flotilla lint`: **\(finding.risk.rawValue)** — \(finding.message)")
             }
         }
+        lines += liveSection()
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// What `flotilla lint --fleet` (and `rollout`'s risk gate) adds when it judges on a tenant's live catalog.
+    static func liveSection() -> [String] {
+        var lines = [
+            "", "# Judged on the live schema", "",
+            "`flotilla lint --fleet F [--tenant ID | --largest]` and `rollout`'s risk gate read one tenant's catalog",
+            "(read-only) and judge each finding on it, saying so in the finding's `judged` (tenant, shard, table, rows,",
+            "the static risk and why it changed):", "",
+            "- a type change binary-coercible from the column's *current* type (`varchar(20)` → `varchar(256)` or",
+            "  `text`, `numeric(10,5)` → `numeric(11,5)`, `varchar` → `citext` when no index uses the column) is low;",
+            "  one the static rules took for safe but the live type makes a rewrite is high;",
+            "- `SET NOT NULL` is low when a validated `CHECK (col IS NOT NULL)` exists or the column is already NOT NULL;",
+            "- a statement that rewrites or scans a table is at least medium from the policy's `risk.rows_medium`",
+            "  rows (default 100000) and high from `risk.rows_high` (default 10000000); below `rows_medium` it is one",
+            "  step lower;",
+            "- and the rules below, which only the live schema can tell.", "",
+            "| rule | risk | lock | strategy |",
+            "|---|---|---|---|",
+        ]
+        for rule in RuleDescription.liveCatalog {
+            lines.append("| [`\(rule.id)`](#\(rule.id)) | \(rule.risk.rawValue) | \(rule.lock) | \(rule.strategy) |")
+        }
+        for rule in RuleDescription.liveCatalog {
+            lines += ["", "## \(rule.id)", "", rule.summary, ""]
+            lines.append("- **Risk:** \(rule.risk.rawValue)")
+            lines.append("- **Lock:** \(rule.lock)")
+            lines.append("- **Strategy:** \(rule.strategy)")
+            if let rewrite = RuleDescription.liveRewrites[rule.id] { lines.append("- **Safe rewrite:** \(rewrite)") }
+        }
+        return lines
     }
 
     /// The example's finding for the rule, when it has one.
