@@ -37,9 +37,19 @@ enum Dashboard {
             events: try await store.latestJournalEvents(id, limit: eventLimit),
             verdicts: try await store.checkVerdicts(id),
             measurements: try await store.recentMeasurements(id, perCheck: measurementLimit),
-            lastEventID: lastEventID, now: Date())
+            audit: try await rolloutAudit(record, store: store), lastEventID: lastEventID, now: Date())
         if isFragment(request) { return html(DashboardPage.rolloutLive(data)) }
         return html(DashboardPage.rollout(data))
+    }
+
+    /// The rollout's audit entries, and the halts and resumes of its fleet (or of every fleet) since it started:
+    /// those carry no rollout.
+    static func rolloutAudit(_ record: ControlStore.RolloutRecord, store: ControlStore) async throws -> [AuditEntry] {
+        let own = try await store.auditEntries(rollout: record.id, limit: 200)
+        let fleetWide = try await store.auditEntries(limit: 200).filter { entry in
+            entry.rollout == nil && (entry.fleet == nil || entry.fleet == record.fleet) && entry.at >= record.createdAt
+        }
+        return (own + fleetWide).sorted { $0.id < $1.id }
     }
 
     static func isFragment(_ request: Request) -> Bool {

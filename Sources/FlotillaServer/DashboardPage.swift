@@ -23,6 +23,8 @@ enum DashboardPage {
         var events: [JournalEvent]
         var verdicts: [ControlStore.CheckVerdictRecord]
         var measurements: [ControlStore.MeasurementRecord]
+        /// Who acted on the rollout (and halted or resumed its fleet while it ran): the audit trail.
+        var audit: [AuditEntry] = []
         var lastEventID: Int64
         var now: Date
     }
@@ -142,6 +144,7 @@ enum DashboardPage {
         html += grid(data.steps, current: rollout.currentPhase)
         html += checks(data.verdicts, data.measurements)
         html += log(data.events)
+        html += auditTrail(data.audit)
         html += "<p class=\"muted\">as of \(HTML.escape(timestamp(data.now)))</p>\n"
         return html
     }
@@ -303,6 +306,21 @@ enum DashboardPage {
             html += "<td>\(HTML.escape(clock(event.at)))</td><td>\(HTML.escape(event.kind))</td>"
             html +=
                 "<td>\(HTML.escape(place))</td><td class=\"pre\">\(HTML.escape(event.message, keepLineBreaks: true))</td></tr>\n"
+        }
+        return html + "</tbody>\n</table></div>\n"
+    }
+
+    /// Who did what to the rollout and its fleet, oldest first: `flotilla audit` for this page.
+    static func auditTrail(_ entries: [AuditEntry]) -> String {
+        var html = "<h2>Audit</h2>\n"
+        guard !entries.isEmpty else { return html + "<p class=\"muted\">nobody has acted on it yet</p>\n" }
+        html +=
+            "<div class=\"logwrap\"><table class=\"log audit\">\n<thead><tr><th>at</th><th>action</th><th>by</th><th>via</th><th>host</th><th>detail</th></tr></thead>\n<tbody>\n"
+        for entry in entries {
+            html += "<tr class=\"a-\(HTML.escape(entry.action.rawValue))\" data-audit=\"\(entry.id)\">"
+            html += "<td>\(HTML.escape(timestamp(entry.at)))</td><td>\(HTML.escape(entry.action.rawValue))</td>"
+            html += "<td>\(HTML.escape(entry.actor))</td><td>\(HTML.escape(entry.via.rawValue))</td>"
+            html += "<td>\(HTML.escape(entry.host))</td><td class=\"pre\">\(HTML.escape(entry.detail))</td></tr>\n"
         }
         return html + "</tbody>\n</table></div>\n"
     }

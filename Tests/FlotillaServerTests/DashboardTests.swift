@@ -141,6 +141,14 @@ struct DashboardTests {
             let message = try #require(object["message"] as? String)
             #expect(message.hasPrefix("halted (fleet demo) by ops at "), "\(message)")
             #expect(message.hasSuffix(": second — 1 coordinator stopped (rollout r-held)"), "\(message)")
+            // The rollout's page shows the audit trail: the halts of its fleet since it started, from the API.
+            let page = try await client.get("/rollouts/r-held").text
+            let audited = try psql(
+                url, "SELECT count(*) FROM flotilla.audit WHERE action = 'halt' AND actor = 'ops' AND via = 'api'")
+            #expect(audited == "2", "both halts are in the audit table")
+            #expect(page.contains("<h2>Audit</h2>"), "\(page)")
+            #expect(
+                page.contains("<td>halt</td><td>ops</td><td>api</td>") && page.contains(">second</td>"), "\(page)")
         }
     }
 
