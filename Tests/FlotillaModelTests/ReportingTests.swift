@@ -122,6 +122,25 @@ struct ReportingTests {
         #expect(report.diagnostics.first?.severity == .warning)
         #expect(report.diagnostics.first?.message.contains("differs from its file name '0001_a'") == true)
     }
+
+    @Test("a policy's warnings reach validate, at their place")
+    func policyWarnings() throws {
+        let policy = """
+            policy: p
+            waves:
+              - {name: all, select: {remaining: true}}
+            checks:
+              - name: c
+                sql: SELECT 1
+                scope: tenant
+                max_regression: 20%
+            """
+        let report = Workspace(source: InMemorySource(["policies/p.yaml": policy])).validate([])
+        #expect(!report.hasErrors, "\(describe(report.diagnostics))")
+        let warning = try #require(report.diagnostics.first, "no warning")
+        #expect(warning.severity == .warning && warning.location.line == 8, "\(describe(report.diagnostics))")
+        #expect(warning.message.contains("max_regression has no effect without compare: cohort"))
+    }
 }
 
 @Suite("${ENV} interpolation")

@@ -30,6 +30,16 @@ extension Policy {
         return policy!
     }
 
+    /// The warnings of a policy that parses (`parse` throws on errors and keeps warnings to itself): `validate`
+    /// prints them.
+    public static func warnings(_ text: String, file: String) -> [Diagnostic] {
+        let reader = DefinitionReader(file: file)
+        guard let root = try? YAMLNode.parse(text, file: file) else { return [] }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        _ = decode(root, reader: reader, lines: lines)
+        return reader.diagnostics.warnings
+    }
+
     static func decode(_ root: YAMLNode, reader: DefinitionReader, lines: [String] = []) -> Policy? {
         guard let object = reader.object(root, "", what: "a policy", keys: keys, required: ["policy", "waves"])
         else { return nil }

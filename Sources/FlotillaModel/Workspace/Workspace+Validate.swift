@@ -59,6 +59,7 @@ extension Workspace {
                     changes.append((file, change))
                 case "policy":
                     report.policies.append(try Policy.parse(text, file: file).name)
+                    report.diagnostics += Policy.warnings(text, file: file)
                 default:
                     // Parse it as what its place suggests, so the errors are useful.
                     if file.contains("/changes/") {
