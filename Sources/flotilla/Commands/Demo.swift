@@ -26,13 +26,25 @@ extension Flotilla {
         @Flag(help: "Print every tenant step.")
         var verbose = false
 
+        @Option(
+            help: ArgumentHelp(
+                "Bake each wave this long (e.g. 20s) before the next: time to watch it in `flotilla serve` and halt it.",
+                valueName: "duration"))
+        var bake: String?
+
+        func validate() throws {
+            if let bake, parseDuration(bake) == nil {
+                throw ValidationError("--bake takes a duration such as 20s or 1m, not '\(bake)'")
+            }
+        }
+
         /// Users the pilot tenants get twice with --fail (a legacy import that ran twice).
         static let duplicatedUsers = 20
 
         func run() async throws {
             let workspace = currentWorkspace()
             let fail = self.fail
-            let (fleet, setup, change, policy, setupPolicy) = try loading { () throws(DefinitionError) in
+            let (fleet, setup, change, loadedPolicy, setupPolicy) = try loading { () throws(DefinitionError) in
                 let fleet = try workspace.loadFleet("demo")
                 return (
                     fleet, try workspace.loadChange("0001_users", fleet: fleet),
@@ -40,6 +52,11 @@ extension Flotilla {
                     try workspace.loadPolicy(fail ? "canary" : "fast"), try workspace.loadPolicy("fast")
                 )
             }
+            var baked = loadedPolicy
+            if let bake = self.bake.flatMap(parseDuration) {
+                for index in baked.waves.indices { baked.waves[index].bake = bake }
+            }
+            let policy = baked
             let setupPlan = try loading { () throws(DefinitionError) in
                 try RolloutPlan.make(fleet: fleet, change: setup, policy: setupPolicy)
             }
