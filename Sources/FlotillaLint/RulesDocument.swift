@@ -17,17 +17,10 @@ public enum RulesDocument {
             "Acknowledge a finding with `-- flotilla:ignore RULE reason` on the statement, or per phase with",
             "`ignore: [{rule: RULE, reason: …}]`.",
             "",
-            "| rule | risk | lock | strategy |",
-            "|---|---|---|---|",
         ]
+        lines += table(Linter.rules)
         for rule in Linter.rules {
-            lines.append("| [`\(rule.id)`](#\(rule.id)) | \(rule.risk.rawValue) | \(rule.lock) | \(rule.strategy) |")
-        }
-        for rule in Linter.rules {
-            lines += ["", "## \(rule.id)", "", rule.summary, ""]
-            lines.append("- **Risk:** \(rule.risk.rawValue)")
-            lines.append("- **Lock:** \(rule.lock)")
-            lines.append("- **Strategy:** \(rule.strategy)")
+            lines += heading(rule)
             guard let guide = rule.guide else { continue }
             lines.append("- **Safe rewrite:** \(guide.rewrite)")
             lines += ["", "Example\(guide.inTransaction ? " (in a phase run as one transaction)" : ""):", ""]
@@ -55,20 +48,27 @@ public enum RulesDocument {
             "  rows (default 100000) and high from `risk.rows_high` (default 10000000); below `rows_medium` it is one",
             "  step lower;",
             "- and the rules below, which only the live schema can tell.", "",
-            "| rule | risk | lock | strategy |",
-            "|---|---|---|---|",
         ]
+        lines += table(RuleDescription.liveCatalog)
         for rule in RuleDescription.liveCatalog {
-            lines.append("| [`\(rule.id)`](#\(rule.id)) | \(rule.risk.rawValue) | \(rule.lock) | \(rule.strategy) |")
-        }
-        for rule in RuleDescription.liveCatalog {
-            lines += ["", "## \(rule.id)", "", rule.summary, ""]
-            lines.append("- **Risk:** \(rule.risk.rawValue)")
-            lines.append("- **Lock:** \(rule.lock)")
-            lines.append("- **Strategy:** \(rule.strategy)")
+            lines += heading(rule)
             if let rewrite = RuleDescription.liveRewrites[rule.id] { lines.append("- **Safe rewrite:** \(rewrite)") }
         }
         return lines
+    }
+
+    /// The summary table of `rules`, each linking to its section.
+    static func table(_ rules: [RuleDescription]) -> [String] {
+        ["| rule | risk | lock | strategy |", "|---|---|---|---|"]
+            + rules.map { "| [`\($0.id)`](#\($0.id)) | \($0.risk.rawValue) | \($0.lock) | \($0.strategy) |" }
+    }
+
+    /// A rule's section up to its strategy.
+    static func heading(_ rule: RuleDescription) -> [String] {
+        [
+            "", "## \(rule.id)", "", rule.summary, "", "- **Risk:** \(rule.risk.rawValue)", "- **Lock:** \(rule.lock)",
+            "- **Strategy:** \(rule.strategy)",
+        ]
     }
 
     /// The example's finding for the rule, when it has one.
