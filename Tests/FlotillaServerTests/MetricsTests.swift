@@ -44,7 +44,7 @@ struct MetricsTests {
             phases:
               - name: expand
                 up: |
-                  SELECT pg_sleep(0.4);
+                  SELECT pg_sleep(1);
                   CREATE TABLE IF NOT EXISTS marker (id int);
                 down: DROP TABLE IF EXISTS marker;
 
@@ -71,9 +71,11 @@ struct MetricsTests {
             on_inconclusive: halt
 
             """)
+        // The server first: on a busy machine its start can take longer than a rollout of quick steps. Steps of 1 s,
+        // two at a time, leave the rollout running for 10 s and more after its fifth step, whatever the load.
+        let (server, port) = try await children.serve(control: control, token: Self.token)
         let rollout = try children.flotilla(
             "rollout", ["rollout", "--fleet", "web", "--change", "0001_slow", "--policy", "p", "--yes"])
-        let (server, port) = try await children.serve(control: control, token: Self.token)
         let busy = try await eventually(within: .seconds(180)) {
             try !rollout.isRunning || Self.count(control, "steps WHERE state = 'applied'") >= 5
         }
